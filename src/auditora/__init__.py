@@ -1,0 +1,62 @@
+"""Auditora: non-invasive observability for LLM-powered systems and data pipelines.
+
+Decorate a function with :func:`sentinel` and use :data:`session`,
+:data:`monitor` and :data:`report` anywhere below it, with no parameters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._sentinel import sentinel
+from .adats import DefaultMonitor, DefaultReport, DefaultSession
+from .core._bifrost import bifrost_async, bifrost_sync
+from .core._errors import ContextError
+from .core._paragon import Paragon
+from .core._proxies import monitor, report, session
+from .core._threads import bind
+from .records import Run
+
+__version__ = "0.1.0"
+
+# Names provided by modules that are imported on first use, so that
+# ``import auditora`` stays light: name -> module.
+_LAZY = {
+    "configure": "auditora._recorder",
+    "flush": "auditora._recorder",
+    "shutdown": "auditora._recorder",
+    "stats": "auditora._recorder",
+}
+
+__all__ = [
+    "ContextError",
+    "DefaultMonitor",
+    "DefaultReport",
+    "DefaultSession",
+    "Paragon",
+    "Run",
+    "bifrost_async",
+    "bifrost_sync",
+    "bind",
+    "current_run",
+    "monitor",
+    "report",
+    "sentinel",
+    "session",
+]
+
+
+def current_run() -> Run | None:
+    """The active run, or None outside any context."""
+    return Paragon.current()
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'auditora' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,323 @@
+"""The report adat: structured logs, LLM calls and evaluation results."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from time import time_ns
+from typing import IO, Any, Deque, Dict, List, Optional, Union
+
+from .. import _emit
+from .._config import settings
+from ..core._paragon import _frame
+from ..records import Evaluation, LLMCall, Log, Record, Run
+
+__all__ = ["LEVELS", "DefaultReport", "format_line"]
+
+#: Level names and numbers (the standard library's).
+LEVELS: Dict[str, int] = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+_NAMES = {v: k for k, v in LEVELS.items()}
+_get = _frame.get
+
+# log_llm_call keywords that are typed LLMCall fields rather than free-form extras.
+_LLM_FIELDS = (
+    "provider",
+    "operation",
+    "cached_tokens",
+    "reasoning_tokens",
+    "time_to_first_token",
+    "finish_reason",
+    "error",
+    "cost",
+    "request",
+    "input",
+    "output",
+)
+
+
+def _level(level: Union[str, int]) -> int:
+    if isinstance(level, str):
+        name = level.upper()
+        if name == "WARN":
+            name = "WARNING"
+        if name in LEVELS:
+            return LEVELS[name]
+    elif isinstance(level, int) and not isinstance(level, bool) and level >= 0:
+        return level
+    raise ValueError(f"unknown log level {level!r}; use one of {', '.join(LEVELS)}")
+
+
+def _level_name(levelno: int) -> str:
+    return _NAMES.get(levelno) or f"LEVEL{levelno}"
+
+
+def format_line(record: Any, session_id: Optional[str] = None) -> str:
+    """One human-readable line: local time, level, [session], message, fields."""
+    t = record.time_ns
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t // 1_000_000_000))
+    ms = (t // 1_000_000) % 1000
+    sid = session_id or record.session_id
+    where = f" [{sid}]" if sid else ""
+    # LLM calls and evaluations summarise their fields in the message already.
+    fields = record.fields if record.kind == "log" else None
+    extras = "".join(f" {k}={v!r}" for k, v in fields.items()) if fields else ""
+    return f"{stamp}.{ms:03d} {record.level:<8}{where} {record.message}{extras}\n"
+
+
+class DefaultReport:
+    """Structured logs, LLM calls and evaluation results.
+
+    Records at or above ``log_level`` are kept in memory (bounded by
+    ``max_records``; the oldest are dropped and counted) and written as one
+    human-readable line each to ``output_stream`` (standard error when None,
+    looked up at write time). Records below the level are discarded, as with
+    :mod:`logging`. ``echo=False`` (or ``auditora.configure(console=False)``)
+    keeps the records but writes nothing.
+    """
+
+    def __init__(
+        self,
+        output_stream: Optional[IO[str]] = None,
+        log_level: Union[str, int] = "INFO",
+        *,
+        echo: bool = True,
+        max_records: int = 10_000,
+    ) -> None:
+        if not isinstance(max_records, int) or max_records < 1:
+            raise ValueError(f"max_records must be a positive int, not {max_records!r}")
+        self.output_stream = output_stream
+        self.levelno = _level(log_level)
+        self.echo = echo
+        self.max_records = max_records
+        self._records: Deque[Record] = deque(maxlen=max_records)
+        self._total = 0
+        self._lock = threading.Lock()
+
+    @property
+    def log_level(self) -> str:
+        """The minimum level recorded, by name."""
+        return _level_name(self.levelno)
+
+    # -- the core path -----------------------------------------------------
+    def _keep(self, record: Record) -> None:
+        with self._lock:
+            self._records.append(record)
+            self._total += 1
+        if _emit.targets:
+            _emit.emit(record)
+        if self.echo and settings.console:
+            self._write(record)
+
+    def _write(self, record: Any) -> None:
+        stream = self.output_stream if self.output_stream is not None else sys.stderr
+        try:
+            stream.write(format_line(record))
+        except Exception:  # a closed or broken stream must not break the host
+            pass
+
+    def _log(self, levelno: int, message: str, fields: Dict[str, Any], run: Optional[Run]) -> None:
+        if run is None:
+            self._keep(Log(_level_name(levelno), str(message), fields, time_ns(), None, None, None))
+        else:
+            self._keep(
+                Log(
+                    _level_name(levelno),
+                    str(message),
+                    fields,
+                    time_ns(),
+                    run.run_id,
+                    run.trace_id,
+                    run.session_id,
+                )
+            )
+
+    # -- logging -----------------------------------------------------------
+    def log(self, message: str, level: Union[str, int] = "INFO", **fields: Any) -> None:
+        """Record ``message`` at ``level`` with structured ``fields``."""
+        levelno = _level(level)
+        if levelno >= self.levelno:
+            self._log(levelno, message, fields, _get())
+
+    def debug(self, message: str, **fields: Any) -> None:
+        if self.levelno <= 10:
+            self._log(10, message, fields, _get())
+
+    def info(self, message: str, **fields: Any) -> None:
+        if self.levelno <= 20:
+            self._log(20, message, fields, _get())
+
+    def warning(self, message: str, **fields: Any) -> None:
+        if self.levelno <= 30:
+            self._log(30, message, fields, _get())
+
+    warn = warning
+
+    def error(self, message: str, **fields: Any) -> None:
+        if self.levelno <= 40:
+            self._log(40, message, fields, _get())
+
+    def critical(self, message: str, **fields: Any) -> None:
+        if self.levelno <= 50:
+            self._log(50, message, fields, _get())
+
+    def exception(self, message: str, **fields: Any) -> None:
+        """Record ``message`` at ERROR with the exception being handled."""
+        exc = sys.exc_info()[1]
+        if exc is not None:
+            fields.setdefault("error_type", type(exc).__qualname__)
+            fields.setdefault("error_message", str(exc))
+            fields.setdefault("traceback", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        if self.levelno <= 40:
+            self._log(40, message, fields, _get())
+
+    def _record_error(self, run: Run, exc: BaseException) -> None:
+        """Called when a run ends with an exception: one ERROR record."""
+        if self.levelno > 40:
+            return
+        self._log(
+            40,
+            f"{run.name} raised {run.error_type}: {run.error_message}",
+            {"error_type": run.error_type, "error_message": run.error_message},
+            run,
+        )
+
+    # -- LLM calls and evaluations ----------------------------------------
+    def log_llm_call(
+        self,
+        model: str,
+        prompt_tokens: Optional[int] = None,
+        completion_tokens: Optional[int] = None,
+        response_time: Optional[float] = None,
+        success: bool = True,
+        **fields: Any,
+    ) -> LLMCall:
+        """Record one LLM call (tokens, latency, success) and return the record.
+
+        ``input_tokens``/``output_tokens`` are accepted as the OpenTelemetry
+        names of ``prompt_tokens``/``completion_tokens``. Known keywords
+        (``provider``, ``cached_tokens``, ``reasoning_tokens``,
+        ``time_to_first_token``, ``finish_reason``, ``error``, ``cost``,
+        ``request``, ``input``, ``output``) become typed fields; the rest are
+        kept as extra fields.
+        """
+        if prompt_tokens is None:
+            prompt_tokens = fields.pop("input_tokens", None)
+        if completion_tokens is None:
+            completion_tokens = fields.pop("output_tokens", None)
+        typed = {k: fields.pop(k) for k in _LLM_FIELDS if k in fields}
+        run = _get()
+        record = LLMCall(
+            model,
+            prompt_tokens,
+            completion_tokens,
+            response_time,
+            bool(success),
+            time_ns(),
+            run.run_id if run is not None else None,
+            run.trace_id if run is not None else None,
+            run.session_id if run is not None else None,
+            extra=fields,
+            **typed,
+        )
+        if _level(record.level) >= self.levelno:
+            self._keep(record)
+        elif _emit.targets:
+            _emit.emit(record)
+        return record
+
+    def log_evaluation_result(
+        self,
+        metric_name: str,
+        value: float,
+        threshold: Optional[float] = None,
+        *,
+        direction: str = "higher",
+        label: Optional[str] = None,
+        explanation: Optional[str] = None,
+        **fields: Any,
+    ) -> Evaluation:
+        """Record an evaluation score and return the record.
+
+        The status is ``PASS`` when there is no threshold, or when ``value`` is at
+        least ``threshold`` (``direction="higher"``, the default) or at most
+        ``threshold`` (``direction="lower"``); otherwise ``FAIL``.
+        """
+        if direction not in ("higher", "lower"):
+            raise ValueError(f"direction must be 'higher' or 'lower', not {direction!r}")
+        if threshold is None:
+            status = "PASS"
+        elif direction == "higher":
+            status = "PASS" if value >= threshold else "FAIL"
+        else:
+            status = "PASS" if value <= threshold else "FAIL"
+        run = _get()
+        record = Evaluation(
+            metric_name,
+            value,
+            threshold,
+            status,
+            time_ns(),
+            run.run_id if run is not None else None,
+            run.trace_id if run is not None else None,
+            run.session_id if run is not None else None,
+            direction=direction,
+            label=label,
+            explanation=explanation,
+            extra=fields,
+        )
+        if _level(record.level) >= self.levelno:
+            self._keep(record)
+        elif _emit.targets:
+            _emit.emit(record)
+        return record
+
+    # -- inspection --------------------------------------------------------
+    def get_records(self, level: Union[str, int, None] = None) -> List[Any]:
+        """Kept records, oldest first (only those at ``level`` or above if given)."""
+        with self._lock:
+            records = list(self._records)
+        if level is not None:
+            floor = _level(level)
+            records = [r for r in records if LEVELS.get(r.level, 0) >= floor]  # type: ignore[attr-defined]
+        return records
+
+    def get_llm_calls(self) -> List[LLMCall]:
+        """The kept LLM call records."""
+        return [r for r in self.get_records() if isinstance(r, LLMCall)]
+
+    def get_evaluations(self) -> List[Evaluation]:
+        """The kept evaluation records."""
+        return [r for r in self.get_records() if isinstance(r, Evaluation)]
+
+    def get_summary(self) -> Dict[str, Any]:
+        """Counts per level, LLM usage totals and evaluation pass counts."""
+        records = self.get_records()
+        levels: Dict[str, int] = {}
+        llm = {"calls": 0, "failed": 0, "input_tokens": 0, "output_tokens": 0}
+        evals = {"count": 0, "passed": 0, "failed": 0}
+        for r in records:
+            lvl = r.level
+            levels[lvl] = levels.get(lvl, 0) + 1
+            if isinstance(r, LLMCall):
+                llm["calls"] += 1
+                llm["failed"] += 0 if r.success else 1
+                llm["input_tokens"] += r.input_tokens or 0
+                llm["output_tokens"] += r.output_tokens or 0
+            elif isinstance(r, Evaluation):
+                evals["count"] += 1
+                evals["passed" if r.passed else "failed"] += 1
+        with self._lock:
+            total = self._total
+        return {
+            "records_total": total,
+            "records_dropped": total - len(records),
+            "levels": levels,
+            "llm": llm,
+            "evaluations": evals,
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(log_level={self.log_level!r}, records={len(self._records)})"

@@ -1,0 +1,1 @@
+"""Context machinery: Paragon (storage), runs, Bifrost (blocks) and the proxies."""
