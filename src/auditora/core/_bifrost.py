@@ -34,7 +34,7 @@ def resolve_adats(
     return session, monitor, report
 
 
-class bifrost_sync:  # noqa: N801 - the seed's name
+class bifrost_sync:
     """Run a ``with`` block as a run in an Auditora context.
 
     With no adats (and no ``session_id``) the block joins the enclosing
@@ -98,7 +98,7 @@ class bifrost_sync:  # noqa: N801 - the seed's name
         self._pop(exc)
 
 
-class bifrost_async(bifrost_sync):  # noqa: N801 - the seed's name
+class bifrost_async(bifrost_sync):
     """The ``async with`` form of :class:`bifrost_sync` (same arguments).
 
     The frame belongs to the task that enters the block; other tasks never see

@@ -38,9 +38,13 @@ class _Proxy:
         return getattr(run, self._slot)
 
     def __getattr__(self, name: str) -> Any:
+        if name[:2] == "__" == name[-2:]:
+            # Tools probe dunders (copy, pickle, pytest, hasattr): answer as a
+            # plain object would instead of raising ContextError at them.
+            raise AttributeError(name)
         run = _get()
         if run is None:
-            if settings.disabled and not name.startswith("__"):
+            if settings.disabled:
                 return _noop
             raise ContextError(self._slot)
         return getattr(getattr(run, self._slot), name)

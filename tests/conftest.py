@@ -1,0 +1,28 @@
+"""Shared fixtures: every test starts with default settings and no active frame."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Iterator
+
+import pytest
+
+from auditora import _config, _emit
+from auditora.core._paragon import Paragon
+
+
+@pytest.fixture(autouse=True)
+def _clean_auditora_state() -> Iterator[None]:
+    """Reset configuration, the recorder and record targets around each test."""
+    _config.reset()
+    yield
+    try:
+        recorder = importlib.import_module("auditora._recorder")
+    except ImportError:
+        recorder = None
+    reset = getattr(recorder, "reset", None)
+    if reset is not None:
+        reset()
+    _config.reset()
+    _emit.targets = ()
+    assert Paragon.current() is None, "a test leaked an active Auditora frame"
