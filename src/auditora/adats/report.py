@@ -13,7 +13,11 @@ from typing import IO, Any, Deque, Dict, List, Optional, Union
 from .. import _emit
 from .._config import settings
 from ..core._paragon import _frame
+from ..llm._calls import TYPED_FIELDS as _LLM_FIELDS
+from ..llm._calls import record_llm_call as _record_llm_call
 from ..records import Evaluation, LLMCall, Log, Record, Run
+from ..redaction import redact as _redact
+from ..redaction import redact_text as _redact_text
 
 __all__ = ["LEVELS", "DefaultReport", "format_line"]
 
@@ -21,21 +25,6 @@ __all__ = ["LEVELS", "DefaultReport", "format_line"]
 LEVELS: Dict[str, int] = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 _NAMES = {v: k for k, v in LEVELS.items()}
 _get = _frame.get
-
-# log_llm_call keywords that are typed LLMCall fields rather than free-form extras.
-_LLM_FIELDS = (
-    "provider",
-    "operation",
-    "cached_tokens",
-    "reasoning_tokens",
-    "time_to_first_token",
-    "finish_reason",
-    "error",
-    "cost",
-    "request",
-    "input",
-    "output",
-)
 
 
 def _level(level: Union[str, int]) -> int:
@@ -50,21 +39,44 @@ def _level(level: Union[str, int]) -> int:
     raise ValueError(f"unknown log level {level!r}; use one of {', '.join(LEVELS)}")
 
 
+def _llm_totals() -> Dict[str, Any]:
+    return {
+        "calls": 0,
+        "failed": 0,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "total_tokens": 0,
+        "cached_tokens": 0,
+        "reasoning_tokens": 0,
+        "cost": 0.0,
+        "unpriced_calls": 0,
+    }
+
+
 def _level_name(levelno: int) -> str:
     return _NAMES.get(levelno) or f"LEVEL{levelno}"
 
 
 def format_line(record: Any, session_id: Optional[str] = None) -> str:
-    """One human-readable line: local time, level, [session], message, fields."""
+    """One human-readable line: local time, level, [session], message, fields.
+
+    The message and fields are redacted (:mod:`auditora.redaction`) first, so
+    a secret never reaches the console. Priced LLM calls show their cost.
+    """
     t = record.time_ns
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t // 1_000_000_000))
     ms = (t // 1_000_000) % 1000
     sid = session_id or record.session_id
     where = f" [{sid}]" if sid else ""
+    kind = record.kind
+    message = _redact_text(str(getattr(record, "message", kind)))
     # LLM calls and evaluations summarise their fields in the message already.
-    fields = record.fields if record.kind == "log" else None
+    fields = _redact(record.fields) if kind == "log" and record.fields else None
     extras = "".join(f" {k}={v!r}" for k, v in fields.items()) if fields else ""
-    return f"{stamp}.{ms:03d} {record.level:<8}{where} {record.message}{extras}\n"
+    if kind == "llm_call" and record.cost is not None:
+        extras += f" cost=${record.cost:.6f}"
+    level = getattr(record, "level", "INFO")
+    return f"{stamp}.{ms:03d} {level:<8}{where} {message}{extras}\n"
 
 
 class DefaultReport:
@@ -169,7 +181,8 @@ class DefaultReport:
         if exc is not None:
             fields.setdefault("error_type", type(exc).__qualname__)
             fields.setdefault("error_message", str(exc))
-            fields.setdefault("traceback", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+            lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+            fields.setdefault("traceback", "".join(lines))
         if self.levelno <= 40:
             self._log(40, message, fields, _get())
 
@@ -198,35 +211,39 @@ class DefaultReport:
 
         ``input_tokens``/``output_tokens`` are accepted as the OpenTelemetry
         names of ``prompt_tokens``/``completion_tokens``. Known keywords
-        (``provider``, ``cached_tokens``, ``reasoning_tokens``,
+        (``provider``, ``operation``, ``cached_tokens``, ``reasoning_tokens``,
         ``time_to_first_token``, ``finish_reason``, ``error``, ``cost``,
         ``request``, ``input``, ``output``) become typed fields; the rest are
-        kept as extra fields.
+        kept as extra fields. ``input``/``output`` (prompt and completion
+        content) are kept only when ``capture_content`` is on.
+
+        Without an explicit ``cost`` the call is priced from the price table
+        (:mod:`auditora.llm.pricing`; an unknown model costs None and warns
+        once). The call is added to the ``llm.*`` roll-ups of the run and its
+        monitor. When the session has a budget (:func:`auditora.llm.set_budget`)
+        that this call exceeds, :class:`~auditora.llm.BudgetExceededError` is
+        raised after the call is recorded (or a warning is issued).
         """
         if prompt_tokens is None:
             prompt_tokens = fields.pop("input_tokens", None)
+        else:
+            fields.pop("input_tokens", None)
         if completion_tokens is None:
             completion_tokens = fields.pop("output_tokens", None)
+        else:
+            fields.pop("output_tokens", None)
         typed = {k: fields.pop(k) for k in _LLM_FIELDS if k in fields}
-        run = _get()
-        record = LLMCall(
+        return _record_llm_call(
+            self,
+            _get(),
             model,
             prompt_tokens,
             completion_tokens,
             response_time,
-            bool(success),
-            time_ns(),
-            run.run_id if run is not None else None,
-            run.trace_id if run is not None else None,
-            run.session_id if run is not None else None,
-            extra=fields,
-            **typed,
+            success,
+            typed,
+            fields,
         )
-        if _level(record.level) >= self.levelno:
-            self._keep(record)
-        elif _emit.targets:
-            _emit.emit(record)
-        return record
 
     def log_evaluation_result(
         self,
@@ -293,22 +310,54 @@ class DefaultReport:
         return [r for r in self.get_records() if isinstance(r, Evaluation)]
 
     def get_summary(self) -> Dict[str, Any]:
-        """Counts per level, LLM usage totals and evaluation pass counts."""
+        """Counts per level, LLM usage and cost, and evaluation statistics.
+
+        ``llm`` holds ``calls``, ``failed``, ``input_tokens``, ``output_tokens``,
+        ``total_tokens``, ``cached_tokens``, ``reasoning_tokens``, ``cost``
+        (dollars, of the calls with a known price), ``unpriced_calls`` and
+        ``by_model`` (the same per model). ``evaluations`` holds ``count``,
+        ``passed``, ``failed`` and ``by_metric``: per metric ``count``, ``mean``,
+        ``min``, ``max``, ``passed``, ``failed`` and ``pass_rate``
+        (see :mod:`auditora.evaluations`). Only kept records are counted.
+        """
+        from ..evaluations import aggregate
+
         records = self.get_records()
         levels: Dict[str, int] = {}
-        llm = {"calls": 0, "failed": 0, "input_tokens": 0, "output_tokens": 0}
-        evals = {"count": 0, "passed": 0, "failed": 0}
+        llm: Dict[str, Any] = _llm_totals()
+        by_model: Dict[str, Dict[str, Any]] = {}
+        evaluations: List[Evaluation] = []
         for r in records:
-            lvl = r.level
-            levels[lvl] = levels.get(lvl, 0) + 1
+            lvl = getattr(r, "level", None)
+            if lvl is not None:
+                levels[lvl] = levels.get(lvl, 0) + 1
             if isinstance(r, LLMCall):
-                llm["calls"] += 1
-                llm["failed"] += 0 if r.success else 1
-                llm["input_tokens"] += r.input_tokens or 0
-                llm["output_tokens"] += r.output_tokens or 0
+                model = by_model.get(r.model)
+                if model is None:
+                    model = by_model[r.model] = _llm_totals()
+                for totals in (llm, model):
+                    totals["calls"] += 1
+                    totals["failed"] += 0 if r.success else 1
+                    totals["input_tokens"] += r.input_tokens or 0
+                    totals["output_tokens"] += r.output_tokens or 0
+                    totals["total_tokens"] += r.total_tokens
+                    totals["cached_tokens"] += r.cached_tokens or 0
+                    totals["reasoning_tokens"] += r.reasoning_tokens or 0
+                    if r.cost is None:
+                        totals["unpriced_calls"] += 1
+                    else:
+                        totals["cost"] += r.cost
             elif isinstance(r, Evaluation):
-                evals["count"] += 1
-                evals["passed" if r.passed else "failed"] += 1
+                evaluations.append(r)
+        llm["by_model"] = by_model
+        by_metric = {name: stats.to_dict() for name, stats in aggregate(evaluations).items()}
+        passed = sum(1 for e in evaluations if e.status == "PASS")
+        evals = {
+            "count": len(evaluations),
+            "passed": passed,
+            "failed": len(evaluations) - passed,
+            "by_metric": by_metric,
+        }
         with self._lock:
             total = self._total
         return {

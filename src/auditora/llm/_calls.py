@@ -1,0 +1,104 @@
+"""Building and recording one LLM call: shared by ``report.log_llm_call`` and the SDK integrations.
+
+The integrations capture the run when a request starts and record the call
+when it ends — possibly in another task or thread, after a stream was
+consumed — so recording takes the run explicitly instead of reading the
+current frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from time import time_ns
+from typing import Any, Dict, Optional
+
+from .. import _emit
+from .._config import settings
+from ..records import LLMCall, Run
+from . import budgets, rollups
+from .pricing import compute_cost
+
+__all__ = ["TYPED_FIELDS", "record_llm_call"]
+
+_logger = logging.getLogger("auditora")
+
+#: log_llm_call keywords that are typed LLMCall fields rather than free-form extras.
+TYPED_FIELDS = (
+    "provider",
+    "operation",
+    "cached_tokens",
+    "reasoning_tokens",
+    "time_to_first_token",
+    "finish_reason",
+    "error",
+    "cost",
+    "request",
+    "input",
+    "output",
+)
+
+
+def record_llm_call(
+    report: Any,
+    run: Optional[Run],
+    model: str,
+    input_tokens: Optional[int],
+    output_tokens: Optional[int],
+    response_time: Optional[float],
+    success: bool,
+    typed: Dict[str, Any],
+    extra: Dict[str, Any],
+) -> LLMCall:
+    """Create the record, price it, keep it in ``report``, roll it up, check the budget.
+
+    ``typed`` holds :data:`TYPED_FIELDS` values, ``extra`` everything else.
+    Content (``input``/``output``) is dropped unless ``capture_content`` is on.
+    May raise :class:`~auditora.llm.budgets.BudgetExceededError` — after the
+    call has been recorded.
+    """
+    if not settings.capture_content:
+        typed.pop("input", None)
+        typed.pop("output", None)
+    if typed.get("cost") is None:
+        try:
+            typed["cost"] = compute_cost(
+                model,
+                input_tokens,
+                output_tokens,
+                typed.get("cached_tokens"),
+                extra.get("cache_write_tokens"),
+            )
+        except Exception:  # a broken user price must not break the host
+            _logger.exception("auditora: computing the cost of a %r call failed", model)
+            typed["cost"] = None
+    record = LLMCall(
+        model,
+        input_tokens,
+        output_tokens,
+        response_time,
+        bool(success),
+        time_ns(),
+        run.run_id if run is not None else None,
+        run.trace_id if run is not None else None,
+        run.session_id if run is not None else None,
+        extra=extra,
+        **typed,
+    )
+    keep = getattr(report, "_keep", None)
+    if keep is not None:
+        levelno = getattr(report, "levelno", 0)
+        if (20 if record.success else 40) >= levelno:
+            keep(record)
+        elif _emit.targets:
+            _emit.emit(record)
+    elif _emit.targets:
+        _emit.emit(record)
+    try:
+        rollups.apply(record, run)
+    except Exception:
+        _logger.exception("auditora: rolling up an LLM call failed")
+    if run is not None and budgets._budgets:
+        budget = budgets._budgets.get(run.session_id or "")
+        if budget is not None:
+            budget.add(record.cost, record.total_tokens)
+    return record

@@ -1,0 +1,281 @@
+"""Redaction: secrets are masked before any record leaves the process.
+
+:func:`redact` walks a value (dicts, lists, tuples, sets, nested) and returns a
+copy in which
+
+* the value under a *sensitive key* (``password``, ``api_key``,
+  ``authorization``, ``token``, ``secret``, ``cookie``, ``private_key``, …) is
+  replaced by :data:`MASK`, whatever it is;
+* every substring of a string that looks like a secret (OpenAI / Anthropic style
+  keys, AWS access key ids, ``Bearer`` tokens, GitHub, Google and Slack tokens,
+  JSON Web Tokens, PEM private keys) is replaced by :data:`MASK`;
+* a user hook (see :func:`configure`) may replace any leaf further (e-mails,
+  phone numbers, names…).
+
+It *fails closed*: when the hook raises, or redaction itself meets something it
+cannot handle, the affected value becomes :data:`FAILED` — never the raw value.
+It never raises. Objects that are not containers or strings are returned as
+they are; the serializer turns them into their ``repr`` and redacts that string
+again.
+
+The recorder's serializer calls :func:`redact` on every record before a sink
+sees it, and the console line of the report is redacted the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Any, Callable, Dict, Iterable, List, Optional, Pattern, Tuple
+
+__all__ = [
+    "DEFAULT_KEYS",
+    "DEFAULT_PATTERNS",
+    "FAILED",
+    "MASK",
+    "configure",
+    "is_sensitive_key",
+    "redact",
+    "redact_text",
+    "reset",
+]
+
+#: What a masked value becomes.
+MASK = "[REDACTED]"
+#: What a value becomes when the user hook (or redaction itself) failed on it.
+FAILED = "[REDACTED: redaction failed]"
+
+#: Key-name parts that mark a value as secret. A key is split into lower-case
+#: words (``X-Api-Key`` -> ``x api key``; ``accessToken`` -> ``access token``)
+#: and matched on whole words, so ``max_tokens`` or ``input_tokens`` are not
+#: masked while ``token``, ``access_token`` and ``api_key`` are.
+DEFAULT_KEYS: Tuple[str, ...] = (
+    "password",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "token",
+    "api key",
+    "apikey",
+    "access key",
+    "private key",
+    "secret key",
+    "authorization",
+    "auth",
+    "cookie",
+    "set cookie",
+    "credential",
+    "credentials",
+    "session key",
+    "signature",
+    "client secret",
+    "x api key",
+    "bearer",
+)
+
+#: Regular expressions of secret-looking values, each replaced by :data:`MASK`.
+DEFAULT_PATTERNS: Tuple[str, ...] = (
+    # OpenAI (sk-..., sk-proj-...) and Anthropic (sk-ant-api03-...) keys.
+    r"\bsk-[A-Za-z0-9_\-]{16,}",
+    # AWS access key ids.
+    r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b",
+    # Bearer / Basic credentials in a header value.
+    r"\b(?i:bearer|basic)\s+[A-Za-z0-9\-._~+/]{8,}=*",
+    # GitHub tokens.
+    r"\bgh[pousr]_[A-Za-z0-9]{30,}\b",
+    r"\bgithub_pat_[A-Za-z0-9_]{30,}\b",
+    # Google API keys.
+    r"\bAIza[0-9A-Za-z\-_]{35}\b",
+    # Slack tokens.
+    r"\bxox[abposr]-[A-Za-z0-9\-]{10,}",
+    # JSON Web Tokens.
+    r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
+    # PEM private keys.
+    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
+)
+
+#: A user hook: ``hook(key, value) -> value``; ``key`` is the enclosing dict key
+#: (or None). Called on every leaf after the default masking.
+Hook = Callable[[Optional[str], Any], Any]
+
+_MAX_DEPTH = 64
+_WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+_logger = logging.getLogger("auditora")
+
+
+class _State:
+    __slots__ = ("enabled", "extra_keys", "hook", "key_cache", "keys", "pattern", "patterns")
+
+    def __init__(self) -> None:
+        self.enabled = True
+        self.keys: Tuple[Tuple[str, ...], ...] = tuple(tuple(k.split()) for k in DEFAULT_KEYS)
+        self.extra_keys: Tuple[str, ...] = ()
+        self.patterns: Tuple[str, ...] = DEFAULT_PATTERNS
+        self.pattern: Optional[Pattern[str]] = re.compile(
+            "|".join(f"(?:{p})" for p in DEFAULT_PATTERNS)
+        )
+        self.hook: Optional[Hook] = None
+        self.key_cache: Dict[str, bool] = {}
+
+
+_state = _State()
+_lock = threading.Lock()
+_hook_failures = 0
+
+
+def configure(
+    *,
+    enabled: Optional[bool] = None,
+    hook: Any = ...,
+    extra_keys: Optional[Iterable[str]] = None,
+    extra_patterns: Optional[Iterable[str]] = None,
+) -> None:
+    """Change what is masked (process-wide).
+
+    ``enabled=False`` turns redaction off entirely (not recommended).
+    ``hook`` is called as ``hook(key, value)`` on every leaf value and returns
+    the value to keep (pass None to remove the hook). ``extra_keys`` are more
+    key names to mask (words, e.g. ``"ssn"`` or ``"card number"``);
+    ``extra_patterns`` more regular expressions of values to mask.
+    """
+    with _lock:
+        if enabled is not None:
+            _state.enabled = bool(enabled)
+        if hook is not ...:
+            if hook is not None and not callable(hook):
+                raise TypeError("hook must be callable or None")
+            _state.hook = hook
+        if extra_keys is not None:
+            added = tuple(" ".join(_words(k)) for k in extra_keys)
+            _state.extra_keys = _state.extra_keys + added
+            _state.keys = _state.keys + tuple(tuple(k.split()) for k in added if k)
+            _state.key_cache = {}
+        if extra_patterns is not None:
+            new = tuple(extra_patterns)
+            for p in new:
+                re.compile(p)  # fail here, at configuration time, not on the hot path
+            _state.patterns = _state.patterns + new
+            _state.pattern = re.compile("|".join(f"(?:{p})" for p in _state.patterns))
+
+
+def reset() -> None:
+    """Restore the default keys and patterns and remove the hook (for tests)."""
+    global _state, _hook_failures
+    with _lock:
+        _state = _State()
+        _hook_failures = 0
+
+
+def _words(key: str) -> List[str]:
+    return [w.lower() for w in _WORDS.findall(key)]
+
+
+def is_sensitive_key(key: Any) -> bool:
+    """Whether values stored under ``key`` are masked whatever they look like."""
+    if not isinstance(key, str):
+        return False
+    state = _state
+    cached = state.key_cache.get(key)
+    if cached is not None:
+        return cached
+    words = _words(key)
+    found = False
+    for phrase in state.keys:
+        n = len(phrase)
+        for i in range(len(words) - n + 1):
+            if tuple(words[i : i + n]) == phrase:
+                found = True
+                break
+        if found:
+            break
+    if len(state.key_cache) < 4096:
+        state.key_cache[key] = found
+    return found
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every secret-looking substring replaced by :data:`MASK`."""
+    pattern = _state.pattern
+    if pattern is None or not _state.enabled:
+        return text
+    try:
+        return pattern.sub(MASK, text)
+    except Exception:
+        return FAILED
+
+
+def redact(value: Any) -> Any:
+    """A copy of ``value`` with secrets masked; see the module docstring.
+
+    Never raises. Containers are copied (dicts stay dicts, tuples stay tuples,
+    sets become lists); other objects are returned unchanged.
+    """
+    state = _state
+    if not state.enabled:
+        return value
+    try:
+        return _walk(value, None, state, 0, set())
+    except Exception:
+        return FAILED
+
+
+def _apply_hook(state: _State, key: Optional[str], value: Any) -> Any:
+    global _hook_failures
+    hook = state.hook
+    if hook is None:
+        return value
+    try:
+        return hook(key, value)
+    except Exception:
+        _hook_failures += 1
+        if _hook_failures == 1:
+            _logger.exception("auditora: the redaction hook raised; the value was masked")
+        return FAILED
+
+
+def _walk(value: Any, key: Optional[str], state: _State, depth: int, active: set) -> Any:
+    if value is None or isinstance(value, (bool, int, float)):
+        return _apply_hook(state, key, value) if state.hook is not None else value
+    if isinstance(value, str):
+        pattern = state.pattern
+        if pattern is not None:
+            value = pattern.sub(MASK, value)
+        return _apply_hook(state, key, value) if state.hook is not None else value
+    if isinstance(value, dict):
+        if depth >= _MAX_DEPTH:
+            return FAILED
+        ident = id(value)
+        if ident in active:
+            return "<cycle>"
+        active.add(ident)
+        try:
+            out: Dict[Any, Any] = {}
+            for k, v in list(value.items()):
+                if is_sensitive_key(k):
+                    out[k] = MASK
+                else:
+                    out[k] = _walk(v, k if isinstance(k, str) else None, state, depth + 1, active)
+            return out
+        finally:
+            active.discard(ident)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        if depth >= _MAX_DEPTH:
+            return FAILED
+        ident = id(value)
+        if ident in active:
+            return "<cycle>"
+        active.add(ident)
+        try:
+            items = [_walk(v, key, state, depth + 1, active) for v in list(value)]
+        finally:
+            active.discard(ident)
+        if isinstance(value, tuple) and not hasattr(value, "_fields"):
+            return tuple(items)
+        return items
+    if isinstance(value, bytes):
+        return _walk(value.decode("utf-8", "replace"), key, state, depth, active)
+    # Other objects: left for the serializer, which uses their repr (and should
+    # call redact_text on it); the hook still sees them.
+    return _apply_hook(state, key, value) if state.hook is not None else value
