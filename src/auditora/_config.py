@@ -3,30 +3,102 @@
 The hot path reads plain attributes of :data:`settings`; ``configure()`` and the
 ``AUDITORA_*`` environment variables write them. ``reset()`` restores the
 defaults (for tests).
+
+Environment variables (read at import and by :func:`reset`):
+
+``AUDITORA_DISABLED=1``
+    ``@sentinel`` and the proxies become near-free no-ops.
+``AUDITORA_STORE=path.db``
+    Keep records in that SQLite store (adds a SQLite sink).
+``AUDITORA_SINKS=console,jsonl:out.jsonl,sqlite:path.db``
+    Comma-separated sink specs (``memory``, ``console``, ``jsonl:PATH``, ``sqlite:PATH``).
+``AUDITORA_LOG_LEVEL=INFO``
+    Minimum level of log records that sinks receive.
+``AUDITORA_CAPTURE_CONTENT=1``
+    Record LLM prompts/completions and agent message contents.
+``AUDITORA_QUEUE_SIZE=100000``
+    Capacity of the recorder's queue.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Optional
+
+__all__ = ["Settings", "reset", "settings"]
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in _TRUE
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        value = int(os.environ.get(name, "").strip())
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def _env_str(name: str) -> Optional[str]:
+    value = os.environ.get(name, "").strip()
+    return value or None
 
 
 class Settings:
     """Process-wide switches. Read on the hot path, so plain attributes only."""
 
-    __slots__ = ("capture_content", "console", "disabled")
+    __slots__ = (
+        "atexit_timeout",
+        "batch_size",
+        "capture_content",
+        "console",
+        "disabled",
+        "export_timeout",
+        "flush_interval",
+        "log_level",
+        "max_depth",
+        "max_items",
+        "max_nodes",
+        "max_string_length",
+        "queue_size",
+        "sink_backlog",
+        "sinks",
+        "store",
+    )
 
     def __init__(self) -> None:
         #: Report lines are echoed to their stream (stderr by default).
         self.console = True
         #: ``@sentinel`` and the proxies become no-ops (``AUDITORA_DISABLED=1``).
-        self.disabled = os.environ.get("AUDITORA_DISABLED", "").strip().lower() in {
-            "1",
-            "true",
-            "yes",
-            "on",
-        }
+        self.disabled = _env_flag("AUDITORA_DISABLED")
         #: LLM prompts/completions and agent message contents are recorded.
-        self.capture_content = False
+        self.capture_content = _env_flag("AUDITORA_CAPTURE_CONTENT")
+        #: Minimum level of ``log`` records handed to sinks (``AUDITORA_LOG_LEVEL``).
+        self.log_level: Optional[str] = _env_str("AUDITORA_LOG_LEVEL")
+        #: Store path from ``AUDITORA_STORE`` (None: no store).
+        self.store: Optional[str] = _env_str("AUDITORA_STORE")
+        #: Sink specs from ``AUDITORA_SINKS`` (None: none).
+        self.sinks: Optional[str] = _env_str("AUDITORA_SINKS")
+        #: Records the recorder's queue holds before it drops new ones.
+        self.queue_size = _env_int("AUDITORA_QUEUE_SIZE", 100_000)
+        #: Records per batch handed to a sink.
+        self.batch_size = 2048
+        #: Seconds the worker waits for more records before exporting a partial batch.
+        self.flush_interval = 0.2
+        #: Seconds a sink's export may take before it is reported as hung.
+        self.export_timeout = 10.0
+        #: Batches waiting for one sink before further batches for it are dropped.
+        self.sink_backlog = 64
+        #: Seconds the exit-time flush may take.
+        self.atexit_timeout = 2.0
+        #: Serialization limits (see ``docs/records.md``).
+        self.max_string_length = 16_384
+        self.max_items = 1_000
+        self.max_depth = 20
+        self.max_nodes = 20_000
 
 
 settings = Settings()
@@ -37,3 +109,22 @@ def reset() -> None:
     fresh = Settings()
     for name in Settings.__slots__:
         setattr(settings, name, getattr(fresh, name))
+
+
+def _install_env_sinks() -> None:
+    # Records must reach AUDITORA_STORE / AUDITORA_SINKS even when the user never
+    # calls configure(); this only registers the recorder (no thread, no file).
+    if settings.store or settings.sinks:
+        try:
+            from . import _recorder
+
+            _recorder._configure_from_env()
+        except Exception:
+            import logging
+
+            logging.getLogger("auditora").exception(
+                "auditora: invalid AUDITORA_STORE / AUDITORA_SINKS; records are not kept"
+            )
+
+
+_install_env_sinks()

@@ -10,6 +10,7 @@ Targets are swapped as a whole tuple so iteration never sees a half-updated list
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Callable, Tuple
 
@@ -51,6 +52,22 @@ def remove_target(target: Target) -> None:
         if target in items:
             items.remove(target)
         targets = tuple(items)
+
+
+def _swap_target(old: Target, new: Target) -> None:
+    """Replace ``old`` by ``new`` in place (used in a forked child)."""
+    global targets
+    targets = tuple(new if t == old else t for t in targets)
+
+
+def _after_fork_in_child() -> None:
+    # A lock held by another thread at fork time would stay held forever.
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def failures() -> int:

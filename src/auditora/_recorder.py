@@ -1,0 +1,624 @@
+"""The recorder: a bounded, never-blocking queue between the hot path and the sinks.
+
+``configure()`` installs a :class:`_Pipeline` whose :meth:`_Pipeline.submit` is
+registered as an :mod:`auditora._emit` target. ``submit`` appends to a deque
+and returns (no lock, no I/O, never raises). A daemon *worker* thread, started
+lazily with the first record, drains the deque in batches and hands each batch
+to one *runner* thread per sink; a runner owns its sink, so a sink never runs
+concurrently with itself, and a slow, hung or failing sink only delays or loses
+its own batches (counted), never the app's or the other sinks'.
+
+Drop policy (every drop counted by reason in :func:`stats`, and logged once):
+
+``queue_full``   the queue holds ``queue_size`` records: the *new* record is dropped
+``sampled``      the configured sampler returned False
+``sink_backlog`` a sink has ``sink_backlog`` batches waiting: the new batch is dropped for it
+``sink_error``   a sink's ``export`` raised (e.g. ``OSError`` on a full disk)
+``reentrant``    a record produced inside the recorder's own threads (e.g. by logging)
+``shutdown``     records still queued when ``shutdown()`` ran out of time
+
+Fork safety: ``os.register_at_fork`` gives a forked child a fresh pipeline (empty
+queue, no threads, new locks) over the same sinks, each told to drop inherited
+handles; records queued in the parent stay the parent's.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+from collections import deque
+from threading import get_ident
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Union
+
+from . import _config, _emit
+from ._config import settings
+from .records import Record
+from .sinks import RecordBatch, Sink, sink_from_spec
+
+__all__ = ["configure", "flush", "reset", "shutdown", "stats"]
+
+_logger = logging.getLogger("auditora")
+
+Sampler = Callable[[Record], bool]
+_UNSET: Any = object()
+
+_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50}
+
+
+class _Marker:
+    """A control item travelling through the queues behind the records before it."""
+
+    __slots__ = ("action", "deadline", "done", "lock", "ok", "pending")
+
+    def __init__(self, action: str, deadline: float) -> None:
+        self.action = action  # "flush" or "stop"
+        self.deadline = deadline
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+        self.ok = True
+        self.pending = 0
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def arrive(self, ok: bool) -> None:
+        with self.lock:
+            self.ok = self.ok and ok
+            self.pending -= 1
+            if self.pending <= 0:
+                self.done.set()
+
+
+class _Runner:
+    """One sink, its bounded backlog of batches and the thread that feeds it."""
+
+    def __init__(self, sink: Sink, name: str, pipeline: _Pipeline) -> None:
+        self.sink = sink
+        self.name = name
+        self.pipeline = pipeline
+        self.backlog: Deque[Union[RecordBatch, _Marker]] = deque()
+        self.cond = threading.Condition(threading.Lock())
+        self.thread: Optional[threading.Thread] = None
+        self.exported = 0
+        self.failed_batches = 0
+        self.dropped: Dict[str, int] = {}
+        self.busy_since: Optional[float] = None
+        self.hang_reported = False
+        self.error_logged = False
+        self.closed = False
+
+    def queued(self) -> int:
+        with self.cond:
+            return sum(len(b) for b in self.backlog if isinstance(b, RecordBatch))
+
+    def start(self) -> None:
+        self.thread = threading.Thread(
+            target=self._run, name=f"auditora-sink-{self.name}", daemon=True
+        )
+        self.thread.start()
+
+    def put(self, item: Union[RecordBatch, _Marker]) -> None:
+        with self.cond:
+            if self.closed:
+                if isinstance(item, _Marker):
+                    item.arrive(True)
+                return
+            if isinstance(item, RecordBatch):
+                waiting = sum(1 for b in self.backlog if isinstance(b, RecordBatch))
+                if waiting >= max(1, settings.sink_backlog):
+                    self._count("sink_backlog", len(item))
+                    return
+            self.backlog.append(item)
+            self.cond.notify()
+
+    def _count(self, reason: str, n: int) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + n
+        self.pipeline._log_drop_once(reason, self.name)
+
+    def check_hung(self, now: float) -> None:
+        since = self.busy_since
+        if since is not None and not self.hang_reported and now - since > settings.export_timeout:
+            self.hang_reported = True
+            self.dropped["hung"] = self.dropped.get("hung", 0)
+            _logger.warning(
+                "auditora: sink %s has been busy for over %.1fs; its batches queue up "
+                "(and are dropped beyond its backlog) while the app and other sinks go on",
+                self.name,
+                settings.export_timeout,
+            )
+
+    def _run(self) -> None:
+        self.pipeline._own.add(get_ident())
+        while True:
+            with self.cond:
+                while not self.backlog:
+                    self.cond.wait()
+                item = self.backlog.popleft()
+            if isinstance(item, RecordBatch):
+                self._export(item)
+                continue
+            ok = True
+            self.busy_since = time.monotonic()
+            try:
+                if item.action == "flush":
+                    ok = bool(self.sink.flush(item.remaining()))
+                else:
+                    self.sink.close(item.remaining())
+            except Exception:
+                ok = False
+                _logger.exception("auditora: sink %s failed to %s", self.name, item.action)
+            finally:
+                self.busy_since = None
+            if item.action == "stop":
+                with self.cond:
+                    self.closed = True
+                    left = sum(len(b) for b in self.backlog if isinstance(b, RecordBatch))
+                    self.backlog.clear()
+                if left:
+                    self._count("shutdown", left)
+                item.arrive(ok)
+                return
+            item.arrive(ok)
+
+    def _export(self, batch: RecordBatch) -> None:
+        self.busy_since = time.monotonic()
+        try:
+            self.sink.export(batch)
+        except BaseException as exc:
+            self.failed_batches += 1
+            self.pipeline._export_failures += 1
+            self.dropped["sink_error"] = self.dropped.get("sink_error", 0) + len(batch)
+            if not self.error_logged:
+                self.error_logged = True
+                _logger.error(
+                    "auditora: sink %s failed to export %d records (%s: %s); further "
+                    "failures of this sink are only counted (auditora.stats())",
+                    self.name,
+                    len(batch),
+                    type(exc).__name__,
+                    exc,
+                    exc_info=not isinstance(exc, OSError),
+                )
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            self.exported += len(batch)
+        finally:
+            self.busy_since = None
+            self.hang_reported = False
+
+
+class _Pipeline:
+    """The queue, worker and runners for one configuration of sinks."""
+
+    def __init__(self, sinks: Sequence[Sink], sampler: Optional[Sampler]) -> None:
+        self.sinks = list(sinks)
+        self.sampler = sampler
+        self.queue: Deque[Any] = deque()
+        self.maxsize = max(1, int(settings.queue_size))
+        self.batch_size = max(1, int(settings.batch_size))
+        self.wake = threading.Event()
+        self.lock = threading.Lock()
+        self.worker: Optional[threading.Thread] = None
+        self.stopped = False
+        self.received = 0
+        self.filtered = 0
+        self.dropped: Dict[str, int] = {}
+        self._logged: set = set()
+        self._own: set = set()
+        self._export_failures = 0
+        names: Dict[str, int] = {}
+        self.runners: List[_Runner] = []
+        for sink in self.sinks:
+            base = getattr(sink, "name", "") or type(sink).__name__
+            names[base] = names.get(base, 0) + 1
+            name = base if names[base] == 1 else f"{base}#{names[base]}"
+            self.runners.append(_Runner(sink, name, self))
+
+    # -- hot path ----------------------------------------------------------
+    def submit(self, record: Record) -> None:
+        """Queue ``record`` for the sinks: a bounded append, never blocking or raising."""
+        sampler = self.sampler
+        if sampler is not None:
+            try:
+                keep = sampler(record)
+            except Exception:
+                keep = True
+                self._drop("sampler_error_kept")
+            if not keep:
+                self._drop("sampled")
+                return
+        queue = self.queue
+        n = len(queue)
+        if n >= self.maxsize:
+            self._drop("queue_full")
+            return
+        if self._own and get_ident() in self._own:
+            self._drop("reentrant")
+            return
+        queue.append(record)
+        if self.worker is None:
+            self._start()
+        elif n + 1 >= self.batch_size and not self.wake.is_set():
+            self.wake.set()
+
+    # -- slow paths ---------------------------------------------------------
+    def _drop(self, reason: str, n: int = 1) -> None:
+        try:
+            with self.lock:
+                self.dropped[reason] = self.dropped.get(reason, 0) + n
+            self._log_drop_once(reason, None)
+        except Exception:
+            pass
+
+    def _log_drop_once(self, reason: str, sink: Optional[str]) -> None:
+        if reason in ("sampled", "sampler_error_kept") or (reason, sink) in self._logged:
+            return
+        self._logged.add((reason, sink))
+        where = f" for sink {sink}" if sink else ""
+        _logger.warning(
+            "auditora: dropping records%s (reason: %s); further drops are only counted "
+            "(auditora.stats())",
+            where,
+            reason,
+        )
+
+    def _start(self) -> None:
+        with self.lock:
+            if self.worker is not None or self.stopped:
+                return
+            _register_atexit()
+            for runner in self.runners:
+                runner.start()
+            worker = threading.Thread(target=self._work, name="auditora-recorder", daemon=True)
+            self.worker = worker
+            worker.start()
+
+    def _work(self) -> None:
+        self._own.add(get_ident())
+        queue = self.queue
+        threshold = _LEVELS.get(str(settings.log_level or "").upper(), 0)
+        while True:
+            if not queue:
+                self.wake.wait(settings.flush_interval)
+            self.wake.clear()
+            now = time.monotonic()
+            for runner in self.runners:
+                runner.check_hung(now)
+            batch = RecordBatch()
+            while queue:
+                item = queue.popleft()
+                if isinstance(item, _Marker):
+                    self._dispatch(batch)
+                    batch = RecordBatch()
+                    if self._control(item):
+                        return
+                    continue
+                if threshold and item.kind == "log" and _LEVELS.get(item.level, 0) < threshold:
+                    self.filtered += 1
+                    continue
+                batch.append(item)
+                if len(batch) >= self.batch_size:
+                    self._dispatch(batch)
+                    batch = RecordBatch()
+            self._dispatch(batch)
+
+    def _dispatch(self, batch: RecordBatch) -> None:
+        if not batch:
+            return
+        self.received += len(batch)
+        for runner in self.runners:
+            runner.put(batch)
+
+    def _control(self, marker: _Marker) -> bool:
+        """Forward a flush/stop marker to every runner; True when the worker must exit."""
+        with marker.lock:
+            marker.pending = len(self.runners)
+        if not self.runners:
+            marker.done.set()
+        for runner in self.runners:
+            runner.put(marker)
+        return marker.action == "stop"
+
+    # -- control -------------------------------------------------------------
+    def flush(self, timeout: float) -> bool:
+        if self.worker is None:
+            return not self.queue
+        before = self._export_failures
+        marker = _Marker("flush", time.monotonic() + timeout)
+        self.queue.append(marker)
+        self.wake.set()
+        done = marker.done.wait(timeout)
+        return done and marker.ok and self._export_failures == before
+
+    def shutdown(self, timeout: float) -> bool:
+        with self.lock:
+            self.stopped = True
+            worker = self.worker
+        if worker is None:
+            for runner in self.runners:
+                try:
+                    runner.sink.close(timeout)
+                except Exception:
+                    _logger.exception("auditora: closing sink %s failed", runner.name)
+            return True
+        before = self._export_failures
+        marker = _Marker("stop", time.monotonic() + timeout)
+        self.queue.append(marker)
+        self.wake.set()
+        done = marker.done.wait(timeout)
+        if not done:
+            left = sum(1 for r in self.queue if not isinstance(r, _Marker))
+            if left:
+                self._drop("shutdown", left)
+        return done and marker.ok and self._export_failures == before
+
+    def stats(self) -> Dict[str, Any]:
+        with self.lock:
+            dropped = dict(self.dropped)
+        sinks = {}
+        for r in self.runners:
+            sinks[r.name] = {
+                "queued": r.queued(),
+                "exported": r.exported,
+                "failed_batches": r.failed_batches,
+                "dropped": dict(r.dropped),
+                "busy": r.busy_since is not None,
+            }
+        return {
+            "queued": sum(1 for r in list(self.queue) if not isinstance(r, _Marker)),
+            "capacity": self.maxsize,
+            "received": self.received,
+            "filtered": self.filtered,
+            "dropped": dropped,
+            "sinks": sinks,
+            "running": self.worker is not None and self.worker.is_alive(),
+        }
+
+
+# -- module state ------------------------------------------------------------
+_pipeline: Optional[_Pipeline] = None
+_sampler: Optional[Sampler] = None
+_config_lock = threading.RLock()
+_atexit_registered = False
+
+
+def _register_atexit() -> None:
+    global _atexit_registered
+    if not _atexit_registered:
+        _atexit_registered = True
+        atexit.register(_at_exit)
+
+
+def _at_exit() -> None:
+    try:
+        shutdown(settings.atexit_timeout)
+    except Exception:
+        pass
+
+
+def _install(sinks: Sequence[Sink], timeout: float) -> None:
+    """Replace the pipeline: the old one is flushed and closed, the new one registered."""
+    global _pipeline
+    old = _pipeline
+    new = _Pipeline(sinks, _sampler) if sinks else None
+    _pipeline = new
+    if old is not None:
+        _emit.remove_target(old.submit)
+        old.shutdown(timeout)
+    if new is not None:
+        _emit.add_target(new.submit)
+
+
+def _parse_specs(specs: Union[str, Sink, Iterable[Union[str, Sink]]]) -> List[Sink]:
+    if isinstance(specs, (str, Sink)):
+        specs = [specs] if isinstance(specs, Sink) else [s for s in specs.split(",") if s.strip()]
+    return [sink_from_spec(s) for s in specs]
+
+
+def configure(
+    *,
+    store: Optional[Union[str, os.PathLike[str]]] = None,
+    sinks: Optional[Union[str, Sink, Iterable[Union[str, Sink]]]] = None,
+    console: Optional[bool] = None,
+    disabled: Optional[bool] = None,
+    capture_content: Optional[bool] = None,
+    log_level: Optional[str] = None,
+    queue_size: Optional[int] = None,
+    batch_size: Optional[int] = None,
+    flush_interval: Optional[float] = None,
+    export_timeout: Optional[float] = None,
+    sink_backlog: Optional[int] = None,
+    atexit_timeout: Optional[float] = None,
+    max_string_length: Optional[int] = None,
+    max_items: Optional[int] = None,
+    max_depth: Optional[int] = None,
+    max_nodes: Optional[int] = None,
+    sampler: Any = _UNSET,
+) -> None:
+    """Configure Auditora for this process. Arguments left as None are unchanged.
+
+    ``store="auditora.db"`` keeps records in that SQLite store; ``sinks`` takes
+    :class:`~auditora.sinks.Sink` instances and/or names (``"memory"``,
+    ``"console"``, ``"jsonl:PATH"``, ``"sqlite:PATH"``, or one comma-separated
+    string). Giving ``store`` or ``sinks`` *replaces* the current sinks (the old
+    ones are flushed and closed first); ``sinks=[]`` removes them all. ``console``
+    turns the report's echo on or off; ``disabled=True`` makes ``@sentinel``
+    (for functions decorated afterwards) and the proxies no-ops.
+    ``capture_content`` records LLM prompts/completions. ``log_level`` is the
+    minimum level of log records sent to sinks. ``queue_size``,
+    ``batch_size``, ``flush_interval``, ``export_timeout``, ``sink_backlog`` and
+    ``atexit_timeout`` tune the recorder; ``max_*`` bound serialization.
+    ``sampler(record) -> bool`` decides which records are kept (``None``
+    removes it); it runs on the hot path, so keep it cheap.
+
+    Environment variables provide the defaults (``docs/configuration.md``).
+    """
+    global _sampler
+    with _config_lock:
+        for name, value in (
+            ("console", console),
+            ("disabled", disabled),
+            ("capture_content", capture_content),
+        ):
+            if value is not None:
+                setattr(settings, name, bool(value))
+        if log_level is not None:
+            level = str(log_level).upper()
+            if level not in _LEVELS:
+                raise ValueError(f"unknown log level {log_level!r}")
+            settings.log_level = level
+        for name, number in (
+            ("queue_size", queue_size),
+            ("batch_size", batch_size),
+            ("sink_backlog", sink_backlog),
+            ("max_string_length", max_string_length),
+            ("max_items", max_items),
+            ("max_depth", max_depth),
+            ("max_nodes", max_nodes),
+        ):
+            if number is not None:
+                if not isinstance(number, int) or number < 1:
+                    raise ValueError(f"{name} must be a positive int, not {number!r}")
+                setattr(settings, name, number)
+        for name, seconds in (
+            ("flush_interval", flush_interval),
+            ("export_timeout", export_timeout),
+            ("atexit_timeout", atexit_timeout),
+        ):
+            if seconds is not None:
+                if not isinstance(seconds, (int, float)) or seconds <= 0:
+                    raise ValueError(f"{name} must be a positive number, not {seconds!r}")
+                setattr(settings, name, float(seconds))
+        if sampler is not _UNSET:
+            if sampler is not None and not callable(sampler):
+                raise TypeError("sampler must be a callable record -> bool, or None")
+            _sampler = sampler
+            if _pipeline is not None:
+                _pipeline.sampler = sampler
+        new_sinks: Optional[List[Sink]] = None
+        if sinks is not None:
+            new_sinks = _parse_specs(sinks)
+        if store is not None:
+            from .sinks import SQLiteSink
+
+            new_sinks = [*(new_sinks or []), SQLiteSink(os.fspath(store))]
+        rebuild = new_sinks is not None or (
+            _pipeline is not None
+            and (queue_size is not None or batch_size is not None)
+            and _pipeline.worker is None
+        )
+        if new_sinks is None and rebuild and _pipeline is not None:
+            new_sinks = list(_pipeline.sinks)
+        if new_sinks is not None:
+            _install(new_sinks, settings.atexit_timeout)
+
+
+def _configure_from_env() -> None:
+    """Install the sinks named by ``AUDITORA_STORE`` / ``AUDITORA_SINKS`` (no I/O yet)."""
+    sinks: List[Sink] = _parse_specs(settings.sinks) if settings.sinks else []
+    if settings.store:
+        from .sinks import SQLiteSink
+
+        sinks.append(SQLiteSink(settings.store))
+    with _config_lock:
+        _install(sinks, settings.atexit_timeout)
+
+
+def flush(timeout: float = 5.0) -> bool:
+    """Deliver every record produced so far to every sink; True when all were delivered.
+
+    Returns within ``timeout`` seconds (False when time ran out, a sink failed
+    or is hung). Records keep flowing meanwhile.
+    """
+    pipeline = _pipeline
+    if pipeline is None:
+        return True
+    try:
+        return pipeline.flush(max(0.0, float(timeout)))
+    except Exception:
+        _logger.exception("auditora: flush failed")
+        return False
+
+
+def shutdown(timeout: float = 5.0) -> bool:
+    """Flush, close every sink and stop the recorder's threads, within ``timeout`` seconds.
+
+    True when everything was delivered and closed in time. Records produced
+    afterwards are no longer recorded (until ``configure`` is called again).
+    Called automatically at interpreter exit with ``atexit_timeout`` (2 s).
+    """
+    global _pipeline
+    with _config_lock:
+        pipeline = _pipeline
+        _pipeline = None
+        if pipeline is None:
+            return True
+        _emit.remove_target(pipeline.submit)
+    try:
+        return pipeline.shutdown(max(0.0, float(timeout)))
+    except Exception:
+        _logger.exception("auditora: shutdown failed")
+        return False
+
+
+def stats() -> Dict[str, Any]:
+    """Counters of the recorder: queued, received, dropped by reason, and per sink.
+
+    ``{"queued", "capacity", "received", "filtered", "dropped": {reason: n},
+    "sinks": {name: {"queued", "exported", "failed_batches", "dropped", "busy"}},
+    "running"}``; all zero/empty when no sink is configured.
+    """
+    pipeline = _pipeline
+    if pipeline is None:
+        return {
+            "queued": 0,
+            "capacity": settings.queue_size,
+            "received": 0,
+            "filtered": 0,
+            "dropped": {},
+            "sinks": {},
+            "running": False,
+        }
+    return pipeline.stats()
+
+
+def sinks() -> List[Sink]:
+    """The sinks currently configured."""
+    pipeline = _pipeline
+    return list(pipeline.sinks) if pipeline is not None else []
+
+
+def reset(timeout: float = 2.0) -> None:
+    """For tests: shut the recorder down (bounded), remove its sinks and the sampler.
+
+    Settings are left alone; call ``auditora._config.reset()`` for those.
+    """
+    global _sampler
+    shutdown(timeout)
+    _sampler = None
+
+
+def _after_fork_in_child() -> None:
+    global _pipeline, _config_lock
+    _config_lock = threading.RLock()
+    old = _pipeline
+    if old is None:
+        return
+    for sink in old.sinks:
+        try:
+            sink._after_fork_in_child()
+        except Exception:
+            pass
+    new = _Pipeline(old.sinks, old.sampler)
+    _pipeline = new
+    _emit._swap_target(old.submit, new.submit)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+_ = _config  # imported for its side effect order: settings exist before sinks read them

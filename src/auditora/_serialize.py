@@ -1,0 +1,263 @@
+"""Safe, bounded conversion of records and arbitrary user values to JSON-ready data.
+
+Runs off the hot path (in the recorder's threads). The rules, documented in
+``docs/records.md``:
+
+- ``None``, ``bool``, ``int``, ``str`` and finite ``float`` pass through; NaN and
+  the infinities become the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.
+- dicts (any mapping) become dicts with string keys; lists, tuples, sets,
+  frozensets and deques become lists.
+- anything else becomes its ``repr``; a ``repr`` that raises becomes
+  ``"<unrepresentable TypeName>"``.
+- strings longer than ``max_string_length`` are cut and end with
+  ``"…[+N chars]"``; containers wider than ``max_items`` keep the first items
+  plus a marker (``"…": "+N items"`` in a dict, ``"…[+N items]"`` in a list);
+  values nested deeper than ``max_depth`` become ``"<max depth>"``; a container
+  met again inside itself becomes ``"<cycle>"``; once ``max_nodes`` values were
+  visited for one record the rest become ``"<size limit>"``.
+
+Nothing here raises into the caller: :func:`to_jsonable` and :func:`sanitize`
+catch every error and fall back to a placeholder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from collections.abc import Mapping
+from typing import Any, Callable, Dict, List, Optional
+
+from ._config import settings
+from .records import SCHEMA_VERSION
+
+__all__ = ["dumps", "sanitize", "to_jsonable"]
+
+#: Record fields holding user-provided values: redacted, then sanitized.
+USER_FIELDS = frozenset(
+    {
+        "fields",
+        "metadata",
+        "state",
+        "extra",
+        "request",
+        "input",
+        "output",
+        "content",
+        "attributes",
+        "tags",
+        "metrics",
+    }
+)
+
+_SIMPLE = (str, int, bool, type(None))
+_SEQUENCES = (list, tuple, set, frozenset, deque)
+_TRUNC_KEY = "…"
+
+_redact: Optional[Callable[[Any], Any]] = None
+_redact_loaded = False
+
+
+def _redactor() -> Optional[Callable[[Any], Any]]:
+    """``auditora.redaction.redact`` if that module exists (imported once), else None."""
+    global _redact, _redact_loaded
+    if not _redact_loaded:
+        _redact_loaded = True
+        try:
+            from .redaction import redact  # type: ignore[import-not-found,unused-ignore]
+
+            _redact = redact
+        except Exception:  # ImportError, or a broken module: never break serialization
+            _redact = None
+    return _redact
+
+
+def _type_name(value: Any) -> str:
+    try:
+        return type(value).__qualname__
+    except Exception:
+        return "object"
+
+
+def _safe_repr(value: Any, limit: int) -> str:
+    try:
+        text = repr(value)
+        if not isinstance(text, str):
+            raise TypeError("__repr__ returned a non-string")
+    except Exception:
+        return f"<unrepresentable {_type_name(value)}>"
+    return _cut(text, limit)
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…[+{len(text) - limit} chars]"
+
+
+class _Walker:
+    """One bounded walk: limits read once, a node budget, the current path for cycles."""
+
+    __slots__ = ("budget", "max_depth", "max_items", "max_string", "path")
+
+    def __init__(self) -> None:
+        self.max_string = max(16, int(settings.max_string_length))
+        self.max_items = max(1, int(settings.max_items))
+        # Bounded well below the interpreter's recursion limit.
+        self.max_depth = min(max(1, int(settings.max_depth)), 200)
+        self.budget = max(1, int(settings.max_nodes))
+        self.path: set[int] = set()
+
+    def walk(self, value: Any, depth: int) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            return "<size limit>"
+        t = type(value)
+        if t is str:
+            return value if len(value) <= self.max_string else _cut(value, self.max_string)
+        if t is int or t is bool or value is None:
+            return value
+        if t is float:
+            if math.isfinite(value):
+                return value
+            return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+        if isinstance(value, (dict, Mapping, *_SEQUENCES)):
+            if depth >= self.max_depth:
+                return "<max depth>"
+            key = id(value)
+            if key in self.path:
+                return "<cycle>"
+            self.path.add(key)
+            try:
+                if isinstance(value, (dict, Mapping)):
+                    return self._mapping(value, depth)
+                return self._sequence(value, depth)
+            finally:
+                self.path.discard(key)
+        if isinstance(value, _SIMPLE):  # subclasses of str/int: keep the plain value
+            if isinstance(value, str):
+                return _cut(str.__str__(value), self.max_string)
+            return bool(value) if isinstance(value, bool) else int(value)  # type: ignore[arg-type]
+        if isinstance(value, float):
+            return self.walk(float(value), depth)
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            try:
+                head = bytes(value[: self.max_string])
+                extra = len(value) - len(head)
+            except Exception:
+                return f"<unrepresentable {_type_name(value)}>"
+            text = repr(head)
+            return text if extra <= 0 else f"{text}…[+{extra} bytes]"
+        return _safe_repr(value, self.max_string)
+
+    def _mapping(self, value: Any, depth: int) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        try:
+            total = len(value)
+        except Exception:
+            total = -1
+        n = 0
+        try:
+            for k, v in value.items():
+                if n >= self.max_items or self.budget <= 0:
+                    break
+                n += 1
+                name = k if type(k) is str else self._key(k)
+                out[name] = self.walk(v, depth + 1)
+        except Exception:
+            out[_TRUNC_KEY] = "<error while reading mapping>"
+            return out
+        if total > n:
+            out[_TRUNC_KEY] = f"+{total - n} items"
+        return out
+
+    def _key(self, key: Any) -> str:
+        if isinstance(key, str):
+            return _cut(str.__str__(key), self.max_string)
+        if key is None or isinstance(key, (int, float, bool)):
+            try:
+                return json.dumps(self.walk(key, 0))
+            except Exception:
+                pass
+        return _safe_repr(key, self.max_string)
+
+    def _sequence(self, value: Any, depth: int) -> List[Any]:
+        out: List[Any] = []
+        try:
+            total = len(value)
+        except Exception:
+            total = -1
+        try:
+            for item in value:
+                if len(out) >= self.max_items or self.budget <= 0:
+                    break
+                out.append(self.walk(item, depth + 1))
+        except Exception:
+            out.append("<error while reading sequence>")
+            return out
+        if total > len(out):
+            out.append(f"…[+{total - len(out)} items]")
+        return out
+
+
+def sanitize(value: Any) -> Any:
+    """``value`` as JSON-ready data under the configured limits; never raises."""
+    try:
+        return _Walker().walk(value, 0)
+    except BaseException:  # RecursionError, MemoryError, a hostile __eq__...
+        return f"<unserializable {_type_name(value)}>"
+
+
+def _redacted(value: Any) -> Any:
+    if value is None or (type(value) is dict and not value):
+        return value
+    redact = _redactor()
+    if redact is None:
+        return value
+    try:
+        return redact(value)
+    except Exception:
+        # Never fall back to the unredacted value: it may hold a secret.
+        return "<redaction failed>"
+
+
+def to_jsonable(record: Any) -> Dict[str, Any]:
+    """A record as a JSON-ready dict: ``kind``, ``schema`` and its fields, made safe.
+
+    User-provided fields go through ``auditora.redaction.redact`` (when that
+    module exists) and then :func:`sanitize`. A non-record value is sanitized and
+    wrapped as ``{"kind": "value", "value": ...}``. Never raises.
+    """
+    try:
+        names = getattr(type(record), "_fields", None)
+        kind = getattr(type(record), "kind", None)
+        if names is None or not isinstance(kind, str):
+            return {"kind": "value", "schema": SCHEMA_VERSION, "value": sanitize(record)}
+        walker = _Walker()
+        out: Dict[str, Any] = {"kind": kind, "schema": SCHEMA_VERSION}
+        for name in names:
+            value = getattr(record, name, None)
+            if name in USER_FIELDS:
+                value = _redacted(value)
+            try:
+                out[name] = walker.walk(value, 0)
+            except BaseException:
+                out[name] = f"<unserializable {_type_name(value)}>"
+            walker.path.clear()
+        return out
+    except BaseException:
+        return {"kind": "invalid", "schema": SCHEMA_VERSION, "value": "<unserializable record>"}
+
+
+_encode = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=repr
+).encode
+
+
+def dumps(record: Any) -> str:
+    """One record as a compact JSON line (no newline), via :func:`to_jsonable`."""
+    data = to_jsonable(record)
+    try:
+        return _encode(data)
+    except Exception:  # cannot happen for sanitized data; stay total anyway
+        return _encode({"kind": data.get("kind", "invalid"), "value": "<unserializable record>"})

@@ -1,0 +1,51 @@
+"""Sinks: where records go once they leave the hot path.
+
+Built in: :class:`MemorySink`, :class:`ConsoleSink`, :class:`JSONLSink` and
+:class:`SQLiteSink` (the embedded store). Write your own by subclassing
+:class:`Sink` (``export``, ``flush``, ``close``); see ``docs/sinks.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+from ._base import RecordBatch, Sink, jsonable
+from .console import ConsoleSink
+from .jsonl import JSONLSink
+from .memory import MemorySink
+from .sqlite import SQLiteSink
+
+__all__ = [
+    "ConsoleSink",
+    "JSONLSink",
+    "MemorySink",
+    "RecordBatch",
+    "SQLiteSink",
+    "Sink",
+    "jsonable",
+    "sink_from_spec",
+]
+
+
+def sink_from_spec(spec: Union[str, Sink]) -> Sink:
+    """A sink from a name: ``memory``, ``console``, ``jsonl:PATH`` or ``sqlite:PATH``.
+
+    A :class:`Sink` instance is returned unchanged. Raises ``ValueError`` for an
+    unknown name or a missing path.
+    """
+    if isinstance(spec, Sink):
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"a sink must be a Sink or a name, not {type(spec).__name__}")
+    name, _, arg = spec.strip().partition(":")
+    name = name.strip().lower()
+    arg = arg.strip()
+    if name == "memory" and not arg:
+        return MemorySink()
+    if name == "console" and not arg:
+        return ConsoleSink()
+    if name in ("jsonl", "sqlite"):
+        if not arg:
+            raise ValueError(f"sink {spec!r} needs a path, e.g. '{name}:records.{name}'")
+        return JSONLSink(arg) if name == "jsonl" else SQLiteSink(arg)
+    raise ValueError(f"unknown sink {spec!r}; expected memory, console, jsonl:PATH or sqlite:PATH")
