@@ -1,0 +1,365 @@
+"""What the CLI, the viewer and the HTML report show, computed from a store.
+
+Every function takes a *source* (see :class:`Source`) and returns plain,
+JSON-ready dicts and lists: the viewer serves them as its JSON API, the static
+report embeds them, and the CLI prints them as tables or ``--json``. User
+content is passed through untouched here; escaping is the renderer's job.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+try:  # Protocol is typing-only; Python 3.9 has it.
+    from typing import Protocol
+except ImportError:  # pragma: no cover
+    Protocol = object  # type: ignore[assignment]
+
+__all__ = [
+    "KINDS",
+    "Source",
+    "evaluations_table",
+    "llm_table",
+    "metrics_view",
+    "overview",
+    "run_detail",
+    "session_detail",
+    "sessions",
+    "trace_detail",
+]
+
+#: The per-run record kinds a source can list.
+KINDS = ("event", "log", "llm_call", "evaluation", "metric", "agent_message")
+
+Row = Dict[str, Any]
+
+
+class Source(Protocol):
+    """The reading interface the views need (implemented over the store).
+
+    Rows are plain dicts with the field names of ``docs/records.md`` and JSON
+    columns decoded; lists are in time order.
+    """
+
+    def sessions(self) -> List[Row]:
+        """Every session: ``session_id``, ``name``, ``tags``, ``state``, ``first_ns``..."""
+
+    def runs(
+        self, *, session_id: Optional[str] = None, trace_id: Optional[str] = None
+    ) -> List[Row]:
+        """Runs (all, of one session, or of one trace), by start time."""
+
+    def run(self, run_id: str) -> Optional[Row]:
+        """One run, or None."""
+
+    def records(
+        self,
+        kind: str,
+        *,
+        session_id: Optional[str] = None,
+        trace_id: Optional[str] = None,
+        run_id: Optional[str] = None,
+    ) -> List[Row]:
+        """Records of one kind (see :data:`KINDS`), optionally filtered."""
+
+
+class NotFound(LookupError):
+    """An id that is not in the store (message says which)."""
+
+
+# -- small helpers -----------------------------------------------------------
+def _tokens(call: Row) -> int:
+    return int(call.get("input_tokens") or 0) + int(call.get("output_tokens") or 0)
+
+
+def _cost(calls: Iterable[Row]) -> Optional[float]:
+    """Total cost, or None when no call has a known cost."""
+    known = [c["cost"] for c in calls if isinstance(c.get("cost"), (int, float))]
+    return round(sum(known), 10) if known else None
+
+
+def _pass_rate(evals: Sequence[Row]) -> Optional[float]:
+    if not evals:
+        return None
+    return sum(1 for e in evals if e.get("status") == "PASS") / len(evals)
+
+
+def _span(runs: Sequence[Row]) -> tuple[Optional[int], Optional[int]]:
+    starts = [r["start_ns"] for r in runs if isinstance(r.get("start_ns"), int)]
+    ends = [
+        r.get("end_ns") if isinstance(r.get("end_ns"), int) else r.get("start_ns")
+        for r in runs
+        if isinstance(r.get("start_ns"), int)
+    ]
+    if not starts:
+        return None, None
+    return min(starts), max(e for e in ends if isinstance(e, int))
+
+
+def _seconds(ns: Optional[int]) -> Optional[float]:
+    return None if ns is None else ns / 1e9
+
+
+def _summary(runs: Sequence[Row], calls: Sequence[Row], evals: Sequence[Row]) -> Row:
+    start, end = _span(runs)
+    return {
+        "runs": len(runs),
+        "traces": len({r.get("trace_id") for r in runs}),
+        "errors": sum(1 for r in runs if r.get("status") == "error"),
+        "start_ns": start,
+        "end_ns": end,
+        "duration": None if start is None or end is None else (end - start) / 1e9,
+        "llm_calls": len(calls),
+        "llm_failures": sum(1 for c in calls if not c.get("success")),
+        "input_tokens": sum(int(c.get("input_tokens") or 0) for c in calls),
+        "output_tokens": sum(int(c.get("output_tokens") or 0) for c in calls),
+        "tokens": sum(_tokens(c) for c in calls),
+        "cost": _cost(calls),
+        "evaluations": len(evals),
+        "passed": sum(1 for e in evals if e.get("status") == "PASS"),
+        "pass_rate": _pass_rate(evals),
+    }
+
+
+def _with_run_duration(run: Row) -> Row:
+    out = dict(run)
+    out["duration"] = _seconds(run.get("duration_ns"))
+    return out
+
+
+def _tree(runs: Sequence[Row]) -> List[Row]:
+    """Runs in depth-first order, each with ``depth`` (0 for roots in this set)."""
+    ids = {r["run_id"] for r in runs}
+    children: Dict[Optional[str], List[Row]] = {}
+    for r in runs:
+        parent = r.get("parent_id") if r.get("parent_id") in ids else None
+        children.setdefault(parent, []).append(r)
+    for kids in children.values():
+        kids.sort(key=lambda r: (r.get("start_ns") or 0, r["run_id"]))
+    out: List[Row] = []
+    stack = [(r, 0) for r in reversed(children.get(None, []))]
+    while stack:
+        run, depth = stack.pop()
+        row = _with_run_duration(run)
+        row["depth"] = depth
+        row["children"] = len(children.get(run["run_id"], []))
+        out.append(row)
+        stack.extend((k, depth + 1) for k in reversed(children.get(run["run_id"], [])))
+    return out
+
+
+# -- the views -----------------------------------------------------------------
+def sessions(src: Source) -> List[Row]:
+    """Every session with counts, duration, tokens, cost and evaluation pass rate (newest first)."""
+    out = []
+    for s in src.sessions():
+        sid = s["session_id"]
+        row = {
+            "session_id": sid,
+            "name": s.get("name"),
+            "tags": s.get("tags") or [],
+        }
+        row.update(
+            _summary(
+                src.runs(session_id=sid),
+                src.records("llm_call", session_id=sid),
+                src.records("evaluation", session_id=sid),
+            )
+        )
+        if row["start_ns"] is None:
+            row["start_ns"] = s.get("first_ns")
+        out.append(row)
+    out.sort(key=lambda r: r.get("start_ns") or 0, reverse=True)
+    return out
+
+
+def overview(src: Source) -> Row:
+    """Totals over the whole store."""
+    out = _summary(src.runs(), src.records("llm_call"), src.records("evaluation"))
+    out["sessions"] = len(src.sessions())
+    return out
+
+
+def session_detail(src: Source, session_id: str) -> Row:
+    """One session: its state, summary, traces, runs as a tree, LLM calls and evaluations."""
+    match = [s for s in src.sessions() if s["session_id"] == session_id]
+    if not match:
+        raise NotFound(f"no session {session_id!r} in this store")
+    s = match[0]
+    runs = src.runs(session_id=session_id)
+    calls = src.records("llm_call", session_id=session_id)
+    evals = src.records("evaluation", session_id=session_id)
+    traces = []
+    for tid in dict.fromkeys(r["trace_id"] for r in runs):
+        truns = [r for r in runs if r["trace_id"] == tid]
+        roots = [r for r in _tree(truns) if r["depth"] == 0]
+        summary = _summary(
+            truns,
+            [c for c in calls if c.get("trace_id") == tid],
+            [e for e in evals if e.get("trace_id") == tid],
+        )
+        summary.update({"trace_id": tid, "root": roots[0]["name"] if roots else None})
+        summary["status"] = (
+            "error"
+            if any(r.get("status") == "error" for r in roots)
+            else (roots[0].get("status") if roots else None)
+        )
+        traces.append(summary)
+    return {
+        "session": {
+            "session_id": session_id,
+            "name": s.get("name"),
+            "tags": s.get("tags") or [],
+            "state": s.get("state") or {},
+        },
+        "summary": _summary(runs, calls, evals),
+        "traces": traces,
+        "runs": _tree(runs),
+        "llm_calls": calls,
+        "evaluations": evals,
+        "metrics": latest_metrics(src.records("metric", session_id=session_id)),
+    }
+
+
+def trace_detail(src: Source, trace_id: str) -> Row:
+    """One trace: its runs as a tree (across sessions) and every record of those runs."""
+    runs = src.runs(trace_id=trace_id)
+    if not runs:
+        raise NotFound(f"no trace {trace_id!r} in this store")
+    out: Row = {"trace_id": trace_id, "runs": _tree(runs)}
+    for kind in ("event", "log", "llm_call", "evaluation", "agent_message"):
+        out[kind + "s"] = src.records(kind, trace_id=trace_id)
+    out["summary"] = _summary(runs, out["llm_calls"], out["evaluations"])
+    out["sessions"] = list(dict.fromkeys(r.get("session_id") for r in runs))
+    return out
+
+
+def run_detail(src: Source, run_id: str) -> Row:
+    """One run with its children and its events, logs, LLM calls and evaluations."""
+    run = src.run(run_id)
+    if run is None:
+        raise NotFound(f"no run {run_id!r} in this store")
+    out: Row = {"run": _with_run_duration(run)}
+    siblings = src.runs(trace_id=run["trace_id"])
+    out["children"] = [_with_run_duration(r) for r in siblings if r.get("parent_id") == run_id]
+    for kind in ("event", "log", "llm_call", "evaluation", "agent_message"):
+        out[kind + "s"] = src.records(kind, run_id=run_id)
+    return out
+
+
+def llm_table(src: Source, session_id: Optional[str] = None) -> Row:
+    """Every LLM call, and totals per model (calls, failures, tokens, cost, latency)."""
+    calls = src.records("llm_call", session_id=session_id)
+    by_model: Dict[str, List[Row]] = {}
+    for c in calls:
+        by_model.setdefault(str(c.get("model")), []).append(c)
+    models = []
+    for model, group in sorted(by_model.items()):
+        latencies = sorted(float(c["response_time"]) for c in group if _num(c.get("response_time")))
+        models.append(
+            {
+                "model": model,
+                "provider": next((c.get("provider") for c in group if c.get("provider")), None),
+                "calls": len(group),
+                "failures": sum(1 for c in group if not c.get("success")),
+                "input_tokens": sum(int(c.get("input_tokens") or 0) for c in group),
+                "output_tokens": sum(int(c.get("output_tokens") or 0) for c in group),
+                "tokens": sum(_tokens(c) for c in group),
+                "cost": _cost(group),
+                "mean_latency": sum(latencies) / len(latencies) if latencies else None,
+                "p95_latency": _quantile(latencies, 0.95),
+            }
+        )
+    return {"calls": calls, "by_model": models, "total": _summary([], calls, [])}
+
+
+def evaluations_table(src: Source, session_id: Optional[str] = None) -> Row:
+    """Every evaluation, and per metric: count, mean, min, max, pass rate."""
+    evals = src.records("evaluation", session_id=session_id)
+    by_metric: Dict[str, List[Row]] = {}
+    for e in evals:
+        by_metric.setdefault(str(e.get("metric_name")), []).append(e)
+    metrics = []
+    for name, group in sorted(by_metric.items()):
+        values = [float(e["value"]) for e in group if _num(e.get("value"))]
+        metrics.append(
+            {
+                "metric_name": name,
+                "count": len(group),
+                "passed": sum(1 for e in group if e.get("status") == "PASS"),
+                "failed": sum(1 for e in group if e.get("status") == "FAIL"),
+                "pass_rate": _pass_rate(group),
+                "mean": sum(values) / len(values) if values else None,
+                "min": min(values) if values else None,
+                "max": max(values) if values else None,
+                "threshold": next(
+                    (e.get("threshold") for e in group if e.get("threshold") is not None), None
+                ),
+                "direction": group[0].get("direction") or "higher",
+            }
+        )
+    return {"evaluations": evals, "by_metric": metrics}
+
+
+def latest_metrics(rows: Sequence[Row]) -> List[Row]:
+    """The last value of each (session, metric name), from metric snapshot rows."""
+    last: Dict[tuple[Any, Any], Row] = {}
+    for r in rows:
+        key = (r.get("session_id"), r.get("name"))
+        prev = last.get(key)
+        if prev is None or (r.get("time_ns") or 0) >= (prev.get("time_ns") or 0):
+            last[key] = r
+    return [
+        {"session_id": k[0], "name": k[1], "value": v.get("value"), "time_ns": v.get("time_ns")}
+        for k, v in sorted(last.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1])))
+    ]
+
+
+def metrics_view(src: Source, session_id: Optional[str] = None, bins: int = 12) -> Row:
+    """Counters (latest values) and timer distributions (events with a duration)."""
+    counters = latest_metrics(src.records("metric", session_id=session_id))
+    timed: Dict[str, List[float]] = {}
+    for e in src.records("event", session_id=session_id):
+        if _num(e.get("duration")):
+            timed.setdefault(str(e.get("name")), []).append(float(e["duration"]))
+    timers = []
+    for name, values in sorted(timed.items()):
+        values.sort()
+        timers.append(
+            {
+                "name": name,
+                "count": len(values),
+                "mean": sum(values) / len(values),
+                "min": values[0],
+                "p50": _quantile(values, 0.5),
+                "p95": _quantile(values, 0.95),
+                "max": values[-1],
+                "histogram": _histogram(values, bins),
+            }
+        )
+    return {"counters": counters, "timers": timers}
+
+
+def _num(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _quantile(sorted_values: Sequence[float], q: float) -> Optional[float]:
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+def _histogram(sorted_values: Sequence[float], bins: int) -> List[Row]:
+    lo, hi = sorted_values[0], sorted_values[-1]
+    if hi <= lo:
+        return [{"lo": lo, "hi": hi, "count": len(sorted_values)}]
+    width = (hi - lo) / bins
+    counts = [0] * bins
+    for v in sorted_values:
+        counts[min(bins - 1, int((v - lo) / width))] += 1
+    return [
+        {"lo": lo + i * width, "hi": lo + (i + 1) * width, "count": n} for i, n in enumerate(counts)
+    ]

@@ -1,0 +1,203 @@
+"""The viewer's HTTP server: read-only, standard library only, 127.0.0.1 by default.
+
+It serves the single-page front-end shipped in ``static/`` and a small JSON
+API over the store. Only ``GET`` and ``HEAD`` are accepted. Responses carry a
+strict Content-Security-Policy (scripts and styles from this server only, no
+inline script), so even a rendering bug could not run injected markup; the
+front-end also never turns user content into HTML. When bound to a loopback
+address, requests whose ``Host`` header names another host are refused, which
+stops DNS-rebinding pages from reading the store through the browser.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Tuple
+from urllib.parse import parse_qs, urlsplit
+
+from . import _model
+from ._source import StoreSource
+
+__all__ = ["CSP", "ViewerServer", "api_response", "make_server", "to_json"]
+
+STATIC = Path(__file__).with_name("static")
+
+#: The Content-Security-Policy of every viewer response.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+_STATIC_TYPES = {
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+}
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def _clean(value: Any) -> Any:
+    """Make ``value`` strict JSON: NaN and infinities become strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def to_json(value: Any) -> str:
+    """Strict JSON text for ``value`` (non-JSON values as their ``repr``)."""
+    return json.dumps(_clean(value), ensure_ascii=False, default=repr, allow_nan=False)
+
+
+def _param(query: Dict[str, Any], name: str) -> Optional[str]:
+    values = query.get(name)
+    return values[0] if values else None
+
+
+def api_response(store: Any, path: str, query: Dict[str, Any]) -> Tuple[int, Any]:
+    """Answer one API request: ``(HTTP status, JSON-ready body)``."""
+    src = StoreSource(store)
+    session = _param(query, "session")
+    try:
+        if path == "/api/overview":
+            body = _model.overview(src)
+            body["store"] = os.path.basename(store.path)
+            return 200, body
+        if path == "/api/sessions":
+            return 200, _model.sessions(src)
+        if path in ("/api/session", "/api/trace", "/api/run"):
+            ident = _param(query, "id")
+            if ident is None:
+                return 400, {"error": "missing ?id="}
+            view: Callable[[Any, str], Any] = {
+                "/api/session": _model.session_detail,
+                "/api/trace": _model.trace_detail,
+                "/api/run": _model.run_detail,
+            }[path]
+            return 200, view(src, ident)
+        if path == "/api/llm":
+            return 200, _model.llm_table(src, session)
+        if path == "/api/evaluations":
+            return 200, _model.evaluations_table(src, session)
+        if path == "/api/metrics":
+            return 200, _model.metrics_view(src, session)
+    except _model.NotFound as exc:
+        return 404, {"error": str(exc)}
+    return 404, {"error": f"no such API endpoint: {path}"}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ViewerServer
+    server_version = "auditora-viewer"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Security-Policy", CSP)
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, value: Any) -> None:
+        self._send(status, to_json(value).encode("utf-8"), "application/json; charset=utf-8")
+
+    def _host_ok(self) -> bool:
+        if not self.server.loopback:
+            return True
+        host = (self.headers.get("Host") or "").strip()
+        name = host.rsplit(":", 1)[0] if not host.startswith("[") else host.split("]")[0] + "]"
+        return name in _LOOPBACK
+
+    def do_GET(self) -> None:
+        """Serve the page, a static asset or an API answer."""
+        if not self._host_ok():
+            self._json(403, {"error": "forbidden host"})
+            return
+        parts = urlsplit(self.path)
+        path = parts.path
+        try:
+            if path in ("/", "/index.html"):
+                self._send(200, (STATIC / "index.html").read_bytes(), "text/html; charset=utf-8")
+            elif path.startswith("/static/") and path[8:] in _STATIC_TYPES:
+                name = path[8:]
+                self._send(200, (STATIC / name).read_bytes(), _STATIC_TYPES[name])
+            elif path.startswith("/api/"):
+                with self.server.lock:
+                    status, body = api_response(self.server.store, path, parse_qs(parts.query))
+                self._json(status, body)
+            elif path == "/favicon.ico":
+                self._send(204, b"", "image/x-icon")
+            else:
+                self._json(404, {"error": "not found"})
+        except Exception as exc:  # a bad store row must not kill the server
+            self._json(500, {"error": f"{type(exc).__name__}: {exc}"})
+
+    do_HEAD = do_GET
+
+    def _read_only(self) -> None:
+        self._json(405, {"error": "the viewer is read-only"})
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = _read_only
+
+
+class ViewerServer(ThreadingHTTPServer):
+    """The viewer's server; ``url`` is where it listens. Close with ``server_close()``."""
+
+    daemon_threads = True
+
+    def __init__(self, store_path: str, host: str, port: int, verbose: bool = False) -> None:
+        from ..store import open_store
+
+        self.store = open_store(store_path)
+        self.lock = threading.Lock()
+        self.verbose = verbose
+        self.loopback = host in _LOOPBACK
+        try:
+            super().__init__((host, port), _Handler)
+        except BaseException:
+            self.store.close()
+            raise
+
+    @property
+    def url(self) -> str:
+        """``http://host:port/`` of the running server."""
+        host, port = self.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else str(host)
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{port}/"
+
+    def server_close(self) -> None:
+        """Stop listening and close the store."""
+        super().server_close()
+        self.store.close()
+
+
+def make_server(
+    store_path: str | os.PathLike[str],
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    *,
+    verbose: bool = False,
+) -> ViewerServer:
+    """Open the store and bind the viewer (``port=0`` picks a free port).
+
+    Raises :class:`auditora.store.StoreError` for a bad store and ``OSError``
+    when the address is in use. Call ``serve_forever()`` to serve.
+    """
+    return ViewerServer(os.fspath(store_path), host, port, verbose)

@@ -1,0 +1,511 @@
+/* Auditora viewer: a dependency-free single-page app (vanilla JS + SVG).
+ *
+ * Security rule of this file: user content (ids, names, messages, metadata)
+ * only ever reaches the page through textContent, setAttribute on
+ * non-executable attributes, or createTextNode. There is no innerHTML, no
+ * insertAdjacentHTML, no eval, and links are built from encodeURIComponent.
+ *
+ * Data comes from the JSON API (/api/...) when served by `auditora view`, or
+ * from the JSON embedded in the page (<script id="auditora-data">) in the
+ * static report written by `auditora report`.
+ */
+(function () {
+  "use strict";
+
+  var SVGNS = "http://www.w3.org/2000/svg";
+  var embedded = null;
+  var dataNode = document.getElementById("auditora-data");
+  if (dataNode) {
+    embedded = JSON.parse(dataNode.textContent);
+  }
+
+  // ---------------------------------------------------------------- DOM helpers
+  var SAFE_ATTR = /^(class|id|href|title|colspan|role|tabindex|aria-[a-z-]+|data-[a-z-]+|x|y|x1|x2|y1|y2|width|height|rx|ry|viewBox|text-anchor|dominant-baseline|points|transform|fill|stroke|stroke-width|d|preserveAspectRatio)$/;
+
+  function setAttrs(el, attrs) {
+    if (!attrs) return;
+    Object.keys(attrs).forEach(function (k) {
+      var v = attrs[k];
+      if (v === null || v === undefined || v === false) return;
+      if (!SAFE_ATTR.test(k)) throw new Error("attribute not allowed: " + k);
+      if (k === "href" && !/^#\//.test(String(v))) throw new Error("only internal links");
+      el.setAttribute(k, String(v));
+    });
+  }
+
+  function append(el, children) {
+    children.forEach(function (c) {
+      if (c === null || c === undefined || c === false) return;
+      if (Array.isArray(c)) { append(el, c); return; }
+      el.appendChild(typeof c === "object" ? c : document.createTextNode(String(c)));
+    });
+  }
+
+  function h(tag, attrs) {
+    var el = document.createElement(tag);
+    setAttrs(el, attrs);
+    append(el, Array.prototype.slice.call(arguments, 2));
+    return el;
+  }
+
+  function s(tag, attrs) {
+    var el = document.createElementNS(SVGNS, tag);
+    setAttrs(el, attrs);
+    append(el, Array.prototype.slice.call(arguments, 2));
+    return el;
+  }
+
+  function link(parts, label, attrs) {
+    var a = h("a", attrs || {}, label);
+    a.setAttribute("href", "#/" + parts.map(encodeURIComponent).join("/"));
+    return a;
+  }
+
+  // ---------------------------------------------------------------- formatting
+  // These mirror auditora/cli/_format.py so the CLI and the pages agree.
+  function fmtDuration(sec) {
+    if (sec === null || sec === undefined) return "-";
+    if (sec < 0.001) return (sec * 1000).toFixed(2) + " ms";
+    if (sec < 1) return Math.round(sec * 1000) + " ms";
+    if (sec < 60) return sec.toFixed(2) + " s";
+    var t = Math.round(sec);
+    var m = Math.floor(t / 60), r = t % 60;
+    return m + "m " + (r < 10 ? "0" : "") + r + "s";
+  }
+  function fmtInt(n) {
+    if (n === null || n === undefined) return "-";
+    return Math.trunc(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  }
+  function fmtCost(d) {
+    if (d === null || d === undefined) return "-";
+    if (d >= 100) return "$" + d.toFixed(2).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    return "$" + d.toFixed(4);
+  }
+  function fmtPct(r) {
+    if (r === null || r === undefined) return "-";
+    return (r * 100).toFixed(1) + "%";
+  }
+  function fmtNum(v) {
+    if (v === null || v === undefined) return "-";
+    if (typeof v !== "number") return String(v);
+    if (Number.isInteger(v)) return fmtInt(v);
+    return String(Math.round(v * 10000) / 10000);
+  }
+  function fmtTime(ns) {
+    if (ns === null || ns === undefined) return "-";
+    var d = new Date(ns / 1e6);
+    function p(n) { return (n < 10 ? "0" : "") + n; }
+    return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + " " +
+      p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds());
+  }
+  function text(v) {
+    if (v === null || v === undefined) return "";
+    if (typeof v === "string") return v;
+    return JSON.stringify(v);
+  }
+
+  // ---------------------------------------------------------------- data
+  function load(key, url) {
+    if (embedded) {
+      if (Object.prototype.hasOwnProperty.call(embedded, key)) return Promise.resolve(embedded[key]);
+      return Promise.reject(new Error("not included in this report: " + key));
+    }
+    return fetch(url, { headers: { Accept: "application/json" } }).then(function (r) {
+      return r.json().then(function (body) {
+        if (!r.ok) throw new Error(body && body.error ? body.error : "HTTP " + r.status);
+        return body;
+      });
+    });
+  }
+  function q(id) { return encodeURIComponent(id); }
+  var api = {
+    overview: function () { return load("overview", "/api/overview"); },
+    sessions: function () { return load("sessions", "/api/sessions"); },
+    session: function (id) { return load("session:" + id, "/api/session?id=" + q(id)); },
+    trace: function (id) { return load("trace:" + id, "/api/trace?id=" + q(id)); },
+    llm: function () { return load("llm", "/api/llm"); },
+    evaluations: function () { return load("evaluations", "/api/evaluations"); },
+    metrics: function () { return load("metrics", "/api/metrics"); }
+  };
+
+  // ---------------------------------------------------------------- widgets
+  function cards(items) {
+    return h("div", { class: "cards" }, items.map(function (it) {
+      return h("div", { class: "card" + (it.cls ? " " + it.cls : ""), "data-card": it.key },
+        h("div", { class: "card-value" }, it.value),
+        h("div", { class: "card-label" }, it.label));
+    }));
+  }
+
+  function summaryCards(sm, extra) {
+    var items = (extra || []).concat([
+      { key: "runs", label: "runs", value: fmtInt(sm.runs) },
+      { key: "errors", label: "errors", value: fmtInt(sm.errors), cls: sm.errors ? "bad" : "" },
+      { key: "duration", label: "duration", value: fmtDuration(sm.duration) },
+      { key: "llm_calls", label: "LLM calls", value: fmtInt(sm.llm_calls) },
+      { key: "tokens", label: "tokens", value: fmtInt(sm.tokens) },
+      { key: "cost", label: "cost", value: fmtCost(sm.cost) },
+      { key: "evaluations", label: "evaluations", value: fmtInt(sm.evaluations) },
+      { key: "pass_rate", label: "pass rate", value: fmtPct(sm.pass_rate),
+        cls: sm.pass_rate !== null && sm.pass_rate < 1 ? "warn" : "" }
+    ]);
+    return cards(items);
+  }
+
+  // columns: [{key, label, num, cell(row) -> node|string}]
+  function table(columns, rows, opts) {
+    opts = opts || {};
+    if (!rows.length) return h("p", { class: "empty" }, opts.empty || "Nothing recorded.");
+    return h("table", { class: "grid" + (opts.cls ? " " + opts.cls : ""), "data-table": opts.name || null },
+      h("thead", null, h("tr", null, columns.map(function (c) {
+        return h("th", { class: c.num ? "num" : null }, c.label);
+      }))),
+      h("tbody", null, rows.map(function (r) {
+        var tr = h("tr", opts.rowAttrs ? opts.rowAttrs(r) : null);
+        columns.forEach(function (c) {
+          var v = c.cell ? c.cell(r) : text(r[c.key]);
+          tr.appendChild(h("td", { class: c.num ? "num" : null, "data-field": c.key }, v));
+        });
+        return tr;
+      })));
+  }
+
+  function status(st) {
+    return h("span", { class: "status st-" + String(st).replace(/[^a-z]/gi, "") }, String(st));
+  }
+  function verdict(st) {
+    return h("span", { class: "badge " + (st === "PASS" ? "pass" : "fail") }, String(st));
+  }
+  function section(title, body, attrs) {
+    return h("section", attrs || null, h("h2", null, title), body);
+  }
+  function kv(obj) {
+    var keys = Object.keys(obj || {});
+    if (!keys.length) return h("p", { class: "empty" }, "None.");
+    return h("table", { class: "kv" }, h("tbody", null, keys.map(function (k) {
+      return h("tr", null, h("th", null, k), h("td", null, h("code", null, text(obj[k]))));
+    })));
+  }
+
+  // The waterfall: one row per run, bars placed on a shared time axis.
+  function waterfall(runs, opts) {
+    opts = opts || {};
+    if (!runs.length) return h("p", { class: "empty" }, "No runs.");
+    var t0 = Infinity, t1 = -Infinity;
+    runs.forEach(function (r) {
+      t0 = Math.min(t0, r.start_ns);
+      t1 = Math.max(t1, r.end_ns || r.start_ns);
+    });
+    var span = Math.max(1, t1 - t0);
+    var W = 1100, LABEL = 320, BAR = W - LABEL - 90, ROW = 22, TOP = 26;
+    var svg = s("svg", { class: "waterfall", viewBox: "0 0 " + W + " " + (TOP + ROW * runs.length + 6),
+      width: "100%", role: "img", "aria-label": "run waterfall" });
+    for (var i = 0; i <= 4; i++) {
+      var x = LABEL + (BAR * i) / 4;
+      svg.appendChild(s("line", { class: "tick", x1: x, x2: x, y1: TOP - 6, y2: TOP + ROW * runs.length }));
+      svg.appendChild(s("text", { class: "tick-label", x: x, y: 14, "text-anchor": "middle" },
+        fmtDuration((span / 1e9) * i / 4)));
+    }
+    runs.forEach(function (r, i) {
+      var y = TOP + i * ROW;
+      var start = LABEL + ((r.start_ns - t0) / span) * BAR;
+      var width = Math.max(2, (((r.end_ns || r.start_ns) - r.start_ns) / span) * BAR);
+      var label = r.name + (r.agent ? "  [" + r.agent + "]" : "");
+      var g = s("g", { class: "wf-row" + (opts.selected === r.run_id ? " selected" : ""),
+        "data-run-id": r.run_id, tabindex: "0" },
+        s("rect", { class: "wf-hit", x: 0, y: y, width: W, height: ROW }),
+        s("text", { class: "wf-label", x: 6 + 14 * (r.depth || 0), y: y + 15 }, label),
+        s("rect", { class: "wf-bar st-" + String(r.status).replace(/[^a-z]/gi, ""),
+          x: start.toFixed(1), y: y + 4, width: width.toFixed(1), height: ROW - 8, rx: 2 }),
+        s("text", { class: "wf-dur", x: Math.min(start + width + 4, W - 86).toFixed(1), y: y + 15 },
+          fmtDuration(r.duration)));
+      g.appendChild(s("title", null, r.name + " \u2014 " + r.status + " \u2014 " + fmtDuration(r.duration)));
+      if (opts.onclick) {
+        g.addEventListener("click", function () { opts.onclick(r); });
+        g.addEventListener("keydown", function (ev) { if (ev.key === "Enter") opts.onclick(r); });
+      }
+      svg.appendChild(g);
+    });
+    return h("div", { class: "wf-wrap" }, svg);
+  }
+
+  // Horizontal bar chart: items [{label, value}]
+  function barChart(items, fmt) {
+    if (!items.length) return h("p", { class: "empty" }, "No values.");
+    var W = 760, LABEL = 300, ROW = 20;
+    var max = Math.max.apply(null, items.map(function (it) { return Math.abs(it.value) || 0; })) || 1;
+    var svg = s("svg", { class: "bars", viewBox: "0 0 " + W + " " + (ROW * items.length + 4), width: "100%" });
+    items.forEach(function (it, i) {
+      var y = i * ROW;
+      var w = Math.max(1, (Math.abs(it.value) / max) * (W - LABEL - 90));
+      svg.appendChild(s("text", { class: "bar-label", x: 4, y: y + 14 }, it.label));
+      svg.appendChild(s("rect", { class: "bar", x: LABEL, y: y + 3, width: w.toFixed(1), height: ROW - 6, rx: 2 }));
+      svg.appendChild(s("text", { class: "bar-value", x: (LABEL + w + 4).toFixed(1), y: y + 14 }, fmt(it.value)));
+    });
+    return svg;
+  }
+
+  function histogram(t) {
+    var W = 360, H = 110, B = 18;
+    var max = Math.max.apply(null, t.histogram.map(function (b) { return b.count; })) || 1;
+    var bw = W / t.histogram.length;
+    var svg = s("svg", { class: "hist", viewBox: "0 0 " + W + " " + (H + B), width: "100%" });
+    t.histogram.forEach(function (b, i) {
+      var bh = (b.count / max) * H;
+      var r = s("rect", { class: "bar", x: (i * bw + 1).toFixed(1), y: (H - bh).toFixed(1),
+        width: Math.max(1, bw - 2).toFixed(1), height: bh.toFixed(1) });
+      r.appendChild(s("title", null, fmtDuration(b.lo) + " \u2013 " + fmtDuration(b.hi) + ": " + b.count));
+      svg.appendChild(r);
+    });
+    svg.appendChild(s("text", { class: "tick-label", x: 0, y: H + 14 }, fmtDuration(t.min)));
+    svg.appendChild(s("text", { class: "tick-label", x: W, y: H + 14, "text-anchor": "end" }, fmtDuration(t.max)));
+    return svg;
+  }
+
+  // ---------------------------------------------------------------- tables shared by pages
+  function llmCallsTable(calls) {
+    return table([
+      { key: "time_ns", label: "time", cell: function (c) { return fmtTime(c.time_ns); } },
+      { key: "model", label: "model" },
+      { key: "provider", label: "provider" },
+      { key: "input_tokens", label: "in", num: true, cell: function (c) { return fmtInt(c.input_tokens); } },
+      { key: "output_tokens", label: "out", num: true, cell: function (c) { return fmtInt(c.output_tokens); } },
+      { key: "cost", label: "cost", num: true, cell: function (c) { return fmtCost(c.cost); } },
+      { key: "response_time", label: "latency", num: true, cell: function (c) { return fmtDuration(c.response_time); } },
+      { key: "success", label: "result", cell: function (c) {
+        return c.success ? status("ok") : h("span", null, status("error"), " ", c.error || "");
+      } },
+      { key: "trace", label: "", cell: function (c) {
+        return c.trace_id ? link(["trace", c.trace_id, c.run_id || ""], "run \u203a") : "";
+      } }
+    ], calls, { name: "llm-calls", empty: "No LLM calls." });
+  }
+
+  function evaluationsTable(evals) {
+    return table([
+      { key: "time_ns", label: "time", cell: function (e) { return fmtTime(e.time_ns); } },
+      { key: "metric_name", label: "metric" },
+      { key: "value", label: "value", num: true, cell: function (e) { return fmtNum(e.value); } },
+      { key: "threshold", label: "threshold", num: true, cell: function (e) {
+        return e.threshold === null ? "-" : (e.direction === "lower" ? "\u2264 " : "\u2265 ") + fmtNum(e.threshold);
+      } },
+      { key: "status", label: "status", cell: function (e) { return verdict(e.status); } },
+      { key: "label", label: "label" },
+      { key: "trace", label: "", cell: function (e) {
+        return e.trace_id ? link(["trace", e.trace_id, e.run_id || ""], "run \u203a") : "";
+      } }
+    ], evals, { name: "evaluations", empty: "No evaluations." });
+  }
+
+  function byMetricTable(rows) {
+    return table([
+      { key: "metric_name", label: "metric" },
+      { key: "count", label: "count", num: true, cell: function (m) { return fmtInt(m.count); } },
+      { key: "mean", label: "mean", num: true, cell: function (m) { return fmtNum(m.mean); } },
+      { key: "min", label: "min", num: true, cell: function (m) { return fmtNum(m.min); } },
+      { key: "max", label: "max", num: true, cell: function (m) { return fmtNum(m.max); } },
+      { key: "threshold", label: "threshold", num: true, cell: function (m) {
+        return m.threshold === null ? "-" : (m.direction === "lower" ? "\u2264 " : "\u2265 ") + fmtNum(m.threshold);
+      } },
+      { key: "passed", label: "PASS", num: true, cell: function (m) { return fmtInt(m.passed); } },
+      { key: "failed", label: "FAIL", num: true, cell: function (m) { return fmtInt(m.failed); } },
+      { key: "pass_rate", label: "pass rate", num: true, cell: function (m) { return fmtPct(m.pass_rate); } }
+    ], rows, { name: "by-metric", rowAttrs: function (m) { return { "data-metric": m.metric_name }; } });
+  }
+
+  // ---------------------------------------------------------------- pages
+  function pageSessions(root) {
+    return Promise.all([api.overview(), api.sessions()]).then(function (res) {
+      var ov = res[0], rows = res[1];
+      root.appendChild(h("h1", null, "Sessions"));
+      root.appendChild(summaryCards(ov, [
+        { key: "sessions", label: "sessions", value: fmtInt(ov.sessions) },
+        { key: "traces", label: "traces", value: fmtInt(ov.traces) }
+      ]));
+      root.appendChild(table([
+        { key: "session_id", label: "session", cell: function (r) { return link(["session", r.session_id], r.session_id); } },
+        { key: "start_ns", label: "started", cell: function (r) { return fmtTime(r.start_ns); } },
+        { key: "traces", label: "traces", num: true, cell: function (r) { return fmtInt(r.traces); } },
+        { key: "runs", label: "runs", num: true, cell: function (r) { return fmtInt(r.runs); } },
+        { key: "errors", label: "errors", num: true, cell: function (r) { return r.errors ? h("span", { class: "bad-text" }, fmtInt(r.errors)) : "0"; } },
+        { key: "duration", label: "duration", num: true, cell: function (r) { return fmtDuration(r.duration); } },
+        { key: "llm_calls", label: "LLM calls", num: true, cell: function (r) { return fmtInt(r.llm_calls); } },
+        { key: "tokens", label: "tokens", num: true, cell: function (r) { return fmtInt(r.tokens); } },
+        { key: "cost", label: "cost", num: true, cell: function (r) { return fmtCost(r.cost); } },
+        { key: "evaluations", label: "evals", num: true, cell: function (r) { return fmtInt(r.evaluations); } },
+        { key: "pass_rate", label: "pass rate", num: true, cell: function (r) { return fmtPct(r.pass_rate); } }
+      ], rows, { name: "sessions", empty: "No sessions in this store.",
+        rowAttrs: function (r) { return { "data-session-id": r.session_id }; } }));
+    });
+  }
+
+  function pageSession(root, id) {
+    return api.session(id).then(function (d) {
+      root.appendChild(h("div", { class: "crumbs" }, link([""], "Sessions"), " \u203a session"));
+      root.appendChild(h("h1", null, "Session ", h("code", { class: "ident" }, d.session.session_id)));
+      if (d.session.tags && d.session.tags.length) {
+        root.appendChild(h("div", { class: "tags" }, d.session.tags.map(function (t) { return h("span", { class: "tag" }, text(t)); })));
+      }
+      root.appendChild(summaryCards(d.summary, [{ key: "traces", label: "traces", value: fmtInt(d.summary.traces) }]));
+      root.appendChild(section("Timeline", waterfall(d.runs, { onclick: function (r) {
+        location.hash = "#/trace/" + encodeURIComponent(r.trace_id) + "/" + encodeURIComponent(r.run_id);
+      } })));
+      root.appendChild(section("Traces", table([
+        { key: "root", label: "root run", cell: function (t) { return link(["trace", t.trace_id], t.root || t.trace_id); } },
+        { key: "status", label: "status", cell: function (t) { return status(t.status); } },
+        { key: "runs", label: "runs", num: true, cell: function (t) { return fmtInt(t.runs); } },
+        { key: "duration", label: "duration", num: true, cell: function (t) { return fmtDuration(t.duration); } },
+        { key: "tokens", label: "tokens", num: true, cell: function (t) { return fmtInt(t.tokens); } },
+        { key: "cost", label: "cost", num: true, cell: function (t) { return fmtCost(t.cost); } },
+        { key: "pass_rate", label: "pass rate", num: true, cell: function (t) { return fmtPct(t.pass_rate); } },
+        { key: "trace_id", label: "trace id", cell: function (t) { return h("code", null, t.trace_id); } }
+      ], d.traces, { name: "traces", rowAttrs: function (t) { return { "data-trace-id": t.trace_id }; } })));
+      root.appendChild(section("State", kv(d.session.state)));
+      root.appendChild(section("LLM calls", llmCallsTable(d.llm_calls)));
+      root.appendChild(section("Evaluations", evaluationsTable(d.evaluations)));
+      root.appendChild(section("Metrics", barChart(d.metrics.map(function (m) {
+        return { label: m.name, value: m.value };
+      }), fmtNum)));
+    });
+  }
+
+  function runPanel(d, run) {
+    function mine(list) { return (list || []).filter(function (x) { return x.run_id === run.run_id; }); }
+    var facts = {
+      name: run.name, status: run.status, duration: fmtDuration(run.duration),
+      started: fmtTime(run.start_ns), agent: run.agent, kind: run.run_kind,
+      session: run.session_id, run_id: run.run_id, parent_id: run.parent_id
+    };
+    if (run.error_type) { facts.error = run.error_type + ": " + (run.error_message || ""); }
+    Object.keys(facts).forEach(function (k) { if (facts[k] === null || facts[k] === undefined) delete facts[k]; });
+    var events = mine(d.events), logs = mine(d.logs);
+    return h("div", { class: "panel", id: "run-panel", "data-run-id": run.run_id },
+      h("h2", null, "Run ", h("span", { class: "run-name" }, run.name), " ", status(run.status)),
+      kv(facts),
+      run.attributes ? section("Attributes", kv(run.attributes)) : null,
+      section("Logs", table([
+        { key: "time_ns", label: "time", cell: function (l) { return fmtTime(l.time_ns); } },
+        { key: "level", label: "level", cell: function (l) { return h("span", { class: "lvl lvl-" + String(l.level).toLowerCase().replace(/[^a-z]/g, "") }, l.level); } },
+        { key: "message", label: "message", cell: function (l) { return h("span", { class: "msg" }, text(l.message)); } },
+        { key: "fields", label: "fields", cell: function (l) { return h("code", null, text(l.fields)); } }
+      ], logs, { name: "logs", empty: "No logs." })),
+      section("Events", table([
+        { key: "time_ns", label: "time", cell: function (e) { return fmtTime(e.time_ns); } },
+        { key: "name", label: "event" },
+        { key: "duration", label: "duration", num: true, cell: function (e) { return fmtDuration(e.duration); } },
+        { key: "metadata", label: "metadata", cell: function (e) { return h("code", null, text(e.metadata)); } }
+      ], events, { name: "events", empty: "No events." })),
+      section("LLM calls", llmCallsTable(mine(d.llm_calls))),
+      section("Evaluations", evaluationsTable(mine(d.evaluations))));
+  }
+
+  function pageTrace(root, id, runId) {
+    return api.trace(id).then(function (d) {
+      var sel = null;
+      d.runs.forEach(function (r) { if (r.run_id === runId) sel = r; });
+      if (!sel) sel = d.runs[0];
+      root.appendChild(h("div", { class: "crumbs" }, link([""], "Sessions"), " \u203a ",
+        d.sessions.length === 1 ? link(["session", d.sessions[0]], d.sessions[0]) : "trace", " \u203a trace"));
+      root.appendChild(h("h1", null, "Trace ", h("code", { class: "ident" }, d.trace_id)));
+      root.appendChild(summaryCards(d.summary));
+      root.appendChild(section("Waterfall", waterfall(d.runs, { selected: sel && sel.run_id, onclick: function (r) {
+        location.hash = "#/trace/" + encodeURIComponent(id) + "/" + encodeURIComponent(r.run_id);
+      } })));
+      if (sel) root.appendChild(runPanel(d, sel));
+    });
+  }
+
+  function pageLLM(root) {
+    return api.llm().then(function (d) {
+      root.appendChild(h("h1", null, "LLM calls"));
+      root.appendChild(cards([
+        { key: "llm_calls", label: "LLM calls", value: fmtInt(d.total.llm_calls) },
+        { key: "llm_failures", label: "failed", value: fmtInt(d.total.llm_failures), cls: d.total.llm_failures ? "bad" : "" },
+        { key: "input_tokens", label: "input tokens", value: fmtInt(d.total.input_tokens) },
+        { key: "output_tokens", label: "output tokens", value: fmtInt(d.total.output_tokens) },
+        { key: "cost", label: "cost", value: fmtCost(d.total.cost) }
+      ]));
+      root.appendChild(section("By model", table([
+        { key: "model", label: "model" },
+        { key: "provider", label: "provider" },
+        { key: "calls", label: "calls", num: true, cell: function (m) { return fmtInt(m.calls); } },
+        { key: "failures", label: "failed", num: true, cell: function (m) { return fmtInt(m.failures); } },
+        { key: "input_tokens", label: "input", num: true, cell: function (m) { return fmtInt(m.input_tokens); } },
+        { key: "output_tokens", label: "output", num: true, cell: function (m) { return fmtInt(m.output_tokens); } },
+        { key: "cost", label: "cost", num: true, cell: function (m) { return fmtCost(m.cost); } },
+        { key: "mean_latency", label: "mean latency", num: true, cell: function (m) { return fmtDuration(m.mean_latency); } },
+        { key: "p95_latency", label: "p95 latency", num: true, cell: function (m) { return fmtDuration(m.p95_latency); } }
+      ], d.by_model, { name: "by-model", rowAttrs: function (m) { return { "data-model": m.model }; } })));
+      root.appendChild(section("Cost by model", barChart(d.by_model.map(function (m) {
+        return { label: m.model, value: m.cost || 0 };
+      }), fmtCost)));
+      root.appendChild(section("All calls", llmCallsTable(d.calls)));
+    });
+  }
+
+  function pageEvaluations(root) {
+    return api.evaluations().then(function (d) {
+      root.appendChild(h("h1", null, "Evaluations"));
+      root.appendChild(section("By metric", byMetricTable(d.by_metric)));
+      root.appendChild(section("Pass rate by metric", barChart(d.by_metric.map(function (m) {
+        return { label: m.metric_name, value: m.pass_rate || 0 };
+      }), fmtPct)));
+      root.appendChild(section("All results", evaluationsTable(d.evaluations)));
+    });
+  }
+
+  function pageMetrics(root) {
+    return api.metrics().then(function (d) {
+      root.appendChild(h("h1", null, "Metrics"));
+      root.appendChild(section("Counters (latest value per session)", barChart(d.counters.map(function (c) {
+        return { label: c.name + "  \u00b7  " + c.session_id, value: c.value };
+      }), fmtNum)));
+      root.appendChild(section("Timers", d.timers.length ? h("div", { class: "timers" }, d.timers.map(function (t) {
+        return h("div", { class: "timer", "data-timer": t.name },
+          h("h3", null, t.name),
+          h("div", { class: "timer-stats" },
+            "n=" + fmtInt(t.count) + "  mean " + fmtDuration(t.mean) + "  p50 " + fmtDuration(t.p50) +
+            "  p95 " + fmtDuration(t.p95) + "  max " + fmtDuration(t.max)),
+          histogram(t));
+      })) : h("p", { class: "empty" }, "No timed events.")));
+    });
+  }
+
+  // ---------------------------------------------------------------- router
+  var NAV = [["", "Sessions"], ["llm", "LLM calls"], ["evaluations", "Evaluations"], ["metrics", "Metrics"]];
+
+  function route() {
+    var raw = location.hash.replace(/^#\/?/, "");
+    var parts = raw === "" ? [] : raw.split("/").map(function (p) {
+      try { return decodeURIComponent(p); } catch (e) { return p; }
+    });
+    var main = document.getElementById("main");
+    while (main.firstChild) main.removeChild(main.firstChild);
+    var nav = document.getElementById("nav");
+    while (nav.firstChild) nav.removeChild(nav.firstChild);
+    NAV.forEach(function (n) {
+      var active = (parts[0] || "") === n[0] || (n[0] === "" && (parts[0] === "session" || parts[0] === "trace"));
+      nav.appendChild(link(n[0] ? [n[0]] : [""], n[1], { class: active ? "active" : null }));
+    });
+    var page;
+    if (parts[0] === "session" && parts[1] !== undefined) page = pageSession(main, parts[1]);
+    else if (parts[0] === "trace" && parts[1] !== undefined) page = pageTrace(main, parts[1], parts[2]);
+    else if (parts[0] === "llm") page = pageLLM(main);
+    else if (parts[0] === "evaluations") page = pageEvaluations(main);
+    else if (parts[0] === "metrics") page = pageMetrics(main);
+    else page = pageSessions(main);
+    document.body.setAttribute("data-state", "loading");
+    page.then(function () {
+      document.body.setAttribute("data-state", "ready");
+    }, function (err) {
+      main.appendChild(h("div", { class: "error", role: "alert" }, String(err && err.message ? err.message : err)));
+      document.body.setAttribute("data-state", "error");
+    });
+  }
+
+  window.addEventListener("hashchange", route);
+  route();
+  api.overview().then(function (ov) {
+    document.getElementById("store").textContent = ov.store || "";
+  }, function () {});
+})();
