@@ -1,0 +1,64 @@
+"""The SQLite sink writes batches into a real store file."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from auditora.records import Event, Log
+from auditora.sinks import RecordBatch, SQLiteSink
+from auditora.store import open_store
+
+
+def test_file_is_created_lazily(tmp_path: Path) -> None:
+    """Creating the sink touches nothing; the first batch creates and migrates the file."""
+    path = tmp_path / "s.db"
+    sink = SQLiteSink(path)
+    assert not path.exists()
+    sink.export(RecordBatch([Event("e", 1, None, {"a": [1, 2]}, "r" * 16, "t" * 32, "s")]))
+    sink.close(1.0)
+    with open_store(path) as store:
+        assert [("e", {"a": [1, 2]}, "s")] == [
+            (e["name"], e["metadata"], e["session_id"]) for e in store.events()
+        ]
+
+
+def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
+    """The store uses WAL and records schema version 1."""
+    path = tmp_path / "s.db"
+    sink = SQLiteSink(path)
+    sink.export([Log("INFO", "m", {}, 1, None, None, None)])
+    sink.close(1.0)
+    conn = sqlite3.connect(path)
+    mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+    conn.close()
+    assert ("wal", "1") == (mode, version)
+
+
+def test_failed_batch_is_rolled_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch that fails half-way leaves nothing of itself in the store."""
+    path = tmp_path / "s.db"
+    sink = SQLiteSink(path)
+    sink.export([Log("INFO", "first", {}, 1, None, None, None)])
+    from auditora.store import _writer
+
+    real = _writer._rows
+
+    def broken(kind: str, records: object) -> object:
+        if kind == "event":
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(kind, records)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_writer, "_rows", broken)
+    batch = [
+        Log("INFO", "second", {}, 2, None, None, None),
+        Event("e", 2, None, {}, None, None, None),
+    ]
+    with pytest.raises(sqlite3.OperationalError):
+        sink.export(batch)
+    sink.close(1.0)
+    with open_store(path) as store:
+        assert (["first"], []) == ([r["message"] for r in store.logs()], store.events())
