@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,20 +18,20 @@ from auditora.sinks import ConsoleSink, JSONLSink, MemorySink, SQLiteSink
 
 def test_unconfigured_process_has_no_sinks_and_no_targets() -> None:
     """Unconfigured, nothing is registered: no sinks, no record targets."""
-    assert ([], (), False) == (_recorder.sinks(), _emit.targets, auditora.stats()["running"])
+    assert (_recorder.sinks(), _emit.targets, auditora.stats()["running"]) == ([], (), False)
 
 
 def test_configure_switches(tmp_path: Path) -> None:
     """configure() writes the settings it is given and leaves the others alone."""
     auditora.configure(console=False, capture_content=True, log_level="warning", queue_size=10)
     s = _config.settings
-    assert (False, True, "WARNING", 10, False) == (
+    assert (
         s.console,
         s.capture_content,
         s.log_level,
         s.queue_size,
         s.disabled,
-    )
+    ) == (False, True, "WARNING", 10, False)
 
 
 def test_configure_store_and_sink_names(tmp_path: Path) -> None:
@@ -42,7 +43,7 @@ def test_configure_store_and_sink_names(tmp_path: Path) -> None:
     kinds = [type(s) for s in _recorder.sinks()]
     assert [MemorySink, ConsoleSink, JSONLSink, SQLiteSink] == kinds
     assert mem is _recorder.sinks()[0]
-    assert 1 == len(_emit.targets)
+    assert len(_emit.targets) == 1
 
 
 def test_configure_again_replaces_and_flushes_old_sinks(tmp_path: Path) -> None:
@@ -58,10 +59,10 @@ def test_configure_again_replaces_and_flushes_old_sinks(tmp_path: Path) -> None:
     auditora.configure(sinks=[second])
     work()
     auditora.flush(5)
-    assert (True, True) == (len(first) > 0, len(second) > 0)
+    assert (len(first) > 0, len(second) > 0) == (True, True)
     assert [second] == _recorder.sinks()
     auditora.configure(sinks=[])
-    assert ([], ()) == (_recorder.sinks(), _emit.targets)
+    assert (_recorder.sinks(), _emit.targets) == ([], ())
 
 
 def test_invalid_values_are_rejected() -> None:
@@ -88,14 +89,14 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("AUDITORA_QUEUE_SIZE", "123")
     _config.reset()
     s = _config.settings
-    assert (True, True, "ERROR", "x.db", "console", 123) == (
+    assert (
         s.disabled,
         s.capture_content,
         s.log_level,
         s.store,
         s.sinks,
         s.queue_size,
-    )
+    ) == (True, True, "ERROR", "x.db", "console", 123)
 
 
 def _run(code: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
@@ -121,13 +122,14 @@ def test_env_store_and_sinks_record_without_configure(tmp_path: Path) -> None:
     """
     env = {"AUDITORA_STORE": str(tmp_path / "e.db"), "AUDITORA_SINKS": "jsonl:e.jsonl"}
     proc = _run(code, env, tmp_path)
-    assert 0 == proc.returncode, proc.stderr
+    assert proc.returncode == 0, proc.stderr
     from auditora.store import open_store
 
     with open_store(tmp_path / "e.db") as store:
-        assert (1, 1) == (store.summary()["runs"], store.summary()["logs"])
-    kinds = sorted(line.split('"kind":"')[1].split('"')[0] for line in open(tmp_path / "e.jsonl"))
-    assert ["log", "run", "session"] == kinds
+        assert (store.summary()["runs"], store.summary()["logs"]) == (1, 1)
+    lines = (tmp_path / "e.jsonl").read_text().splitlines()
+    kinds = sorted(json.loads(line)["kind"] for line in lines)
+    assert kinds == ["log", "run", "session"]
 
 
 def test_no_store_file_unless_asked(tmp_path: Path) -> None:
@@ -141,7 +143,7 @@ def test_no_store_file_unless_asked(tmp_path: Path) -> None:
     """
     env = {k: "" for k in ("AUDITORA_STORE", "AUDITORA_SINKS")}
     proc = _run(code, env, tmp_path)
-    assert (0, []) == (proc.returncode, sorted(os.listdir(tmp_path)))
+    assert (proc.returncode, sorted(os.listdir(tmp_path))) == (0, [])
     assert "hello" in proc.stderr
 
 
@@ -167,7 +169,7 @@ def test_seed_example_runs_disabled_by_env(tmp_path: Path) -> None:
     """With AUDITORA_DISABLED=1 the seed's example still runs, silently, and records nothing."""
     env = {"AUDITORA_DISABLED": "1", "AUDITORA_STORE": str(tmp_path / "d.db")}
     proc = _run(SEED_BASIC, env, tmp_path)
-    assert (0, "result 0.3") == (proc.returncode, proc.stdout.splitlines()[-1]), proc.stderr
+    assert (proc.returncode, proc.stdout.splitlines()[-1]) == (0, "result 0.3"), proc.stderr
     assert "Starting evaluation" not in proc.stderr
     assert not (tmp_path / "d.db").exists()
 
@@ -176,5 +178,5 @@ def test_seed_example_runs_disabled_by_configure(tmp_path: Path) -> None:
     """configure(disabled=True) before decorating makes the seed example a no-op that runs."""
     code = "import auditora\nauditora.configure(disabled=True)\n" + SEED_BASIC
     proc = _run(code, {}, tmp_path)
-    assert (0, "result 0.3") == (proc.returncode, proc.stdout.splitlines()[-1]), proc.stderr
+    assert (proc.returncode, proc.stdout.splitlines()[-1]) == (0, "result 0.3"), proc.stderr
     assert "Starting evaluation" not in proc.stderr

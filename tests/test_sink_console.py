@@ -32,7 +32,7 @@ def test_lines_without_colour_on_a_plain_stream() -> None:
         ]
     )
     lines = out.getvalue().splitlines()
-    assert 5 == len(lines)
+    assert len(lines) == 5
     assert "\033[" not in out.getvalue()
     assert "[s1] run work ok 2.5ms" in lines[0]
     assert "run work error 2.5ms ValueError: bad" in lines[1]
@@ -52,4 +52,4 @@ def test_colour_on_a_tty() -> None:
     ConsoleSink(tty).export([_run("error")])
     plain = _Tty()
     ConsoleSink(plain, colour=False).export([_run("error")])
-    assert (True, False) == ("\033[31m" in tty.getvalue(), "\033[" in plain.getvalue())
+    assert ("\033[31m" in tty.getvalue(), "\033[" in plain.getvalue()) == (True, False)

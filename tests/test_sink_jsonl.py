@@ -24,8 +24,10 @@ def test_appends_one_json_object_per_line(tmp_path: Path) -> None:
     sink.export(_events(1, 2))
     sink.close(1.0)
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [("event", "e0", "NaN"), ("event", "e1", "NaN"), ("event", "e2", "NaN")] == [
-        (r["kind"], r["name"], r["metadata"]["v"]) for r in rows
+    assert [(r["kind"], r["name"], r["metadata"]["v"]) for r in rows] == [
+        ("event", "e0", "NaN"),
+        ("event", "e1", "NaN"),
+        ("event", "e2", "NaN"),
     ]
 
 
@@ -36,7 +38,7 @@ def test_reopening_appends(tmp_path: Path) -> None:
         sink = JSONLSink(path)
         sink.export(_events(1, i))
         sink.close(1.0)
-    assert 2 == len(path.read_text().splitlines())
+    assert len(path.read_text().splitlines()) == 2
 
 
 def test_size_based_rotation(tmp_path: Path) -> None:
@@ -47,6 +49,6 @@ def test_size_based_rotation(tmp_path: Path) -> None:
         sink.export(_events(1, i))
     sink.close(1.0)
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert ["r.jsonl", "r.jsonl.1", "r.jsonl.2"] == names
-    assert "e3" == json.loads(path.read_text())["name"]
-    assert "e2" == json.loads((tmp_path / "r.jsonl.1").read_text())["name"]
+    assert names == ["r.jsonl", "r.jsonl.1", "r.jsonl.2"]
+    assert json.loads(path.read_text())["name"] == "e3"
+    assert json.loads((tmp_path / "r.jsonl.1").read_text())["name"] == "e2"

@@ -33,4 +33,4 @@ def test_is_a_sink_and_clears() -> None:
     sink.export(_events(3))
     sink.clear()
     sink.close(1.0)
-    assert (True, []) == (isinstance(sink, Sink), sink.records)
+    assert (isinstance(sink, Sink), sink.records) == (True, [])

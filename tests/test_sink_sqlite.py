@@ -20,8 +20,8 @@ def test_file_is_created_lazily(tmp_path: Path) -> None:
     sink.export(RecordBatch([Event("e", 1, None, {"a": [1, 2]}, "r" * 16, "t" * 32, "s")]))
     sink.close(1.0)
     with open_store(path) as store:
-        assert [("e", {"a": [1, 2]}, "s")] == [
-            (e["name"], e["metadata"], e["session_id"]) for e in store.events()
+        assert [(e["name"], e["metadata"], e["session_id"]) for e in store.events()] == [
+            ("e", {"a": [1, 2]}, "s")
         ]
 
 
@@ -35,7 +35,7 @@ def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
     mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
     conn.close()
-    assert ("wal", "1") == (mode, version)
+    assert (mode, version) == ("wal", "1")
 
 
 def test_failed_batch_is_rolled_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -61,4 +61,4 @@ def test_failed_batch_is_rolled_back(tmp_path: Path, monkeypatch: pytest.MonkeyP
         sink.export(batch)
     sink.close(1.0)
     with open_store(path) as store:
-        assert (["first"], []) == ([r["message"] for r in store.logs()], store.events())
+        assert ([r["message"] for r in store.logs()], store.events()) == (["first"], [])
