@@ -116,8 +116,8 @@ _SQL = {
 }
 
 _SESSION_STATE = """
-INSERT INTO sessions (session_id, name, tags, state, state_ns, first_ns, last_ns)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO sessions (session_id, name, tags, state, state_ns)
+VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (session_id) DO UPDATE SET
     name = excluded.name, tags = excluded.tags, state = excluded.state,
     state_ns = excluded.state_ns
@@ -197,8 +197,6 @@ def write_batch(conn: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) 
                             r.get("name"),
                             _json(r.get("tags")),
                             _json(r.get("state")),
-                            r.get("time_ns"),
-                            r.get("time_ns"),
                             r.get("time_ns"),
                         )
                         for r in items

@@ -1,0 +1,271 @@
+"""Reading a store: sessions, runs, trace trees, records, aggregates, errors."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+from auditora.store import SCHEMA_VERSION, StoreError, open_store, write_batch
+
+T = "t" * 32
+
+
+def _run(run_id: str, parent: Any, start: int, end: int, status: str = "ok", sid: str = "s1"):
+    return {
+        "kind": "run",
+        "run_id": run_id,
+        "trace_id": T,
+        "parent_id": parent,
+        "name": f"r{run_id[0]}",
+        "session_id": sid,
+        "start_ns": start,
+        "end_ns": end,
+        "duration_ns": end - start,
+        "status": status,
+        "run_kind": "function",
+        "attributes": {"a": 1},
+    }
+
+
+RECORDS: List[Dict[str, Any]] = [
+    _run("a" * 16, None, 10, 100),
+    _run("b" * 16, "a" * 16, 20, 50, "error"),
+    _run("c" * 16, "a" * 16, 60, 90),
+    _run("d" * 16, "b" * 16, 25, 30),
+    _run("e" * 16, "z" * 16, 5, 6, sid="s2"),
+    {
+        "kind": "event",
+        "name": "step",
+        "time_ns": 21,
+        "metadata": {"k": [1]},
+        "session_id": "s1",
+        "run_id": "b" * 16,
+        "trace_id": T,
+    },
+    {
+        "kind": "log",
+        "level": "ERROR",
+        "message": "boom",
+        "fields": {},
+        "time_ns": 22,
+        "session_id": "s1",
+        "run_id": "b" * 16,
+        "trace_id": T,
+    },
+    {
+        "kind": "llm_call",
+        "model": "gpt-4",
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "success": False,
+        "cost": 0.25,
+        "request": {"temperature": 0},
+        "time_ns": 23,
+        "session_id": "s1",
+        "run_id": "c" * 16,
+        "trace_id": T,
+    },
+    {
+        "kind": "evaluation",
+        "metric_name": "coh",
+        "value": 0.9,
+        "threshold": 0.5,
+        "status": "PASS",
+        "time_ns": 24,
+        "session_id": "s1",
+    },
+    {
+        "kind": "evaluation",
+        "metric_name": "coh",
+        "value": 0.1,
+        "threshold": 0.5,
+        "status": "FAIL",
+        "time_ns": 25,
+        "session_id": "s1",
+    },
+    {
+        "kind": "agent_message",
+        "sender": "a",
+        "recipient": "b",
+        "message_kind": "handoff",
+        "content": {"text": "hi"},
+        "time_ns": 26,
+        "session_id": "s1",
+    },
+    {"kind": "metric", "metrics": {"m": 1.0}, "time_ns": 30, "session_id": "s1"},
+    {"kind": "metric", "metrics": {"m": 2.0, "n": 5}, "time_ns": 40, "session_id": "s1"},
+    {
+        "kind": "session",
+        "session_id": "s1",
+        "name": "first",
+        "tags": ["x"],
+        "state": {"k": "v"},
+        "time_ns": 200,
+    },
+    {
+        "kind": "session",
+        "session_id": "s1",
+        "name": "older",
+        "tags": [],
+        "state": {},
+        "time_ns": 150,
+    },
+    {"kind": "mystery", "value": 1},
+]
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    path = tmp_path / "a.db"
+    with open_store(path, readonly=False) as writer:
+        assert write_batch(writer._conn, RECORDS) == len(RECORDS) - 1
+    return path
+
+
+def test_sessions_with_aggregates(store_path: Path) -> None:
+    """sessions() lists every session with its counts, tokens, cost and pass rate."""
+    with open_store(store_path) as store:
+        by_id = {s["session_id"]: s for s in store.sessions()}
+    s1 = by_id["s1"]
+    assert sorted(by_id) == ["s1", "s2"]
+    assert (s1["name"], s1["tags"], s1["state"]) == ("first", ["x"], {"k": "v"})
+    assert (s1["run_count"], s1["error_count"], s1["error_logs"]) == (4, 1, 1)
+    assert (s1["first_ns"], s1["last_ns"], s1["duration_ns"]) == (10, 100, 90)
+    assert (s1["llm_calls"], s1["total_tokens"], s1["cost"]) == (1, 15, 0.25)
+    assert (s1["evaluations"], s1["evaluations_passed"], s1["eval_pass_rate"]) == (2, 1, 0.5)
+    assert (by_id["s2"]["eval_pass_rate"], by_id["s2"]["state"]) == (None, {})
+
+
+def test_session_lookup(store_path: Path) -> None:
+    """session(id) returns one session or None."""
+    with open_store(store_path) as store:
+        assert (store.session("s2")["run_count"], store.session("nope")) == (1, None)
+
+
+def test_runs_and_run(store_path: Path) -> None:
+    """runs() filters by session, trace and status; run() finds one by id."""
+    with open_store(store_path) as store:
+        assert [r["name"] for r in store.runs(session_id="s1")] == ["ra", "rb", "rd", "rc"]
+        assert [r["name"] for r in store.runs(status="error")] == ["rb"]
+        assert len(store.runs(trace_id=T, limit=2)) == 2
+        assert store.run("b" * 16)["attributes"] == {"a": 1}
+        assert store.run("0" * 16) is None
+
+
+def test_trace_tree_nests_children(store_path: Path) -> None:
+    """trace_tree() nests runs under their parents; an orphan is a root."""
+
+    def shape(nodes: List[Dict[str, Any]]) -> list:
+        return [(n["name"], shape(n["children"])) for n in nodes]
+
+    with open_store(store_path) as store:
+        tree = store.trace_tree(T)
+    assert shape(tree) == [("re", []), ("ra", [("rb", [("rd", [])]), ("rc", [])])]
+
+
+def test_traces_listing(store_path: Path) -> None:
+    """traces() summarises each trace with its root name and error count."""
+    with open_store(store_path) as store:
+        assert store.traces() == [
+            {
+                "trace_id": T,
+                "start_ns": 5,
+                "end_ns": 100,
+                "run_count": 5,
+                "error_count": 1,
+                "root_name": "re",
+            }
+        ]
+
+
+def test_record_queries(store_path: Path) -> None:
+    """events, logs, llm_calls, evaluations, agent_messages and metrics decode JSON columns."""
+    with open_store(store_path) as store:
+        assert [e["metadata"] for e in store.events(run_id="b" * 16)] == [{"k": [1]}]
+        assert [x["message"] for x in store.logs(level="ERROR")] == ["boom"]
+        call = store.llm_calls(model="gpt-4")[0]
+        assert (call["success"], call["request"]) == (False, {"temperature": 0})
+        assert [e["status"] for e in store.evaluations(metric_name="coh")] == ["PASS", "FAIL"]
+        assert store.evaluations(status="FAIL")[0]["value"] == 0.1
+        assert store.agent_messages()[0]["content"] == {"text": "hi"}
+        assert [(m["name"], m["value"]) for m in store.metrics("s1", name="m")] == [
+            ("m", 1.0),
+            ("m", 2.0),
+        ]
+        assert store.latest_metrics("s1") == {"m": 2.0, "n": 5.0}
+
+
+def test_summary(store_path: Path) -> None:
+    """summary() gives store-wide totals."""
+    with open_store(store_path) as store:
+        s = store.summary()
+    assert (s["sessions"], s["runs"], s["traces"], s["errors"]) == (2, 5, 1, 1)
+    assert (s["llm_calls"], s["total_tokens"], s["eval_pass_rate"]) == (1, 15, 0.5)
+    assert (s["metrics"], s["schema_version"]) == (3, SCHEMA_VERSION)
+
+
+def test_missing_file_raises_store_error(tmp_path: Path) -> None:
+    """Opening a missing store read-only raises StoreError and creates nothing."""
+    with pytest.raises(StoreError):
+        open_store(tmp_path / "missing.db")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_corrupt_file_raises_store_error(tmp_path: Path) -> None:
+    """A file that is not SQLite raises StoreError."""
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(StoreError):
+        open_store(bad)
+
+
+def test_foreign_database_raises_store_error(tmp_path: Path) -> None:
+    """A SQLite database without Auditora's meta table raises StoreError."""
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError):
+        open_store(other)
+
+
+def test_newer_schema_is_refused(store_path: Path) -> None:
+    """A store from a newer Auditora is refused for reading and writing."""
+    conn = sqlite3.connect(store_path)
+    conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError):
+        open_store(store_path)
+    with pytest.raises(StoreError):
+        open_store(store_path, readonly=False)
+
+
+def test_migration_is_idempotent(store_path: Path) -> None:
+    """Opening an up-to-date store for writing again keeps its data."""
+    with open_store(store_path, readonly=False) as store:
+        assert (store.schema_version(), store.summary()["runs"]) == (SCHEMA_VERSION, 5)
+
+
+def test_reader_does_not_block_writer(store_path: Path) -> None:
+    """A read-only store with an open read transaction does not block a writer."""
+    reader = open_store(store_path)
+    reader._conn.execute("BEGIN")
+    reader._conn.execute("SELECT count(*) FROM runs").fetchone()
+    writer = sqlite3.connect(store_path, timeout=0.5)
+    writer.execute("INSERT INTO logs (level, message) VALUES ('INFO', 'while reading')")
+    writer.commit()
+    writer.close()
+    reader._conn.execute("COMMIT")
+    assert [x["message"] for x in reader.logs(level="INFO")] == ["while reading"]
+    reader.close()
+
+
+def test_read_only_store_refuses_writes(store_path: Path) -> None:
+    """A read-only store cannot modify the file."""
+    with open_store(store_path) as store, pytest.raises(sqlite3.OperationalError):
+        store._conn.execute("DELETE FROM runs")
