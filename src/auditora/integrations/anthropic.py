@@ -1,0 +1,142 @@
+"""Automatic capture of Anthropic SDK calls (``pip install 'auditora[anthropic]'``).
+
+::
+
+    from auditora.integrations import anthropic as auditora_anthropic
+
+    auditora_anthropic.instrument()
+    ...
+    auditora_anthropic.uninstrument()
+
+After :func:`instrument`, each ``client.messages.create(...)`` — sync or async,
+``stream=True`` or not — made inside a sentinel or bifrost context becomes an
+:class:`~auditora.records.LLMCall`: model, tokens, latency, time to first
+token for streams, stop reason, cost, request parameters, error. Input tokens
+are normalized to include prompt-cache reads and writes (as the OpenTelemetry
+GenAI conventions ask); ``cached_tokens`` holds the cache reads and the extra
+field ``cache_write_tokens`` the cache writes, each priced at its own rate.
+Prompts and completions are recorded only when ``capture_content`` is on.
+Streams end their record exactly once, even when abandoned half-way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+from ..llm._instrument import CallTracker, patch, unpatch, wrap_create
+
+__all__ = ["instrument", "is_instrumented", "uninstrument"]
+
+_saved: List[Any] = []
+
+
+def _import() -> Any:
+    try:
+        import anthropic
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "auditora.integrations.anthropic needs the anthropic package: "
+            "pip install 'auditora[anthropic]'"
+        ) from exc
+    return anthropic
+
+
+def _get(obj: Any, name: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _int(value: Any) -> Any:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _content(kwargs: Dict[str, Any]) -> Any:
+    system = kwargs.get("system")
+    if system is not None and type(system).__name__ not in ("NotGiven", "Omit"):
+        return {"system": system, "messages": kwargs.get("messages")}
+    return kwargs.get("messages")
+
+
+def _usage(tracker: CallTracker, usage: Any) -> None:
+    if usage is None:
+        return
+    base = _int(_get(usage, "input_tokens"))
+    read = _int(_get(usage, "cache_read_input_tokens"))
+    written = _int(_get(usage, "cache_creation_input_tokens"))
+    if base is not None:
+        tracker.input_tokens = base + (read or 0) + (written or 0)
+        tracker.cached_tokens = read
+        tracker.cache_write_tokens = written
+    out = _int(_get(usage, "output_tokens"))
+    if out is not None:
+        tracker.output_tokens = out
+
+
+def _response(tracker: CallTracker, message: Any) -> None:
+    model = _get(message, "model")
+    if isinstance(model, str) and model:
+        tracker.model = model
+    _usage(tracker, _get(message, "usage"))
+    reason = _get(message, "stop_reason")
+    if reason:
+        tracker.finish_reason = reason
+    for block in _get(message, "content") or ():
+        text = _get(block, "text")
+        if _get(block, "type") == "text" and isinstance(text, str):
+            tracker.output_parts.append(text)
+    message_id = _get(message, "id")
+    if message_id:
+        tracker.extra["response_id"] = message_id
+
+
+def _event(tracker: CallTracker, event: Any) -> None:
+    kind = _get(event, "type")
+    if kind == "content_block_delta":
+        tracker.first_token()
+        delta = _get(event, "delta")
+        text = _get(delta, "text")
+        if isinstance(text, str):
+            tracker.output_parts.append(text)
+    elif kind == "message_start":
+        _response(tracker, _get(event, "message"))
+    elif kind == "message_delta":
+        reason = _get(_get(event, "delta"), "stop_reason")
+        if reason:
+            tracker.finish_reason = reason
+        usage = _get(event, "usage")
+        if usage is not None:
+            # Cumulative counts; input counts appear here only in newer API versions.
+            if _int(_get(usage, "input_tokens")) is not None:
+                _usage(tracker, usage)
+            out = _int(_get(usage, "output_tokens"))
+            if out is not None:
+                tracker.output_tokens = out
+
+
+def instrument() -> None:
+    """Record every Anthropic ``messages.create`` call (sync and async). Idempotent."""
+    _import()
+    from anthropic.resources.messages import messages
+
+    for owner, is_async in ((messages.Messages, False), (messages.AsyncMessages, True)):
+        patch(
+            owner,
+            "create",
+            lambda original, a=is_async: wrap_create(
+                original, "anthropic", "chat", _response, _event, _content, a
+            ),
+            _saved,
+        )
+
+
+def uninstrument() -> None:
+    """Restore the SDK's own methods (no error when not instrumented)."""
+    unpatch(_saved)
+
+
+def is_instrumented() -> bool:
+    """Whether :func:`instrument` is in effect."""
+    return bool(_saved)

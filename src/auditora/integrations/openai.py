@@ -1,0 +1,222 @@
+"""Automatic capture of OpenAI SDK calls (``pip install 'auditora[openai]'``).
+
+::
+
+    from auditora.integrations import openai as auditora_openai
+
+    auditora_openai.instrument()      # every client, sync and async
+    ...
+    auditora_openai.uninstrument()    # back to the SDK's own methods
+
+After :func:`instrument`, each ``client.chat.completions.create(...)`` and
+``client.responses.create(...)`` — sync or async, streaming or not — made
+inside a sentinel or bifrost context becomes an
+:class:`~auditora.records.LLMCall` in that context's report: model (as the API
+answered it), input/output/cached/reasoning tokens, latency, time to first
+token for streams, finish reason, cost, request parameters, and the error
+(with its HTTP status) for a failed call. Calls outside any context go to the
+sinks only. Prompts and completions are recorded only when
+``capture_content`` is on.
+
+Streams keep their SDK type; the record is written when the stream ends, fails,
+is closed, or is abandoned and garbage-collected — exactly once. Chat
+completion streams carry token usage only when requested with
+``stream_options={"include_usage": True}``; without it, their tokens and cost
+are None.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+from ..llm._instrument import CallTracker, patch, unpatch, wrap_create
+
+__all__ = ["instrument", "is_instrumented", "uninstrument"]
+
+_saved: List[Any] = []
+
+
+def _import() -> Any:
+    try:
+        import openai
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "auditora.integrations.openai needs the openai package: pip install 'auditora[openai]'"
+        ) from exc
+    return openai
+
+
+def _get(obj: Any, name: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _int(value: Any) -> Any:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# -- chat completions ----------------------------------------------------------
+def _chat_content(kwargs: Dict[str, Any]) -> Any:
+    return kwargs.get("messages")
+
+
+def _chat_usage(tracker: CallTracker, usage: Any) -> None:
+    if usage is None:
+        return
+    tracker.input_tokens = _int(_get(usage, "prompt_tokens"))
+    tracker.output_tokens = _int(_get(usage, "completion_tokens"))
+    tracker.cached_tokens = _int(_get(_get(usage, "prompt_tokens_details"), "cached_tokens"))
+    tracker.reasoning_tokens = _int(
+        _get(_get(usage, "completion_tokens_details"), "reasoning_tokens")
+    )
+
+
+def _chat_response(tracker: CallTracker, response: Any) -> None:
+    model = _get(response, "model")
+    if isinstance(model, str) and model:
+        tracker.model = model
+    _chat_usage(tracker, _get(response, "usage"))
+    choices = _get(response, "choices") or []
+    if choices:
+        tracker.finish_reason = _get(choices[0], "finish_reason")
+        content = _get(_get(choices[0], "message"), "content")
+        if isinstance(content, str):
+            tracker.output_parts.append(content)
+    response_id = _get(response, "id")
+    if response_id:
+        tracker.extra["response_id"] = response_id
+
+
+def _chat_event(tracker: CallTracker, chunk: Any) -> None:
+    model = _get(chunk, "model")
+    if isinstance(model, str) and model:
+        tracker.model = model
+    for choice in _get(chunk, "choices") or ():
+        delta = _get(choice, "delta")
+        content = _get(delta, "content")
+        if content or _get(delta, "tool_calls"):
+            tracker.first_token()
+        if isinstance(content, str) and _get(choice, "index") in (0, None):
+            tracker.output_parts.append(content)
+        reason = _get(choice, "finish_reason")
+        if reason:
+            tracker.finish_reason = reason
+    usage = _get(chunk, "usage")
+    if usage is not None:
+        _chat_usage(tracker, usage)
+
+
+# -- responses -----------------------------------------------------------------
+def _responses_content(kwargs: Dict[str, Any]) -> Any:
+    instructions = kwargs.get("instructions")
+    if isinstance(instructions, str):
+        return {"instructions": instructions, "input": kwargs.get("input")}
+    return kwargs.get("input")
+
+
+def _responses_response(tracker: CallTracker, response: Any) -> None:
+    model = _get(response, "model")
+    if isinstance(model, str) and model:
+        tracker.model = model
+    usage = _get(response, "usage")
+    if usage is not None:
+        tracker.input_tokens = _int(_get(usage, "input_tokens"))
+        tracker.output_tokens = _int(_get(usage, "output_tokens"))
+        tracker.cached_tokens = _int(_get(_get(usage, "input_tokens_details"), "cached_tokens"))
+        tracker.reasoning_tokens = _int(
+            _get(_get(usage, "output_tokens_details"), "reasoning_tokens")
+        )
+    status = _get(response, "status")
+    reason = _get(_get(response, "incomplete_details"), "reason")
+    tracker.finish_reason = reason or status
+    if not tracker.output_parts:
+        try:
+            text = response.output_text
+        except Exception:
+            text = None
+        if isinstance(text, str) and text:
+            tracker.output_parts.append(text)
+    response_id = _get(response, "id")
+    if response_id:
+        tracker.extra["response_id"] = response_id
+    error = _get(response, "error")
+    if status == "failed" and error is not None:
+        tracker.error = str(_get(error, "message") or error)
+
+
+def _responses_event(tracker: CallTracker, event: Any) -> None:
+    kind = _get(event, "type")
+    if kind == "response.output_text.delta":
+        tracker.first_token()
+        delta = _get(event, "delta")
+        if isinstance(delta, str):
+            tracker.output_parts.append(delta)
+    elif kind in ("response.function_call_arguments.delta", "response.refusal.delta"):
+        tracker.first_token()
+    elif kind in ("response.completed", "response.incomplete", "response.failed"):
+        parts = tracker.output_parts
+        _responses_response(tracker, _get(event, "response"))
+        tracker.output_parts = parts
+    elif kind == "response.created":
+        model = _get(_get(event, "response"), "model")
+        if isinstance(model, str) and model:
+            tracker.model = model
+    elif kind == "error":
+        tracker.error = str(_get(event, "message") or "stream error")
+
+
+# -- instrumenting ----------------------------------------------------------------
+def _targets(openai: Any) -> List[Any]:
+    from openai.resources.chat.completions import completions as chat
+    from openai.resources.responses import responses
+
+    return [
+        (chat.Completions, "chat", _chat_response, _chat_event, _chat_content, False),
+        (chat.AsyncCompletions, "chat", _chat_response, _chat_event, _chat_content, True),
+        (
+            responses.Responses,
+            "responses",
+            _responses_response,
+            _responses_event,
+            _responses_content,
+            False,
+        ),
+        (
+            responses.AsyncResponses,
+            "responses",
+            _responses_response,
+            _responses_event,
+            _responses_content,
+            True,
+        ),
+    ]
+
+
+def instrument() -> None:
+    """Record every OpenAI ``chat.completions.create`` and ``responses.create`` call.
+
+    Idempotent; applies to clients created before and after the call.
+    """
+    openai = _import()
+    for owner, operation, on_response, on_event, content, is_async in _targets(openai):
+        patch(
+            owner,
+            "create",
+            lambda original, o=operation, r=on_response, e=on_event, c=content, a=is_async: (
+                wrap_create(original, "openai", o, r, e, c, a)
+            ),
+            _saved,
+        )
+
+
+def uninstrument() -> None:
+    """Restore the SDK's own methods (no error when not instrumented)."""
+    unpatch(_saved)
+
+
+def is_instrumented() -> bool:
+    """Whether :func:`instrument` is in effect."""
+    return bool(_saved)
