@@ -13,7 +13,7 @@ Users see records through ``monitor.get_events()``, ``report.get_records()``,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional, Tuple, Union
 
 if TYPE_CHECKING:  # pragma: no cover
     from .adats.monitor import DefaultMonitor
@@ -66,10 +66,13 @@ class Run(Record):
     and must not change.
     """
 
+    # The three ids are stored as ints when minted here and formatted to hex on
+    # first read (then cached): most runs are never read on the hot path, and
+    # formatting costs more than the rest of a run's start.
     __slots__ = (
-        "run_id",
-        "trace_id",
-        "parent_id",
+        "_run_id",
+        "_trace_id",
+        "_parent_id",
         "name",
         "session_id",
         "start_ns",
@@ -105,9 +108,9 @@ class Run(Record):
         "attributes",
     )
 
-    run_id: str
-    trace_id: str
-    parent_id: Optional[str]
+    _run_id: Union[int, str]
+    _trace_id: Union[int, str]
+    _parent_id: Union[int, str, None]
     name: str
     session_id: Optional[str]
     start_ns: int
@@ -124,6 +127,42 @@ class Run(Record):
     report: DefaultReport
     _t0: int
     _parent: Optional[Run]
+
+    @property
+    def run_id(self) -> str:
+        """This run's id: 16 lowercase hex digits (a W3C span id)."""
+        v = self._run_id
+        if v.__class__ is int:
+            v = self._run_id = v.to_bytes(8, "big").hex()
+        return v  # type: ignore[return-value]
+
+    @run_id.setter
+    def run_id(self, value: str) -> None:
+        self._run_id = value
+
+    @property
+    def trace_id(self) -> str:
+        """The trace's id: 32 lowercase hex digits (a W3C trace id)."""
+        v = self._trace_id
+        if v.__class__ is int:
+            v = self._trace_id = v.to_bytes(16, "big").hex()
+        return v  # type: ignore[return-value]
+
+    @trace_id.setter
+    def trace_id(self, value: str) -> None:
+        self._trace_id = value
+
+    @property
+    def parent_id(self) -> Optional[str]:
+        """The enclosing run's id (16 hex digits), or None for a root run."""
+        v = self._parent_id
+        if v.__class__ is int:
+            v = self._parent_id = v.to_bytes(8, "big").hex()
+        return v  # type: ignore[return-value]
+
+    @parent_id.setter
+    def parent_id(self, value: Optional[str]) -> None:
+        self._parent_id = value
 
     @property
     def parent(self) -> Optional[Run]:

@@ -40,10 +40,15 @@ class DefaultMonitor:
     # -- metrics -----------------------------------------------------------
     def increment_metric(self, name: str, value: float = 1.0) -> None:
         """Add ``value`` (default 1) to the metric ``name`` (created at 0)."""
-        with self._lock:
+        # acquire/release rather than ``with``: half the cost on this hot path.
+        lock = self._lock
+        lock.acquire()
+        try:
             metrics = self._metrics
             metrics[name] = metrics.get(name, 0.0) + value
             self._version += 1
+        finally:
+            lock.release()
 
     def set_metric(self, name: str, value: float) -> None:
         """Set the metric ``name`` to ``value`` (a gauge)."""
@@ -63,16 +68,33 @@ class DefaultMonitor:
     # -- events ------------------------------------------------------------
     def track(self, event: str, duration: Optional[float] = None, **metadata: Any) -> None:
         """Record that ``event`` happened (optionally how long it took, in seconds)."""
-        run = _get()
+        self._add_event(event, duration, metadata, _get())
+
+    def _add_event(
+        self, event: str, duration: Optional[float], metadata: Dict[str, Any], run: Optional[Run]
+    ) -> None:
         if run is not None:
+            # Read the stored ids directly; only a run's first record formats them.
+            rid = run._run_id
+            tid = run._trace_id
             record = Event(
-                event, time_ns(), duration, metadata, run.run_id, run.trace_id, run.session_id
+                event,
+                time_ns(),
+                duration,
+                metadata,
+                rid if rid.__class__ is str else run.run_id,
+                tid if tid.__class__ is str else run.trace_id,
+                run.session_id,
             )
         else:
             record = Event(event, time_ns(), duration, metadata, None, None, None)
-        with self._lock:
+        lock = self._lock
+        lock.acquire()
+        try:
             self._events.append(record)
             self._events_total += 1
+        finally:
+            lock.release()
         if _emit.targets:
             _emit.emit(record)
 

@@ -94,8 +94,10 @@ class SessionProxy(_Proxy):
     def session_id(self) -> Optional[str]:
         run = _get()
         if run is None:
-            return _outside("session")
-        return run.session.session_id  # type: ignore[no-any-return]
+            _outside("session")
+            return None
+        sid: Optional[str] = run.session.session_id
+        return sid
 
 
 class MonitorProxy(_Proxy):
@@ -114,7 +116,13 @@ class MonitorProxy(_Proxy):
         run = _get()
         if run is None:
             return _outside("monitor")
-        run.monitor.track(event, duration, **metadata)
+        mon = run.monitor
+        if type(mon).track is _default_track:
+            # Hand the keyword dict over as it is: forwarding ``**metadata``
+            # to the monitor's ``track`` would build it a second time.
+            mon._add_event(event, duration, metadata, run)
+        else:
+            mon.track(event, duration, **metadata)
 
 
 class ReportProxy(_Proxy):
@@ -127,7 +135,13 @@ class ReportProxy(_Proxy):
         run = _get()
         if run is None:
             return _outside("report")
-        run.report.info(message, **fields)
+        rep = run.report
+        if type(rep).info is _default_info:
+            # DefaultReport.info without re-building ``fields`` (see track).
+            if rep.levelno <= 20:
+                rep._log(20, message, fields, run)
+        else:
+            rep.info(message, **fields)
 
     def debug(self, message: str, **fields: Any) -> None:
         run = _get()
@@ -153,6 +167,15 @@ class ReportProxy(_Proxy):
             return _outside("report")
         run.report.log(message, level, **fields)
 
+
+# The default adats' methods: the proxies take a shortcut when the active
+# adat's class has not overridden them (imported here, after the classes above,
+# because the adats import the core).
+from ..adats.monitor import DefaultMonitor  # noqa: E402
+from ..adats.report import DefaultReport  # noqa: E402
+
+_default_track = DefaultMonitor.track
+_default_info = DefaultReport.info
 
 session: Any = SessionProxy()
 monitor: Any = MonitorProxy()

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import logging
 import sys
+from random import getrandbits as _bits
 from time import perf_counter_ns, time_ns
 from typing import Any, Callable, Optional, Tuple
 
 from .. import _emit
-from .._ids import new_span_id, new_trace_id
 from ..records import Run
 from ._paragon import _frame
 
-__all__ = ["end_run", "run_status", "start_run"]
+__all__ = ["after_end", "end_ok", "end_run", "root_ids", "run_status", "session_id_of", "start_run"]
 
 _logger = logging.getLogger("auditora")
+_get = _frame.get
 
 #: Called for a root run (no enclosing run); returns ``(trace_id, parent_id)``
 #: of a remote or foreign parent (OpenTelemetry span, extracted traceparent),
@@ -38,34 +39,30 @@ def start_run(
     run_kind: str,
     agent: Optional[str] = None,
 ) -> Run:
-    """Create the run (frame) for one call; the caller activates it."""
-    parent = _frame.get()
-    run = Run.__new__(Run)
+    """Create the run (frame) for one call; the caller activates it.
+
+    ``_sentinel._wrap_function``/``_wrap_coroutine`` inline this function and
+    :func:`end_ok`; a change here must be made there too.
+    """
+    parent = _get()
+    run = Run()  # cheaper than Run.__new__(Run): the type call takes a fast path
     if parent is not None:
-        run.trace_id = parent.trace_id
-        run.parent_id = parent.run_id
-        if agent is None:
-            agent = parent.agent
+        # Copy the parent's stored ids as they are (int or hex): formatting
+        # waits until someone reads them.
+        run._trace_id = parent._trace_id
+        run._parent_id = parent._run_id
+        run.agent = agent if agent is not None else parent.agent
     else:
-        hook = remote_parent_hook
-        remote = hook() if hook is not None else None
-        if remote is not None:
-            run.trace_id, run.parent_id = remote
-        else:
-            run.trace_id = new_trace_id()
-            run.parent_id = None
+        root_ids(run)
+        run.agent = agent
     run._parent = parent
-    run.run_id = new_span_id()
+    run._run_id = _bits(64) or 1
     run.name = name
     run.session = session
     run.monitor = monitor
     run.report = report
-    try:
-        run.session_id = session.session_id
-    except AttributeError:
-        run.session_id = None
+    run.session_id = session_id_of(session)
     run.run_kind = run_kind
-    run.agent = agent
     run.attributes = None
     run.status = "running"
     run.error_type = None
@@ -75,6 +72,22 @@ def start_run(
     run.start_ns = time_ns()
     run._t0 = perf_counter_ns()
     return run
+
+
+def root_ids(run: Run) -> None:
+    """Give a root run its trace id and parent: a remote parent's, or a new trace."""
+    hook = remote_parent_hook
+    remote = hook() if hook is not None else None
+    if remote is None:
+        run._trace_id = _bits(128) or 1
+        run._parent_id = None
+    else:
+        run._trace_id, run._parent_id = remote
+
+
+def session_id_of(session: Any) -> Optional[str]:
+    """The session's id, or None for a session object without one."""
+    return getattr(session, "session_id", None)
 
 
 def run_status(exc: Optional[BaseException]) -> str:
@@ -99,15 +112,37 @@ def run_status(exc: Optional[BaseException]) -> str:
 
 def end_run(run: Run, exc: Optional[BaseException] = None) -> None:
     """Close ``run`` exactly once: times, status, error, then emit it."""
+    duration = perf_counter_ns() - run._t0
     if run.end_ns is not None:
         return
-    run.duration_ns = perf_counter_ns() - run._t0
-    run.end_ns = time_ns()
+    run.duration_ns = duration
+    # The end is the start plus the monotonic duration (one clock read less,
+    # and end - start == duration even if the wall clock steps meanwhile).
+    run.end_ns = run.start_ns + duration
     if exc is None:
         run.status = "ok"
     else:
         _record_exception(run, exc)
     run._parent = None  # a finished run must not keep its ancestors alive
+    if _emit.targets or end_hooks:
+        after_end(run)
+
+
+def end_ok(run: Run) -> None:
+    """:func:`end_run` for a run that returned normally (the sentinel's fast path)."""
+    duration = perf_counter_ns() - run._t0
+    if run.end_ns is not None:
+        return
+    run.duration_ns = duration
+    run.end_ns = run.start_ns + duration
+    run.status = "ok"
+    run._parent = None
+    if _emit.targets or end_hooks:
+        after_end(run)
+
+
+def after_end(run: Run) -> None:
+    """Hand a finished run to the record targets and the end hooks."""
     if _emit.targets:
         _emit.emit(run)
         _emit_snapshots(run)
@@ -135,7 +170,7 @@ def _record_exception(run: Run, exc: BaseException) -> None:
     if getattr(exc, "_auditora_logged", False):
         return
     try:
-        exc._auditora_logged = True  # type: ignore[union-attr]
+        setattr(exc, "_auditora_logged", True)  # noqa: B010 - a dynamic marker attribute
     except Exception:
         pass
     record = getattr(run.report, "_record_error", None)
