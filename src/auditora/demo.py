@@ -135,7 +135,6 @@ class _Pipeline:
             provider=provider,
             finish_reason="stop" if out_tokens < max_out else "length",
         )
-        monitor.increment_metric("llm_calls")
         return out_tokens
 
     def _llm_with_retry(

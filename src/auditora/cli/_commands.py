@@ -6,8 +6,10 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import sqlite3
 import sys
+import textwrap
 import time
 from contextlib import contextmanager
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional
@@ -242,10 +244,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     summary = doc.get("summary") or _model._summary(
         runs, doc.get("llm_calls", []), doc.get("evaluations", [])
     )
+    width = shutil.get_terminal_size((120, 24)).columns
+    print(fmt.truncate(header.replace("\n", " "), width))
     print(
-        f"{header}: {len(runs)} runs, {summary['errors']} errors, "
-        f"{fmt.tokens(summary['tokens'])} tokens, cost {fmt.cost(summary['cost'])}, "
-        f"{summary['evaluations']} evaluations ({fmt.pct(summary['pass_rate'])} passed)"
+        textwrap.fill(
+            f"{len(runs)} runs, {summary['errors']} errors, "
+            f"{fmt.tokens(summary['tokens'])} tokens, cost {fmt.cost(summary['cost'])}, "
+            f"{summary['evaluations']} evaluations ({fmt.pct(summary['pass_rate'])} passed)",
+            width,
+        )
     )
     print(_tree_table(runs, per_run))
     return 0

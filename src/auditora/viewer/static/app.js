@@ -211,10 +211,12 @@
       var start = LABEL + ((r.start_ns - t0) / span) * BAR;
       var width = Math.max(2, (((r.end_ns || r.start_ns) - r.start_ns) / span) * BAR);
       var label = r.name + (r.agent ? "  [" + r.agent + "]" : "");
+      var room = 44 - 2 * (r.depth || 0);
+      if (label.length > room) label = label.slice(0, Math.max(4, room - 1)) + "\u2026";
       var g = s("g", { class: "wf-row" + (opts.selected === r.run_id ? " selected" : ""),
         "data-run-id": r.run_id, tabindex: "0" },
         s("rect", { class: "wf-hit", x: 0, y: y, width: W, height: ROW }),
-        s("text", { class: "wf-label", x: 6 + 14 * (r.depth || 0), y: y + 15 }, label),
+        s("text", { class: "wf-label", x: 6 + 14 * Math.min(r.depth || 0, 10), y: y + 15 }, label),
         s("rect", { class: "wf-bar st-" + String(r.status).replace(/[^a-z]/gi, ""),
           x: start.toFixed(1), y: y + 4, width: width.toFixed(1), height: ROW - 8, rx: 2 }),
         s("text", { class: "wf-dur", x: Math.min(start + width + 4, W - 86).toFixed(1), y: y + 15 },
@@ -238,7 +240,8 @@
     items.forEach(function (it, i) {
       var y = i * ROW;
       var w = Math.max(1, (Math.abs(it.value) / max) * (W - LABEL - 90));
-      svg.appendChild(s("text", { class: "bar-label", x: 4, y: y + 14 }, it.label));
+      var label = it.label.length > 40 ? it.label.slice(0, 39) + "\u2026" : it.label;
+      svg.appendChild(s("text", { class: "bar-label", x: 4, y: y + 14 }, label));
       svg.appendChild(s("rect", { class: "bar", x: LABEL, y: y + 3, width: w.toFixed(1), height: ROW - 6, rx: 2 }));
       svg.appendChild(s("text", { class: "bar-value", x: (LABEL + w + 4).toFixed(1), y: y + 14 }, fmt(it.value)));
     });
@@ -457,9 +460,26 @@
   function pageMetrics(root) {
     return api.metrics().then(function (d) {
       root.appendChild(h("h1", null, "Metrics"));
-      root.appendChild(section("Counters (latest value per session)", barChart(d.counters.map(function (c) {
-        return { label: c.name + "  \u00b7  " + c.session_id, value: c.value };
-      }), fmtNum)));
+      // Bars are scaled per metric name: counters of different units never share an axis.
+      var maxBy = {};
+      d.counters.forEach(function (c) {
+        maxBy[c.name] = Math.max(maxBy[c.name] || 0, Math.abs(c.value) || 0);
+      });
+      var sorted = d.counters.slice().sort(function (a, b) {
+        return a.name < b.name ? -1 : a.name > b.name ? 1 : String(a.session_id) < String(b.session_id) ? -1 : 1;
+      });
+      root.appendChild(section("Counters (latest value per session)", table([
+        { key: "name", label: "metric" },
+        { key: "session_id", label: "session", cell: function (c) {
+          return c.session_id === null ? "-" : link(["session", c.session_id], c.session_id);
+        } },
+        { key: "value", label: "value", num: true, cell: function (c) { return fmtNum(c.value); } },
+        { key: "bar", label: "", cell: function (c) {
+          var w = maxBy[c.name] ? (Math.abs(c.value) / maxBy[c.name]) * 200 : 0;
+          return s("svg", { class: "inline-bar", width: 204, height: 12, viewBox: "0 0 204 12" },
+            s("rect", { class: "bar", x: 0, y: 1, width: Math.max(1, w).toFixed(1), height: 10, rx: 2 }));
+        } }
+      ], sorted, { name: "counters", empty: "No metrics recorded." })));
       root.appendChild(section("Timers", d.timers.length ? h("div", { class: "timers" }, d.timers.map(function (t) {
         return h("div", { class: "timer", "data-timer": t.name },
           h("h3", null, t.name),
