@@ -90,8 +90,8 @@ class Settings:
         self.flush_interval = 0.2
         #: Seconds a sink's export may take before it is reported as hung.
         self.export_timeout = 10.0
-        #: Batches waiting for one sink before further batches for it are dropped.
-        self.sink_backlog = 64
+        #: Records waiting for one sink before further batches for it are dropped.
+        self.sink_backlog = 100_000
         #: Seconds the exit-time flush may take.
         self.atexit_timeout = 2.0
         #: Serialization limits (see ``docs/records.md``).

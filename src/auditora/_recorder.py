@@ -12,7 +12,7 @@ Drop policy (every drop counted by reason in :func:`stats`, and logged once):
 
 ``queue_full``   the queue holds ``queue_size`` records: the *new* record is dropped
 ``sampled``      the configured sampler returned False
-``sink_backlog`` a sink has ``sink_backlog`` batches waiting: the new batch is dropped for it
+``sink_backlog`` ``sink_backlog`` records already wait for a sink: the new batch is dropped for it
 ``sink_error``   a sink's ``export`` raised (e.g. ``OSError`` on a full disk)
 ``reentrant``    a record produced inside the recorder's own threads (e.g. by logging)
 ``shutdown``     records still queued when ``shutdown()`` ran out of time
@@ -80,6 +80,8 @@ class _Runner:
         self.name = name
         self.pipeline = pipeline
         self.backlog: Deque[Union[RecordBatch, _Marker]] = deque()
+        #: Records in the backlog (bounded by ``settings.sink_backlog``).
+        self.waiting = 0
         self.cond = threading.Condition(threading.Lock())
         self.thread: Optional[threading.Thread] = None
         self.exported = 0
@@ -91,8 +93,7 @@ class _Runner:
         self.closed = False
 
     def queued(self) -> int:
-        with self.cond:
-            return sum(len(b) for b in self.backlog if isinstance(b, RecordBatch))
+        return self.waiting
 
     def start(self) -> None:
         self.thread = threading.Thread(
@@ -107,10 +108,10 @@ class _Runner:
                     item.arrive(True)
                 return
             if isinstance(item, RecordBatch):
-                waiting = sum(1 for b in self.backlog if isinstance(b, RecordBatch))
-                if waiting >= max(1, settings.sink_backlog):
+                if self.waiting and self.waiting + len(item) > settings.sink_backlog:
                     self._count("sink_backlog", len(item))
                     return
+                self.waiting += len(item)
             self.backlog.append(item)
             self.cond.notify()
 
@@ -137,6 +138,8 @@ class _Runner:
                 while not self.backlog:
                     self.cond.wait()
                 item = self.backlog.popleft()
+                if isinstance(item, RecordBatch):
+                    self.waiting -= len(item)
             if isinstance(item, RecordBatch):
                 self._export(item)
                 continue
@@ -155,7 +158,8 @@ class _Runner:
             if item.action == "stop":
                 with self.cond:
                     self.closed = True
-                    left = sum(len(b) for b in self.backlog if isinstance(b, RecordBatch))
+                    left = self.waiting
+                    self.waiting = 0
                     self.backlog.clear()
                 if left:
                     self._count("shutdown", left)
