@@ -7,6 +7,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, List
 
+import pytest
+
 import auditora
 from auditora import bifrost_sync, report, sentinel
 from auditora.propagation import carry
@@ -30,15 +32,18 @@ def shape(node: Dict[str, Any]) -> Any:
     return (node["name"], sorted(shape(c) for c in node["children"]))
 
 
-def test_pool_workers_join_the_parent_trace_in_one_store(tmp_path: Path) -> None:
-    """Runs in spawned workers are children of the submitting run: one tree, one trace."""
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_pool_workers_join_the_parent_trace_in_one_store(tmp_path: Path, method: str) -> None:
+    """Runs in pool workers are children of the submitting run: one tree, one trace."""
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} start method here")
     db = str(tmp_path / "auditora.db")
     auditora.configure(store=db, console=False)
-    spawn = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context(method)
     with bifrost_sync(name="batch", session_id="parent-session") as parent:
         task = carry(score, name="task")
         with ProcessPoolExecutor(
-            max_workers=2, mp_context=spawn, initializer=configure_worker, initargs=(db,)
+            max_workers=2, mp_context=context, initializer=configure_worker, initargs=(db,)
         ) as pool:
             results = list(pool.map(task, range(4)))
     assert auditora.flush(10.0)
