@@ -76,7 +76,7 @@ def _tokens(call: Row) -> int:
 def _cost(calls: Iterable[Row]) -> Optional[float]:
     """Total cost, or None when no call has a known cost."""
     known = [c["cost"] for c in calls if isinstance(c.get("cost"), (int, float))]
-    return round(sum(known), 10) if known else None
+    return sum(known) if known else None
 
 
 def _pass_rate(evals: Sequence[Row]) -> Optional[float]:
@@ -122,6 +122,30 @@ def _summary(runs: Sequence[Row], calls: Sequence[Row], evals: Sequence[Row]) ->
     }
 
 
+# Summary key -> the store's aggregate column. Where the store gives a total, it
+# wins over the sum computed here, so every page shows exactly the store's
+# numbers (float sums in another order can differ in the last digit).
+_STORE_TOTALS = {
+    "runs": "run_count",
+    "errors": "error_count",
+    "llm_calls": "llm_calls",
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+    "tokens": "total_tokens",
+    "cost": "cost",
+    "evaluations": "evaluations",
+    "passed": "evaluations_passed",
+    "pass_rate": "eval_pass_rate",
+}
+
+
+def _prefer_store(summary: Row, store_row: Row) -> Row:
+    for ours, theirs in _STORE_TOTALS.items():
+        if theirs in store_row:
+            summary[ours] = store_row[theirs]
+    return summary
+
+
 def _with_run_duration(run: Row) -> Row:
     out = dict(run)
     out["duration"] = _seconds(run.get("duration_ns"))
@@ -161,10 +185,13 @@ def sessions(src: Source) -> List[Row]:
             "tags": s.get("tags") or [],
         }
         row.update(
-            _summary(
-                src.runs(session_id=sid),
-                src.records("llm_call", session_id=sid),
-                src.records("evaluation", session_id=sid),
+            _prefer_store(
+                _summary(
+                    src.runs(session_id=sid),
+                    src.records("llm_call", session_id=sid),
+                    src.records("evaluation", session_id=sid),
+                ),
+                s,
             )
         )
         if row["start_ns"] is None:
@@ -178,6 +205,9 @@ def overview(src: Source) -> Row:
     """Totals over the whole store."""
     out = _summary(src.runs(), src.records("llm_call"), src.records("evaluation"))
     out["sessions"] = len(src.sessions())
+    totals = getattr(src, "summary", None)
+    if totals is not None:
+        _prefer_store(out, {k: v for k, v in totals().items() if k not in ("runs", "errors")})
     return out
 
 
@@ -213,7 +243,7 @@ def session_detail(src: Source, session_id: str) -> Row:
             "tags": s.get("tags") or [],
             "state": s.get("state") or {},
         },
-        "summary": _summary(runs, calls, evals),
+        "summary": _prefer_store(_summary(runs, calls, evals), s),
         "traces": traces,
         "runs": _tree(runs),
         "llm_calls": calls,

@@ -25,6 +25,11 @@ class StoreSource:
         """Every session row of the store."""
         return list(self.store.sessions())
 
+    def summary(self) -> Dict[str, Any]:
+        """Store-wide totals (``Store.summary()``)."""
+        totals: Dict[str, Any] = self.store.summary()
+        return totals
+
     def runs(
         self, *, session_id: Optional[str] = None, trace_id: Optional[str] = None
     ) -> List[Dict[str, Any]]:

@@ -2,11 +2,12 @@
  *
  * Security rule of this file: user content (ids, names, messages, metadata)
  * only ever reaches the page through textContent, setAttribute on
- * non-executable attributes, or createTextNode. There is no innerHTML, no
- * insertAdjacentHTML, no eval, and links are built from encodeURIComponent.
+ * non-executable attributes, or createTextNode. No API that parses a string
+ * as HTML or code is used anywhere in this file (a test checks), and links are
+ * built from encodeURIComponent.
  *
  * Data comes from the JSON API (/api/...) when served by `auditora view`, or
- * from the JSON embedded in the page (<script id="auditora-data">) in the
+ * from the JSON embedded in the page (the "auditora-data" script element) in the
  * static report written by `auditora report`.
  */
 (function () {
