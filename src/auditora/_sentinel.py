@@ -199,6 +199,7 @@ def _wrap_function(
             run.end_ns = run.start_ns + duration
             run.status = "ok"
             run._parent = None
+            run._t0 = 0  # the small-int singleton: a kept run holds 32 B less
             if _emit.targets or _runs.end_hooks:
                 _runs.after_end(run)
         return result
@@ -256,6 +257,7 @@ def _wrap_coroutine(
             run.end_ns = run.start_ns + duration
             run.status = "ok"
             run._parent = None
+            run._t0 = 0  # the small-int singleton: a kept run holds 32 B less
             if _emit.targets or _runs.end_hooks:
                 _runs.after_end(run)
         return result

@@ -124,6 +124,7 @@ def end_run(run: Run, exc: Optional[BaseException] = None) -> None:
     else:
         _record_exception(run, exc)
     run._parent = None  # a finished run must not keep its ancestors alive
+    run._t0 = 0
     if _emit.targets or end_hooks:
         after_end(run)
 
@@ -137,6 +138,7 @@ def end_ok(run: Run) -> None:
     run.end_ns = run.start_ns + duration
     run.status = "ok"
     run._parent = None
+    run._t0 = 0  # the small-int singleton: a kept run holds 32 B less
     if _emit.targets or end_hooks:
         after_end(run)
 

@@ -1,0 +1,159 @@
+"""The recorder with the SQLite store on: hot-path cost, records/s persisted, bytes queued.
+
+Needs ``auditora.configure``/``flush``/``stats`` (the recorder). Every store
+is a file in a temporary directory that is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+import tracemalloc
+from itertools import repeat
+from time import perf_counter_ns
+from typing import Any, Dict, List, Sequence
+
+from harness import Case
+from ours import quiet_report
+
+import auditora
+from auditora import DefaultMonitor, bifrost_sync, monitor, report, sentinel
+
+#: Room for every record of a sample: the benchmark measures the cost of
+#: delivering records, not of dropping them (drops are reported if any).
+QUEUE_SIZE = 2_000_000
+RATIO_TARGET = 1.5
+RATE_TARGET = 100_000.0
+
+
+def _unit() -> Any:
+    """One decorated call that produces three records: a run, an event and a log."""
+
+    @sentinel(report=quiet_report(), monitor=DefaultMonitor(max_events=16))
+    def handle() -> None:
+        monitor.track("cache_miss", key="k1")
+        report.info("request handled", user="u1")
+
+    return handle
+
+
+def _dropped() -> int:
+    stats = auditora.stats()
+    total = sum(stats.get("dropped", {}).values())
+    for sink in stats.get("sinks", {}).values():
+        total += sum(sink.get("dropped", {}).values())
+    return total
+
+
+def hot_path_cases(tmpdir: str, drops: List[int]) -> List[Case]:
+    """The same unit of work with no sink (memory only) and with the SQLite store."""
+    handle = _unit()
+    path = os.path.join(tmpdir, "hot.db")
+
+    def memory_only(n: int) -> int:
+        auditora.configure(sinks=[])
+        t0 = perf_counter_ns()
+        for _ in repeat(None, n):
+            handle()
+        return perf_counter_ns() - t0
+
+    def with_store(n: int) -> int:
+        auditora.configure(store=path, queue_size=QUEUE_SIZE)
+        t0 = perf_counter_ns()
+        for _ in repeat(None, n):
+            handle()
+        elapsed = perf_counter_ns() - t0
+        auditora.flush(timeout=120)
+        drops.append(_dropped())
+        auditora.configure(sinks=[])
+        return elapsed
+
+    return [
+        Case(
+            "sqlite.hot_path",
+            "auditora memory only",
+            memory_only,
+            baseline=True,
+            ours=True,
+            note="a call with one track and one info",
+        ),
+        Case("sqlite.hot_path", "auditora SQLite store on", with_store, ours=True),
+    ]
+
+
+def persisted_rate(tmpdir: str, records: int) -> Dict[str, float]:
+    """Produce ``records`` events as fast as possible; time until all are in the store."""
+    path = os.path.join(tmpdir, "rate.db")
+    auditora.configure(store=path, queue_size=QUEUE_SIZE)
+    mon = DefaultMonitor(max_events=16)
+    try:
+        with bifrost_sync(monitor=mon, report=quiet_report()):
+            t0 = perf_counter_ns()
+            for _ in repeat(None, records):
+                monitor.track("cache_miss", key="k1")
+            produced = perf_counter_ns() - t0
+            ok = auditora.flush(timeout=300)
+            total = perf_counter_ns() - t0
+        stats = auditora.stats()
+        exported = sum(s.get("exported", 0) for s in stats.get("sinks", {}).values())
+        dropped = _dropped()
+    finally:
+        auditora.configure(sinks=[])
+    return {
+        "records": float(records),
+        "exported": float(exported),
+        "dropped": float(dropped),
+        "flushed": float(ok),
+        "produce_per_s": records / (produced / 1e9),
+        "persisted_per_s": exported / (total / 1e9),
+    }
+
+
+class _Gate:
+    """A sink that holds the recorder on its first batch, so records stay queued."""
+
+    name = "gate"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def export(self, batch: Sequence[Any]) -> None:
+        self.release.wait(60)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        self.release.set()
+
+
+def bytes_per_queued(records: int) -> float:
+    """Memory held per record waiting in the recorder's queue (tracemalloc)."""
+    from auditora.sinks import Sink
+
+    gate = type("GateSink", (_Gate, Sink), {})()
+    auditora.configure(sinks=[gate], queue_size=QUEUE_SIZE)
+    mon = DefaultMonitor(max_events=1)  # the queue, not the monitor, keeps them
+    try:
+        with bifrost_sync(monitor=mon, report=quiet_report()):
+            monitor.track("warm up")  # starts the worker, which then blocks on the gate
+            gc.collect()
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in repeat(None, records):
+                monitor.track("cache_miss", key="k1")
+            gc.collect()
+            after = tracemalloc.get_traced_memory()[0]
+            tracemalloc.stop()
+    finally:
+        gate.release.set()
+        auditora.configure(sinks=[])
+    return (after - before) / records
+
+
+def available() -> bool:
+    try:
+        return callable(auditora.configure) and callable(auditora.stats)
+    except AttributeError:
+        return False
