@@ -491,6 +491,31 @@ class AgentMessage(Record):
         self.trace_id = trace_id
         self.session_id = session_id
 
+    @property
+    def timestamp(self) -> float:
+        """Wall-clock time in epoch seconds."""
+        return self.time_ns / 1e9
+
+    @property
+    def level(self) -> str:
+        return "INFO"
+
+    @property
+    def message(self) -> str:
+        return f"Agent {self.message_kind} {self.sender} -> {self.recipient}"
+
+    @property
+    def fields(self) -> Dict[str, Any]:
+        """Log-style view of the message."""
+        out: Dict[str, Any] = {
+            "sender": self.sender,
+            "recipient": self.recipient,
+            "message_kind": self.message_kind,
+        }
+        if self.content is not None:
+            out["content"] = self.content
+        out.update(self.extra)
+        return out
 
 class MetricSnapshot(Record):
     """The values of a monitor's metrics when a run of its session ended."""

@@ -30,6 +30,7 @@ import threading
 from typing import Any, Callable, Dict, Iterable, List, Optional, Pattern, Tuple
 
 __all__ = [
+    "ANYWHERE_KEYS",
     "DEFAULT_KEYS",
     "DEFAULT_PATTERNS",
     "FAILED",
@@ -46,16 +47,12 @@ MASK = "[REDACTED]"
 #: What a value becomes when the user hook (or redaction itself) failed on it.
 FAILED = "[REDACTED: redaction failed]"
 
-#: Key-name parts that mark a value as secret. A key is split into lower-case
-#: words (``X-Api-Key`` -> ``x api key``; ``accessToken`` -> ``access token``)
-#: and matched on whole words, so ``max_tokens`` or ``input_tokens`` are not
-#: masked while ``token``, ``access_token`` and ``api_key`` are.
+#: Key names that mark a value as secret. A key is split into lower-case words
+#: (``X-Api-Key`` -> ``x api key``; ``accessToken`` -> ``access token``) and
+#: these phrases must *end* it: ``token``, ``access_token`` and ``api_key`` are
+#: masked, while ``max_tokens``, ``input_tokens`` or ``token_count`` are not.
 DEFAULT_KEYS: Tuple[str, ...] = (
-    "password",
-    "passwd",
     "pwd",
-    "passphrase",
-    "secret",
     "token",
     "api key",
     "apikey",
@@ -73,6 +70,17 @@ DEFAULT_KEYS: Tuple[str, ...] = (
     "client secret",
     "x api key",
     "bearer",
+)
+
+#: Words that mark a key as secret wherever they appear in it (``password_hash``,
+#: ``client_secret_ref``). Keys added with ``configure(extra_keys=...)`` join them.
+ANYWHERE_KEYS: Tuple[str, ...] = (
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "credential",
+    "credentials",
 )
 
 #: Regular expressions of secret-looking values, each replaced by :data:`MASK`.
@@ -106,12 +114,12 @@ _logger = logging.getLogger("auditora")
 
 
 class _State:
-    __slots__ = ("enabled", "extra_keys", "hook", "key_cache", "keys", "pattern", "patterns")
+    __slots__ = ("anywhere", "enabled", "hook", "key_cache", "keys", "pattern", "patterns")
 
     def __init__(self) -> None:
         self.enabled = True
         self.keys: Tuple[Tuple[str, ...], ...] = tuple(tuple(k.split()) for k in DEFAULT_KEYS)
-        self.extra_keys: Tuple[str, ...] = ()
+        self.anywhere: Tuple[Tuple[str, ...], ...] = tuple((k,) for k in ANYWHERE_KEYS)
         self.patterns: Tuple[str, ...] = DEFAULT_PATTERNS
         self.pattern: Optional[Pattern[str]] = re.compile(
             "|".join(f"(?:{p})" for p in DEFAULT_PATTERNS)
@@ -137,7 +145,8 @@ def configure(
     ``enabled=False`` turns redaction off entirely (not recommended).
     ``hook`` is called as ``hook(key, value)`` on every leaf value and returns
     the value to keep (pass None to remove the hook). ``extra_keys`` are more
-    key names to mask (words, e.g. ``"ssn"`` or ``"card number"``);
+    key names to mask wherever they appear in a key (words, e.g. ``"ssn"`` or
+    ``"card number"``);
     ``extra_patterns`` more regular expressions of values to mask.
     """
     with _lock:
@@ -148,9 +157,8 @@ def configure(
                 raise TypeError("hook must be callable or None")
             _state.hook = hook
         if extra_keys is not None:
-            added = tuple(" ".join(_words(k)) for k in extra_keys)
-            _state.extra_keys = _state.extra_keys + added
-            _state.keys = _state.keys + tuple(tuple(k.split()) for k in added if k)
+            added = tuple(tuple(_words(k)) for k in extra_keys)
+            _state.anywhere = _state.anywhere + tuple(k for k in added if k)
             _state.key_cache = {}
         if extra_patterns is not None:
             new = tuple(extra_patterns)
@@ -180,16 +188,14 @@ def is_sensitive_key(key: Any) -> bool:
     cached = state.key_cache.get(key)
     if cached is not None:
         return cached
-    words = _words(key)
-    found = False
-    for phrase in state.keys:
-        n = len(phrase)
-        for i in range(len(words) - n + 1):
-            if tuple(words[i : i + n]) == phrase:
+    words = tuple(_words(key))
+    found = any(words[-len(phrase) :] == phrase for phrase in state.keys)
+    if not found:
+        for phrase in state.anywhere:
+            n = len(phrase)
+            if any(words[i : i + n] == phrase for i in range(len(words) - n + 1)):
                 found = True
                 break
-        if found:
-            break
     if len(state.key_cache) < 4096:
         state.key_cache[key] = found
     return found

@@ -21,6 +21,7 @@ Streams end their record exactly once, even when abandoned half-way.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Dict, List
 
 from ..llm._instrument import CallTracker, patch, unpatch, wrap_create
@@ -122,14 +123,11 @@ def instrument() -> None:
     from anthropic.resources.messages import messages
 
     for owner, is_async in ((messages.Messages, False), (messages.AsyncMessages, True)):
-        patch(
-            owner,
-            "create",
-            lambda original, a=is_async: wrap_create(
-                original, "anthropic", "chat", _response, _event, _content, a
-            ),
-            _saved,
-        )
+        patch(owner, "create", functools.partial(_wrap, is_async=is_async), _saved)
+
+
+def _wrap(original: Any, is_async: bool) -> Any:
+    return wrap_create(original, "anthropic", "chat", _response, _event, _content, is_async)
 
 
 def uninstrument() -> None:

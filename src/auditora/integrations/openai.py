@@ -27,6 +27,7 @@ are None.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Dict, List
 
 from ..llm._instrument import CallTracker, patch, unpatch, wrap_create
@@ -202,14 +203,19 @@ def instrument() -> None:
     """
     openai = _import()
     for owner, operation, on_response, on_event, content, is_async in _targets(openai):
-        patch(
-            owner,
-            "create",
-            lambda original, o=operation, r=on_response, e=on_event, c=content, a=is_async: (
-                wrap_create(original, "openai", o, r, e, c, a)
-            ),
-            _saved,
+        factory = functools.partial(
+            _wrap,
+            operation=operation,
+            on_response=on_response,
+            on_event=on_event,
+            content=content,
+            is_async=is_async,
         )
+        patch(owner, "create", factory, _saved)
+
+
+def _wrap(original: Any, **kwargs: Any) -> Any:
+    return wrap_create(original, "openai", **kwargs)
 
 
 def uninstrument() -> None:

@@ -68,15 +68,17 @@ def request_params(kwargs: Dict[str, Any]) -> Dict[str, Any]:
         value = kwargs.get(name)
         if _given(value) and isinstance(value, (str, int, float, bool, list, tuple, dict)):
             out[name] = value
-    tools = kwargs.get("tools")
+    tools: Any = kwargs.get("tools")
     if _given(tools):
         names: List[Any] = []
         try:
             for tool in tools:
                 if isinstance(tool, dict):
                     fn = tool.get("function")
-                    name = fn.get("name") if isinstance(fn, dict) else tool.get("name")
-                    names.append(name or tool.get("type"))
+                    names.append(
+                        (fn.get("name") if isinstance(fn, dict) else tool.get("name"))
+                        or tool.get("type")
+                    )
         except Exception:
             pass
         out["tools"] = names
