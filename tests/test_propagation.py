@@ -9,6 +9,7 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 
 import pytest
 
+import auditora
 from auditora import bifrost_sync, sentinel
 from auditora.core import _runs
 from auditora.propagation import (
@@ -23,6 +24,7 @@ from auditora.propagation import (
     remote_parent,
     remove_parent_provider,
 )
+from auditora.sampling import Sampler, trace_id_ratio
 from auditora.testing import capture
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -225,3 +227,15 @@ def test_carry_without_run_only_sets_the_remote_parent() -> None:
     with capture() as records:
         wrapped(1, 1)
     assert [("traced_work", parent.run_id)] == [(r.name, r.parent_id) for r in records.runs]
+
+
+def test_traceparent_sampled_flag_follows_the_configured_sampler() -> None:
+    """A trace the Sampler drops is propagated with flags 00, a kept one with 01."""
+    auditora.configure(sinks=["memory"], sampler=Sampler(0.5), console=False)
+    flags = {}
+    for _ in range(40):
+        with bifrost_sync() as run:
+            flags[run.trace_id] = headers()["traceparent"][-2:]
+    expected = {t: "01" if trace_id_ratio(t, 0.5) else "00" for t in flags}
+    assert flags == expected
+    assert set(flags.values()) == {"00", "01"}

@@ -151,13 +151,18 @@ def _rebuild(
 def current_context() -> Optional[TraceContext]:
     """The context a carrier would carry now, or None.
 
-    The active run when there is one; otherwise the remote parent a root run
-    would join (an enclosing :func:`remote_parent` block or a registered
+    The active run when there is one (its ``sampled`` flag is False when the
+    configured :class:`~auditora.sampling.Sampler` drops the trace, so
+    downstream OpenTelemetry services can follow the decision); otherwise the
+    remote parent a root run would join (an enclosing :func:`remote_parent` block or a registered
     provider such as an active OpenTelemetry span).
     """
     run = _frame.get()
     if run is not None:
-        return TraceContext(run.trace_id, run.run_id, session_id=run.session_id)
+        trace_id = run.trace_id
+        return TraceContext(
+            trace_id, run.run_id, sampled=_sampled(trace_id), session_id=run.session_id
+        )
     explicit = _remote.get()
     if explicit is not None:
         return explicit
@@ -165,6 +170,18 @@ def current_context() -> Optional[TraceContext]:
     if parent is not None and parent[1]:
         return TraceContext(parent[0], parent[1])
     return None
+
+
+def _sampled(trace_id: str) -> bool:
+    """The W3C sampled flag: False only when the configured sampler drops this trace."""
+    recorder = sys.modules.get("auditora._recorder")
+    check = getattr(getattr(recorder, "_sampler", None), "sampled", None)
+    if check is None:
+        return True
+    try:
+        return bool(check(trace_id))
+    except Exception:
+        return True
 
 
 def inject(
