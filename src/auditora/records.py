@@ -517,6 +517,7 @@ class AgentMessage(Record):
         out.update(self.extra)
         return out
 
+
 class MetricSnapshot(Record):
     """The values of a monitor's metrics when a run of its session ended."""
 
