@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import threading
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Iterator, List
 
@@ -26,7 +27,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from auditora import bifrost_sync, monitor, report, sentinel
+from auditora import bifrost_sync, monitor, propagation, report, sentinel
 from auditora.core import _runs
 from auditora.integrations.otel import OTelSink
 from auditora.testing import capture
@@ -392,3 +393,53 @@ def test_end_to_end_through_configure(receiver: Receiver) -> None:
         if s.name in ("answer", "helper")
     )
     assert got == expected
+
+
+@sentinel(session_id="svc-b")
+def lookup() -> str:
+    """Service B's instrumented work."""
+    return "B"
+
+
+@sentinel(session_id="svc-a")
+def call_b(url: str) -> str:
+    """Service A: calls B with the current run's trace headers."""
+    request = urllib.request.Request(url, headers=propagation.headers())
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.read().decode()
+
+
+def test_two_services_over_http_export_one_otel_trace(receiver: Receiver) -> None:
+    """A's call and B's handling arrive at the collector as one parent-linked trace."""
+
+    class ServiceB(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            with propagation.continue_trace(self.headers, name="GET /b"):
+                body = lookup().encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    import auditora
+
+    sink = OTelSink(endpoint=receiver.endpoint, logs=False, metrics=False)
+    auditora.configure(sinks=[sink], console=False)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ServiceB)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert call_b(f"http://127.0.0.1:{server.server_address[1]}/b") == "B"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    assert auditora.flush(10.0)
+    spans = {s.name: s for s in receiver.spans()}
+    a, handler, b = spans["call_b"], spans["GET /b"], spans["lookup"]
+    assert {a.trace_id, handler.trace_id, b.trace_id} == {a.trace_id}
+    assert (handler.parent_span_id, b.parent_span_id) == (a.span_id, handler.span_id)
+    assert attrs(b)["session.id"] == "svc-b"
