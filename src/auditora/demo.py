@@ -267,6 +267,17 @@ def _smoke_test(pipe: _Pipeline) -> None:
     smoke()
 
 
+def _run_async(make: Callable[[], Any]) -> Any:
+    """``asyncio.run(make())``, in a worker thread if this thread already runs a loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    # e.g. called from Jupyter or an async app: a second loop needs its own thread.
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        return worker.submit(auditora.bind(lambda: asyncio.run(make()))).result()
+
+
 def _remove_store(path: Path) -> None:
     for suffix in ("", "-wal", "-shm", "-journal"):
         target = Path(str(path) + suffix)
@@ -368,7 +379,7 @@ def run_demo(
             with ThreadPoolExecutor(max_workers=4) as pool:
                 answers = list(pool.map(auditora.bind(pipe.answer), items))
             say(f"[4/5] judging {len(answers)} answers concurrently (asyncio)")
-            scores = asyncio.run(pipe.judge_all(answers))
+            scores = _run_async(lambda: pipe.judge_all(answers))
             say("[5/5] writing the summary (agent: writer)")
             pipe.summarise(scores)
 

@@ -1,11 +1,21 @@
-"""Formatting numbers and tables for the terminal (shared with the HTML report's tests)."""
+"""Formatting numbers and tables for the terminal.
+
+The viewer's JavaScript formats numbers the same way (``static/app.js``), so a
+value reads the same in the terminal and in the browser. Rounding is half-up
+on the exact binary value, as JavaScript's ``toFixed`` and ``Math.round`` do.
+"""
 
 from __future__ import annotations
 
 import shutil
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, List, Optional, Sequence
 
 __all__ = ["cost", "duration", "pct", "table", "tokens", "truncate"]
+
+
+def _fixed(value: float, digits: int) -> str:
+    return str(Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
 
 
 def duration(seconds: Optional[float]) -> str:
@@ -13,12 +23,12 @@ def duration(seconds: Optional[float]) -> str:
     if seconds is None:
         return "-"
     if seconds < 0.001:
-        return f"{seconds * 1000:.2f} ms"
+        return f"{_fixed(seconds * 1000, 2)} ms"
     if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
+        return f"{_fixed(seconds * 1000, 0)} ms"
     if seconds < 60:
-        return f"{seconds:.2f} s"
-    minutes, secs = divmod(round(seconds), 60)
+        return f"{_fixed(seconds, 2)} s"
+    minutes, secs = divmod(int(_fixed(seconds, 0)), 60)
     return f"{minutes}m {secs:02d}s"
 
 
@@ -31,12 +41,14 @@ def cost(dollars: Optional[float]) -> str:
     """``$0.0123`` (4 decimals, 2 above $100; ``-`` when unknown: never a silent 0)."""
     if dollars is None:
         return "-"
-    return f"${dollars:,.2f}" if dollars >= 100 else f"${dollars:.4f}"
+    if dollars >= 100:
+        return f"${Decimal(_fixed(dollars, 2)):,}"
+    return f"${_fixed(dollars, 4)}"
 
 
 def pct(rate: Optional[float]) -> str:
     """A 0..1 rate as ``83.3%`` (``-`` when there is nothing to rate)."""
-    return "-" if rate is None else f"{rate * 100:.1f}%"
+    return "-" if rate is None else f"{_fixed(rate * 100, 1)}%"
 
 
 def truncate(text: str, width: int) -> str:
