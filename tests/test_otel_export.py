@@ -69,7 +69,9 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def spans(self) -> List[Any]:
         return [
@@ -429,7 +431,9 @@ def test_two_services_over_http_export_one_otel_trace(receiver: Receiver) -> Non
     sink = OTelSink(endpoint=receiver.endpoint, logs=False, metrics=False)
     auditora.configure(sinks=[sink], console=False)
     server = ThreadingHTTPServer(("127.0.0.1", 0), ServiceB)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         assert call_b(f"http://127.0.0.1:{server.server_address[1]}/b") == "B"

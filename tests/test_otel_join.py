@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Iterator
 
 import pytest
@@ -99,3 +101,19 @@ def test_otel_context_makes_otel_spans_children_of_the_run(tracer: object) -> No
         run.trace_id,
         run.run_id,
     )
+
+
+def test_missing_opentelemetry_raises_an_import_error_naming_the_extra() -> None:
+    """Without the SDK the integration says how to install it."""
+    code = (
+        "import sys\n"
+        "sys.modules['opentelemetry'] = None\n"
+        "try:\n"
+        "    import auditora.integrations.otel\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "pip install 'auditora[otel]'" in out.stdout
