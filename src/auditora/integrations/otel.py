@@ -633,17 +633,20 @@ class OTelSink(Sink):
 
     def _evaluation(self, ev: Evaluation, data: Dict[str, Any]) -> None:
         attrs: Dict[str, Any] = {"gen_ai.evaluation.name": ev.metric_name}
-        _put(attrs, "gen_ai.evaluation.score.value", float(ev.value))
+        value = ev.value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            attrs["gen_ai.evaluation.score.value"] = float(value)
         attrs["gen_ai.evaluation.score.label"] = ev.label or ev.status.lower()
         _put(attrs, "gen_ai.evaluation.explanation", ev.explanation)
         _put(attrs, "auditora.evaluation.threshold", ev.threshold)
         attrs["auditora.evaluation.status"] = ev.status
         attrs["auditora.evaluation.direction"] = ev.direction
         _put_all(attrs, data.get("extra"), "auditora.evaluation.")
-        if self._eval_span and ev.run_id:
+        as_span_event = self._eval_span and ev.run_id and self._span_processor is not None
+        if as_span_event:
             event = SpanEvent("gen_ai.evaluation.result", dict(attrs), ev.time_ns)
-            self._span_event(ev.run_id, event, None)
-        if self._eval_log or not ev.run_id:
+            self._span_event(ev.run_id, event, ev)
+        if self._eval_log or not as_span_event:
             severity = SeverityNumber.INFO if ev.passed else SeverityNumber.WARN
             self._emit_log(
                 ev.time_ns,
