@@ -331,7 +331,8 @@ class OTelSink(Sink):
         self._max_events = max(1, int(max_events_per_run))
         self._lock = threading.Lock()
         self._pending: OrderedDict[str, List[SpanEvent]] = OrderedDict()
-        self._ended: OrderedDict[str, Tuple[str, None]] = OrderedDict()
+        # run id -> trace id of recently exported runs, to route late events.
+        self._ended: OrderedDict[str, str] = OrderedDict()
         self._gauges: Dict[str, Any] = {}
         self._closed = False
         #: Records that could not be translated (logged once).
@@ -544,7 +545,7 @@ class OTelSink(Sink):
     def _run_span(self, run: Run, data: Dict[str, Any]) -> ReadableSpan:
         with self._lock:
             events = self._pending.pop(run.run_id, [])
-            self._ended[run.run_id] = (run.trace_id, None)
+            self._ended[run.run_id] = run.trace_id
             while len(self._ended) > self._max_pending:
                 self._ended.popitem(last=False)
         attrs: Dict[str, Any] = {"auditora.run.kind": run.run_kind}
@@ -696,7 +697,7 @@ class OTelSink(Sink):
             trace_id = getattr(record, "trace_id", None) if record is not None else None
             if trace_id is None and run_id:
                 with self._lock:
-                    trace_id = self._ended.get(run_id, (None, None))[0]
+                    trace_id = self._ended.get(run_id)
             self._event_log(event, trace_id, run_id, getattr(record, "session_id", None))
 
     def _events_to_logs(self, run_id: str, events: Iterable[SpanEvent]) -> None:
