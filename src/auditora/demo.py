@@ -36,6 +36,7 @@ from auditora import (
     sentinel,
     session,
 )
+from auditora.agents import handoff, send_message
 
 __all__ = ["DEFAULT_STORE", "QUESTIONS", "TIME_SCALE", "run_demo"]
 
@@ -43,7 +44,7 @@ __all__ = ["DEFAULT_STORE", "QUESTIONS", "TIME_SCALE", "run_demo"]
 DEFAULT_STORE = "auditora-demo.db"
 
 #: Simulated model latencies are divided by this before sleeping.
-TIME_SCALE = 20.0
+TIME_SCALE = 12.0
 
 #: The demo's question set: (question, topic).
 QUESTIONS = [
@@ -104,15 +105,36 @@ class _Pipeline:
         max_out: int = 400,
     ) -> int:
         """Sleep like a model call, record it, return the completion tokens."""
-        provider, model = provider_model
-        latency, out_tokens, failed = self._draw(
+        call = self._draw_call(fail_rate, max_out)
+        _sleep(call[0] if not call[2] else call[0] / 4)
+        return self._record_call(provider_model, prompt_tokens, call, max_out)
+
+    async def _allm(self, provider_model: tuple[str, str], prompt_tokens: int, max_out: int) -> int:
+        """:meth:`_llm` for coroutines: waits without blocking the event loop."""
+        call = self._draw_call(0.0, max_out)
+        await asyncio.sleep(call[0] / TIME_SCALE)
+        return self._record_call(provider_model, prompt_tokens, call, max_out)
+
+    def _draw_call(self, fail_rate: float, max_out: int) -> tuple[float, int, bool]:
+        """Latency (simulated seconds), completion tokens, and whether the call fails."""
+        drawn: tuple[float, int, bool] = self._draw(
             lambda r: (
                 round(r.uniform(0.6, 2.4), 3),
                 r.randint(max_out // 4, max_out),
                 r.random() < fail_rate,
             )
         )
-        _sleep(latency)
+        return drawn
+
+    def _record_call(
+        self,
+        provider_model: tuple[str, str],
+        prompt_tokens: int,
+        call: tuple[float, int, bool],
+        max_out: int,
+    ) -> int:
+        provider, model = provider_model
+        latency, out_tokens, failed = call
         if failed:
             report.log_llm_call(
                 model=model,
@@ -176,6 +198,7 @@ class _Pipeline:
             self._llm(_PLANNER_MODEL, 900 + 12 * len(items), max_out=300)
             steps = ["retrieve top-4 passages", "answer with citations", "judge faithfulness"]
             report.info("plan ready", steps=len(steps))
+            handoff("answerer", "; ".join(steps), questions=len(items))
             return steps
 
         return planner()
@@ -206,7 +229,7 @@ class _Pipeline:
         async def judge_one() -> Dict[str, float]:
             async with bifrost_async(name="judge_call"):
                 await asyncio.sleep(self._draw(lambda r: r.uniform(0.8, 2.0)) / TIME_SCALE)
-                self._llm(_JUDGE_MODEL, 600 + answer["answer_tokens"] * 2, max_out=120)
+                await self._allm(_JUDGE_MODEL, 600 + answer["answer_tokens"] * 2, max_out=120)
             faith, relevance, toxicity = self._draw(
                 lambda r: (
                     round(min(1.0, r.gauss(0.82, 0.1)), 3),
@@ -223,6 +246,7 @@ class _Pipeline:
             report.log_evaluation_result(
                 "toxicity", toxicity, threshold=0.05, direction="lower", question=answer["id"]
             )
+            send_message("writer", f"scores for {answer['id']}", question=answer["id"])
             return {"faithfulness": faith, "answer_relevance": relevance, "toxicity": toxicity}
 
         return await judge_one()

@@ -102,6 +102,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
 def _quote(text: str) -> str:
     import shlex
 
@@ -248,9 +252,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     print(fmt.truncate(header.replace("\n", " "), width))
     print(
         textwrap.fill(
-            f"{len(runs)} runs, {summary['errors']} errors, "
+            f"{_n(len(runs), 'run')}, {_n(summary['errors'], 'error')}, "
             f"{fmt.tokens(summary['tokens'])} tokens, cost {fmt.cost(summary['cost'])}, "
-            f"{summary['evaluations']} evaluations ({fmt.pct(summary['pass_rate'])} passed)",
+            f"{_n(summary['evaluations'], 'evaluation')} ({fmt.pct(summary['pass_rate'])} passed)",
             width,
         )
     )
@@ -274,11 +278,32 @@ def _subtree(runs: List[Dict[str, Any]], run_id: str) -> List[Dict[str, Any]]:
     return [dict(r, depth=r["depth"] - base) for r in out]
 
 
+def _tree_prefixes(runs: List[Dict[str, Any]]) -> List[str]:
+    """Box-drawing prefixes (``├─``, ``└─``, ``│``) for runs in depth-first order."""
+    last: List[bool] = []
+    for i, r in enumerate(runs):
+        d = r["depth"]
+        nxt = next((x["depth"] for x in runs[i + 1 :] if x["depth"] <= d), -1)
+        last.append(nxt < d)
+    out = []
+    open_levels: List[bool] = []  # per depth: does that ancestor have siblings still to come?
+    for r, is_last in zip(runs, last):
+        d = r["depth"]
+        del open_levels[d:]
+        if d == 0:
+            out.append("")
+        else:
+            lead = "".join("\u2502  " if more else "   " for more in open_levels[1:d])
+            out.append(lead + ("\u2514\u2500 " if is_last else "\u251c\u2500 "))
+        open_levels.append(not is_last)
+    return out
+
+
 def _tree_table(runs: List[Dict[str, Any]], per_run: Dict[str, List[Any]]) -> str:
     rows = []
-    for r in runs:
+    for r, prefix in zip(runs, _tree_prefixes(runs)):
         tokens, cost = per_run.get(r["run_id"], [0, None])
-        name = "  " * r["depth"] + ("\u2514 " if r["depth"] else "") + str(r.get("name"))
+        name = prefix + str(r.get("name"))
         if r.get("agent"):
             name += f" [{r['agent']}]"
         status = r.get("status") or ""

@@ -248,6 +248,7 @@ def session_detail(src: Source, session_id: str) -> Row:
         "runs": _tree(runs),
         "llm_calls": calls,
         "evaluations": evals,
+        "agent_messages": src.records("agent_message", session_id=session_id),
         "metrics": latest_metrics(src.records("metric", session_id=session_id)),
     }
 

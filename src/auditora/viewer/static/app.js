@@ -301,6 +301,41 @@
     ], evals, { name: "evaluations", empty: "No evaluations." });
   }
 
+  function messagesTable(msgs) {
+    return table([
+      { key: "time_ns", label: "time", cell: function (m) { return fmtTime(m.time_ns); } },
+      { key: "sender", label: "from" },
+      { key: "recipient", label: "to" },
+      { key: "message_kind", label: "kind" },
+      { key: "content", label: "content", cell: function (m) {
+        return h("code", null, m.content === null || m.content === undefined ? text(m.extra) : text(m.content));
+      } }
+    ], msgs || [], { name: "agent-messages", empty: "No agent messages." });
+  }
+
+  // Bars are scaled per metric name: counters of different units never share an axis.
+  function countersTable(counters) {
+    var maxBy = {};
+    counters.forEach(function (c) {
+      maxBy[c.name] = Math.max(maxBy[c.name] || 0, Math.abs(c.value) || 0);
+    });
+    var sorted = counters.slice().sort(function (a, b) {
+      return a.name < b.name ? -1 : a.name > b.name ? 1 : String(a.session_id) < String(b.session_id) ? -1 : 1;
+    });
+    return table([
+      { key: "name", label: "metric" },
+      { key: "session_id", label: "session", cell: function (c) {
+        return c.session_id === null ? "-" : link(["session", c.session_id], c.session_id);
+      } },
+      { key: "value", label: "value", num: true, cell: function (c) { return fmtNum(c.value); } },
+      { key: "bar", label: "", cell: function (c) {
+        var w = maxBy[c.name] ? (Math.abs(c.value) / maxBy[c.name]) * 200 : 0;
+        return s("svg", { class: "inline-bar", width: 204, height: 12, viewBox: "0 0 204 12" },
+          s("rect", { class: "bar", x: 0, y: 1, width: Math.max(1, w).toFixed(1), height: 10, rx: 2 }));
+      } }
+    ], sorted, { name: "counters", empty: "No metrics recorded." });
+  }
+
   function byMetricTable(rows) {
     return table([
       { key: "metric_name", label: "metric" },
@@ -367,9 +402,8 @@
       root.appendChild(section("State", kv(d.session.state)));
       root.appendChild(section("LLM calls", llmCallsTable(d.llm_calls)));
       root.appendChild(section("Evaluations", evaluationsTable(d.evaluations)));
-      root.appendChild(section("Metrics", barChart(d.metrics.map(function (m) {
-        return { label: m.name, value: m.value };
-      }), fmtNum)));
+      root.appendChild(section("Agent messages", messagesTable(d.agent_messages)));
+      root.appendChild(section("Metrics (latest values)", countersTable(d.metrics)));
     });
   }
 
@@ -400,7 +434,8 @@
         { key: "metadata", label: "metadata", cell: function (e) { return h("code", null, text(e.metadata)); } }
       ], events, { name: "events", empty: "No events." })),
       section("LLM calls", llmCallsTable(mine(d.llm_calls))),
-      section("Evaluations", evaluationsTable(mine(d.evaluations))));
+      section("Evaluations", evaluationsTable(mine(d.evaluations))),
+      section("Agent messages", messagesTable(mine(d.agent_messages))));
   }
 
   function pageTrace(root, id, runId) {
@@ -461,26 +496,7 @@
   function pageMetrics(root) {
     return api.metrics().then(function (d) {
       root.appendChild(h("h1", null, "Metrics"));
-      // Bars are scaled per metric name: counters of different units never share an axis.
-      var maxBy = {};
-      d.counters.forEach(function (c) {
-        maxBy[c.name] = Math.max(maxBy[c.name] || 0, Math.abs(c.value) || 0);
-      });
-      var sorted = d.counters.slice().sort(function (a, b) {
-        return a.name < b.name ? -1 : a.name > b.name ? 1 : String(a.session_id) < String(b.session_id) ? -1 : 1;
-      });
-      root.appendChild(section("Counters (latest value per session)", table([
-        { key: "name", label: "metric" },
-        { key: "session_id", label: "session", cell: function (c) {
-          return c.session_id === null ? "-" : link(["session", c.session_id], c.session_id);
-        } },
-        { key: "value", label: "value", num: true, cell: function (c) { return fmtNum(c.value); } },
-        { key: "bar", label: "", cell: function (c) {
-          var w = maxBy[c.name] ? (Math.abs(c.value) / maxBy[c.name]) * 200 : 0;
-          return s("svg", { class: "inline-bar", width: 204, height: 12, viewBox: "0 0 204 12" },
-            s("rect", { class: "bar", x: 0, y: 1, width: Math.max(1, w).toFixed(1), height: 10, rx: 2 }));
-        } }
-      ], sorted, { name: "counters", empty: "No metrics recorded." })));
+      root.appendChild(section("Counters (latest value per session)", countersTable(d.counters)));
       root.appendChild(section("Timers", d.timers.length ? h("div", { class: "timers" }, d.timers.map(function (t) {
         return h("div", { class: "timer", "data-timer": t.name },
           h("h3", null, t.name),
