@@ -259,3 +259,17 @@ def test_calls_outside_a_context_reach_sinks_only(client: Any) -> None:
     with capture() as records:
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert [(r.run_id, r.session_id) for r in records.llm_calls] == [(None, None)]
+
+
+def test_raw_responses_are_recorded_without_usage(client: Any) -> None:
+    """with_raw_response.create is recorded (once per call) and returns the SDK's raw object."""
+    with capture() as records, bifrost_sync():
+        raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
+        streamed = client.chat.completions.with_raw_response.create(
+            model="gpt-4o", messages=MESSAGES, stream=True
+        )
+        chunks = list(streamed.parse())
+    assert (raw.parse().usage.prompt_tokens, len(chunks)) == (21, 6)
+    assert [(r.model, r.input_tokens, r.success) for r in records.llm_calls] == [
+        ("gpt-4o", None, True)
+    ] * 2

@@ -327,8 +327,15 @@ async def _watch_async(
 def observe_stream(
     stream: Any, tracker: CallTracker, on_event: Callable[[CallTracker, Any], None], is_async: bool
 ) -> Any:
-    """Make ``stream`` (an SDK Stream/AsyncStream) record ``tracker`` when it ends."""
-    inner = stream._iterator
+    """Make ``stream`` (an SDK Stream/AsyncStream) record ``tracker`` when it ends.
+
+    Anything else (a raw response from ``with_raw_response``) is recorded at
+    once, without usage, and returned unchanged.
+    """
+    inner = getattr(stream, "_iterator", None)
+    if inner is None or not callable(getattr(type(stream), "close", None)):
+        tracker.finish()
+        return stream
     if is_async:
         stream._iterator = _watch_async(inner, tracker, on_event)
     else:
