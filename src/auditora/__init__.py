@@ -38,11 +38,15 @@ __all__ = [
     "bifrost_async",
     "bifrost_sync",
     "bind",
+    "configure",
     "current_run",
+    "flush",
     "monitor",
     "report",
     "sentinel",
     "session",
+    "shutdown",
+    "stats",
 ]
 
 

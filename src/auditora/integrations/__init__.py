@@ -1,0 +1,1 @@
+"""Optional integrations (OpenTelemetry, OpenAI, Anthropic); each imports its package lazily."""
