@@ -269,7 +269,7 @@ def test_raw_responses_are_recorded_without_usage(client: Any) -> None:
             model="gpt-4o", messages=MESSAGES, stream=True
         )
         chunks = list(streamed.parse())
-    assert (raw.parse().usage.prompt_tokens, len(chunks)) == (21, 6)
+    assert (raw.parse().usage.prompt_tokens, len(chunks)) == (21, 5)
     assert [(r.model, r.input_tokens, r.success) for r in records.llm_calls] == [
         ("gpt-4o", None, True)
     ] * 2
