@@ -25,6 +25,17 @@ __all__ = ["LEVELS", "DefaultReport", "format_line"]
 LEVELS: Dict[str, int] = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 _NAMES = {v: k for k, v in LEVELS.items()}
 _get = _frame.get
+_new = object.__new__
+#: ``_log`` fills a Log's slots itself only while Log has exactly these fields.
+_FAST_LOG = Log.__slots__ == (
+    "level",
+    "message",
+    "fields",
+    "time_ns",
+    "run_id",
+    "trace_id",
+    "session_id",
+)
 
 
 def _level(level: Union[str, int]) -> int:
@@ -139,23 +150,39 @@ class DefaultReport:
         level = _NAMES.get(levelno) or _level_name(levelno)
         if message.__class__ is not str:
             message = str(message)
-        if run is None:
-            self._keep(Log(level, message, fields, time_ns(), None, None, None))
+        if not _FAST_LOG:
+            if run is None:
+                self._keep(Log(level, message, fields, time_ns(), None, None, None))
+            else:
+                self._keep(
+                    Log(
+                        level,
+                        message,
+                        fields,
+                        time_ns(),
+                        run.run_id,
+                        run.trace_id,
+                        run.session_id,
+                    )
+                )
             return
-        # Read the stored ids directly; only a run's first record formats them.
-        rid = run._run_id
-        tid = run._trace_id
-        self._keep(
-            Log(
-                level,
-                message,
-                fields,
-                time_ns(),
-                rid if rid.__class__ is str else run.run_id,
-                tid if tid.__class__ is str else run.trace_id,
-                run.session_id,
-            )
-        )
+        # Log.__init__ only stores its arguments; doing it here saves its call
+        # frame (~40 % of building the record).
+        record = _new(Log)
+        record.level = level
+        record.message = message
+        record.fields = fields
+        record.time_ns = time_ns()
+        if run is not None:
+            # Read the stored ids directly; only a run's first record formats them.
+            rid = run._run_id
+            tid = run._trace_id
+            record.run_id = rid if rid.__class__ is str else run.run_id
+            record.trace_id = tid if tid.__class__ is str else run.trace_id
+            record.session_id = run.session_id
+        else:
+            record.run_id = record.trace_id = record.session_id = None
+        self._keep(record)
 
     # -- logging -----------------------------------------------------------
     def log(self, message: str, level: Union[str, int] = "INFO", **fields: Any) -> None:
