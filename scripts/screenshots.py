@@ -30,7 +30,7 @@ CHROMIUM_ARGS = [
 
 
 def main() -> int:
-    """Write sessions.png, session.png, trace.png, llm.png, evaluations.png, metrics.png."""
+    """Write viewer-{sessions,session,trace,run,llm,evaluations,metrics}.png."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="docs/img")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
@@ -56,23 +56,25 @@ def main() -> int:
                     page.screenshot(path=str(out / name), full_page=full)
                     print("wrote", out / name)
 
-                shot("#/", "sessions.png")
+                shot("#/", "viewer-sessions.png")
                 sid = summary["session_id"]
-                shot(f"#/session/{sid}", "session.png")
+                shot(f"#/session/{sid}", "viewer-session.png")
                 page.goto(server.url + f"#/session/{sid}")
                 page.wait_for_selector("body[data-state=ready]")
                 trace_id = page.get_attribute("tr[data-trace-id]", "data-trace-id")
                 # Pick a run with an LLM call, so the run panel has something to show.
                 page.goto(server.url + f"#/trace/{trace_id}")
                 page.wait_for_selector("body[data-state=ready]")
-                page.click("g.wf-row:nth-of-type(5)")
+                page.click("g.wf-row:has(text:text-matches('^plan_evaluation'))")
                 page.wait_for_selector("#run-panel")
                 page.wait_for_selector("body[data-state=ready]")
-                page.screenshot(path=str(out / "trace.png"), full_page=True)
-                print("wrote", out / "trace.png")
-                shot("#/llm", "llm.png")
-                shot("#/evaluations", "evaluations.png")
-                shot("#/metrics", "metrics.png")
+                page.screenshot(path=str(out / "viewer-trace.png"))
+                print("wrote", out / "viewer-trace.png")
+                page.locator("#run-panel").screenshot(path=str(out / "viewer-run.png"))
+                print("wrote", out / "viewer-run.png")
+                shot("#/llm", "viewer-llm.png")
+                shot("#/evaluations", "viewer-evaluations.png")
+                shot("#/metrics", "viewer-metrics.png")
                 browser.close()
         finally:
             server.shutdown()

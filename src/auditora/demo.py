@@ -136,9 +136,10 @@ class _Pipeline:
         provider, model = provider_model
         latency, out_tokens, failed = call
         if failed:
+            # A rate-limited request is rejected before the model runs: no tokens billed.
             report.log_llm_call(
                 model=model,
-                prompt_tokens=prompt_tokens,
+                prompt_tokens=0,
                 completion_tokens=0,
                 response_time=round(latency / 4, 3),
                 success=False,
