@@ -1,0 +1,185 @@
+"""The views computed from a store: run trees, aggregates and distributions."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+from auditora.viewer import _model
+
+
+class FakeSource:
+    """An in-memory :class:`auditora.viewer._model.Source`."""
+
+    def __init__(
+        self, runs: List[Dict[str, Any]], records: Dict[str, List[Dict[str, Any]]]
+    ) -> None:
+        self._runs = runs
+        self._records = records
+
+    def sessions(self) -> List[Dict[str, Any]]:
+        """One row per session id of the runs."""
+        ids = dict.fromkeys(r["session_id"] for r in self._runs)
+        return [{"session_id": s} for s in ids]
+
+    def runs(
+        self, *, session_id: Optional[str] = None, trace_id: Optional[str] = None
+    ) -> List[Dict[str, Any]]:
+        """Runs filtered by session and trace."""
+        return [
+            r
+            for r in self._runs
+            if (session_id is None or r["session_id"] == session_id)
+            and (trace_id is None or r["trace_id"] == trace_id)
+        ]
+
+    def run(self, run_id: str) -> Optional[Dict[str, Any]]:
+        """The run with that id, or None."""
+        return next((r for r in self._runs if r["run_id"] == run_id), None)
+
+    def records(self, kind: str, **ids: Optional[str]) -> List[Dict[str, Any]]:
+        """Records of ``kind`` matching every id given."""
+        return [
+            r
+            for r in self._records.get(kind, [])
+            if all(v is None or r.get(k) == v for k, v in ids.items())
+        ]
+
+
+def _run(
+    rid: str, parent: Optional[str], start: int, end: int, status: str = "ok"
+) -> Dict[str, Any]:
+    return {
+        "run_id": rid,
+        "parent_id": parent,
+        "trace_id": "t",
+        "session_id": "s",
+        "name": rid,
+        "start_ns": start,
+        "end_ns": end,
+        "duration_ns": end - start,
+        "status": status,
+    }
+
+
+@pytest.fixture()
+def src() -> FakeSource:
+    """root -> (b -> c), a ; records on a and c."""
+    runs = [
+        _run("root", None, 0, 100),
+        _run("b", "root", 30, 90, "error"),
+        _run("a", "root", 10, 20),
+        _run("c", "b", 40, 50),
+    ]
+    calls = [
+        {
+            "run_id": "a",
+            "trace_id": "t",
+            "session_id": "s",
+            "model": "m1",
+            "input_tokens": 10,
+            "output_tokens": 5,
+            "cost": 0.5,
+            "success": True,
+            "response_time": 1.0,
+        },
+        {
+            "run_id": "c",
+            "trace_id": "t",
+            "session_id": "s",
+            "model": "m1",
+            "input_tokens": 1,
+            "output_tokens": 1,
+            "cost": None,
+            "success": False,
+            "response_time": 3.0,
+        },
+    ]
+    evals = [
+        {
+            "run_id": "a",
+            "trace_id": "t",
+            "session_id": "s",
+            "metric_name": "f",
+            "value": 0.9,
+            "threshold": 0.5,
+            "status": "PASS",
+        },
+        {
+            "run_id": "c",
+            "trace_id": "t",
+            "session_id": "s",
+            "metric_name": "f",
+            "value": 0.1,
+            "threshold": 0.5,
+            "status": "FAIL",
+        },
+    ]
+    events = [
+        {"run_id": "a", "session_id": "s", "trace_id": "t", "name": "timer", "duration": d}
+        for d in (1.0, 2.0, 3.0, 4.0)
+    ]
+    return FakeSource(runs, {"llm_call": calls, "evaluation": evals, "event": events})
+
+
+def test_tree_is_depth_first_by_start_time(src: FakeSource) -> None:
+    """Children follow their parent, siblings by start time, each with its depth."""
+    runs = _model.trace_detail(src, "t")["runs"]
+    assert [(r["run_id"], r["depth"]) for r in runs] == [("root", 0), ("a", 1), ("b", 1), ("c", 2)]
+
+
+def test_summary_counts_tokens_cost_and_pass_rate(src: FakeSource) -> None:
+    """Totals: errors, tokens, cost of the priced calls only, pass rate, duration."""
+    s = _model.trace_detail(src, "t")["summary"]
+    assert (
+        s["errors"],
+        s["tokens"],
+        s["cost"],
+        s["pass_rate"],
+        s["duration"],
+        s["llm_failures"],
+    ) == (
+        1,
+        17,
+        0.5,
+        0.5,
+        100 / 1e9,
+        1,
+    )
+
+
+def test_unpriced_calls_only_give_unknown_cost() -> None:
+    """With no priced call the cost is None, not 0."""
+    src = FakeSource(
+        [_run("r", None, 0, 1)], {"llm_call": [{"model": "x", "cost": None, "session_id": "s"}]}
+    )
+    assert _model.llm_table(src)["by_model"][0]["cost"] is None
+
+
+def test_unknown_ids_raise_not_found(src: FakeSource) -> None:
+    """Unknown session, trace and run ids raise NotFound."""
+    raised = []
+    for view in (_model.session_detail, _model.trace_detail, _model.run_detail):
+        with pytest.raises(_model.NotFound):
+            view(src, "nope")
+        raised.append(view.__name__)
+    assert raised == ["session_detail", "trace_detail", "run_detail"]
+
+
+def test_evaluation_aggregates(src: FakeSource) -> None:
+    """Per metric: count, mean, min, max, pass rate."""
+    m = _model.evaluations_table(src)["by_metric"][0]
+    assert (m["count"], m["mean"], m["min"], m["max"], m["pass_rate"]) == (2, 0.5, 0.1, 0.9, 0.5)
+
+
+def test_timer_distribution(src: FakeSource) -> None:
+    """Timed events give count, quantiles and a histogram whose counts add up."""
+    t = _model.metrics_view(src, bins=3)["timers"][0]
+    assert (t["count"], t["p50"], t["p95"], t["max"], [b["count"] for b in t["histogram"]]) == (
+        4,
+        2.0,
+        4.0,
+        4.0,
+        [1, 1, 2],
+    )
