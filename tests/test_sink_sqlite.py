@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from auditora.records import Event, Log
-from auditora.sinks import RecordBatch, SQLiteSink
+from auditora.sinks import RecordBatch, SinkWriteError, SQLiteSink
 from auditora.store import open_store
 
 
@@ -39,26 +39,23 @@ def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
 
 
 def test_failed_batch_is_rolled_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A batch that fails half-way leaves nothing of itself in the store."""
+    """A batch that fails half-way leaves nothing of itself in the store and is reported
+    (with the number of records lost) by the next flush."""
     path = tmp_path / "s.db"
     sink = SQLiteSink(path)
     sink.export([Log("INFO", "first", {}, 1, None, None, None)])
     from auditora.store import _writer
 
-    real = _writer._rows
-
-    def broken(kind: str, records: object) -> object:
-        if kind == "event":
-            raise sqlite3.OperationalError("disk I/O error")
-        return real(kind, records)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(_writer, "_rows", broken)
+    # The event insert fails inside the transaction, after the log row went in.
+    monkeypatch.setitem(_writer._SQL, "event", "INSERT INTO nowhere VALUES (?)")
     batch = [
         Log("INFO", "second", {}, 2, None, None, None),
         Event("e", 2, None, {}, None, None, None),
     ]
-    with pytest.raises(sqlite3.OperationalError):
-        sink.export(batch)
+    sink.export(batch)
+    with pytest.raises(SinkWriteError) as failure:
+        sink.flush(10)
     sink.close(1.0)
+    assert failure.value.records_lost == 2
     with open_store(path) as store:
         assert ([r["message"] for r in store.logs()], store.events()) == (["first"], [])

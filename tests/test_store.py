@@ -269,3 +269,39 @@ def test_read_only_store_refuses_writes(store_path: Path) -> None:
     """A read-only store cannot modify the file."""
     with open_store(store_path) as store, pytest.raises(sqlite3.OperationalError):
         store._conn.execute("DELETE FROM runs")
+
+
+def test_record_rows_match_serialized_rows(tmp_path: Path) -> None:
+    """Rows built from record objects equal rows built from their to_jsonable dicts."""
+    import math
+
+    from auditora._serialize import to_jsonable
+    from auditora.records import Evaluation, Event, LLMCall, Log, MetricSnapshot, SessionRecord
+    from auditora.store import write_records
+
+    records = [
+        Event("e", 1, 0.5, {"k": [1, 2], "bad": math.nan, "o": object}, "r" * 16, T, "s"),
+        Log("INFO", "m" * 20_000, {"x": {1: "a"}}, 2, None, None, "s"),
+        LLMCall("gpt", 1, 2, 0.1, True, 3, None, None, "s", cost=math.inf, request={"t": 0}),
+        Evaluation("coh", math.nan, 0.5, "FAIL", 4, None, None, "s"),
+        MetricSnapshot({"m": 1.5}, 5, None, None, "s"),
+        SessionRecord("s", "name", ["t"], {"state": [1]}, 6),
+    ]
+    dumps = []
+    for name, write in (
+        ("objects.db", lambda c: write_records(c, records)),
+        ("dicts.db", lambda c: write_batch(c, [to_jsonable(r) for r in records])),
+    ):
+        with open_store(tmp_path / name, readonly=False) as store:
+            assert write(store._conn) == len(records)
+            dumps.append(
+                [
+                    store.events(),
+                    store.logs(),
+                    store.llm_calls(),
+                    store.evaluations(),
+                    store.metrics(),
+                    store.sessions(),
+                ]
+            )
+    assert dumps[0] == dumps[1]

@@ -150,9 +150,14 @@ class _Runner:
                     ok = bool(self.sink.flush(item.remaining()))
                 else:
                     self.sink.close(item.remaining())
-            except Exception:
+            except Exception as exc:
                 ok = False
-                _logger.exception("auditora: sink %s failed to %s", self.name, item.action)
+                lost = getattr(exc, "records_lost", None)
+                if isinstance(lost, int):
+                    self.exported -= lost
+                    self._failed(exc, lost)
+                else:
+                    _logger.exception("auditora: sink %s failed to %s", self.name, item.action)
             finally:
                 self.busy_since = None
             if item.action == "stop":
@@ -167,25 +172,33 @@ class _Runner:
                 return
             item.arrive(ok)
 
+    def _failed(self, exc: BaseException, lost: int) -> None:
+        self.failed_batches += 1
+        self.pipeline._export_failures += 1
+        self.dropped["sink_error"] = self.dropped.get("sink_error", 0) + lost
+        if not self.error_logged:
+            self.error_logged = True
+            _logger.error(
+                "auditora: sink %s failed to export %d records (%s: %s); further "
+                "failures of this sink are only counted (auditora.stats())",
+                self.name,
+                lost,
+                type(exc).__name__,
+                exc,
+                exc_info=not isinstance(exc, OSError),
+            )
+
     def _export(self, batch: RecordBatch) -> None:
         self.busy_since = time.monotonic()
         try:
             self.sink.export(batch)
         except BaseException as exc:
-            self.failed_batches += 1
-            self.pipeline._export_failures += 1
-            self.dropped["sink_error"] = self.dropped.get("sink_error", 0) + len(batch)
-            if not self.error_logged:
-                self.error_logged = True
-                _logger.error(
-                    "auditora: sink %s failed to export %d records (%s: %s); further "
-                    "failures of this sink are only counted (auditora.stats())",
-                    self.name,
-                    len(batch),
-                    type(exc).__name__,
-                    exc,
-                    exc_info=not isinstance(exc, OSError),
-                )
+            # A sink that writes asynchronously reports an earlier batch's loss
+            # through ``records_lost``; this batch was then accepted.
+            lost = getattr(exc, "records_lost", None)
+            if isinstance(lost, int):
+                self.exported += len(batch) - lost
+            self._failed(exc, len(batch) if not isinstance(lost, int) else lost)
             if not isinstance(exc, Exception):
                 raise
         else:

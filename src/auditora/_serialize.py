@@ -23,15 +23,16 @@ catch every error and fall back to a placeholder.
 from __future__ import annotations
 
 import json
+import json.encoder
 import math
 from collections import deque
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._config import settings
 from .records import SCHEMA_VERSION
 
-__all__ = ["dumps", "sanitize", "to_jsonable"]
+__all__ = ["dumps", "json_text", "sanitize", "scalar", "to_jsonable"]
 
 #: Record fields holding user-provided values: redacted, then sanitized.
 USER_FIELDS = frozenset(
@@ -51,6 +52,8 @@ USER_FIELDS = frozenset(
 )
 
 _SIMPLE = (str, int, bool, type(None))
+_c_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_encode_str: Any = json.encoder.encode_basestring
 _SEQUENCES = (list, tuple, set, frozenset, deque)
 _TRUNC_KEY = "…"
 
@@ -209,7 +212,14 @@ def sanitize(value: Any) -> Any:
 
 
 def _redacted(value: Any) -> Any:
-    if value is None or (type(value) is dict and not value):
+    t = type(value)
+    if (
+        value is None
+        or t is int
+        or t is float
+        or t is bool
+        or ((t is dict or t is list) and not value)
+    ):
         return value
     redact = _redactor()
     if redact is None:
@@ -219,6 +229,101 @@ def _redacted(value: Any) -> Any:
     except Exception:
         # Never fall back to the unredacted value: it may hold a secret.
         return "<redaction failed>"
+
+
+def _quick_limit() -> int:
+    """Largest JSON text accepted by the fast path: within it no limit can be exceeded."""
+    return max(
+        1,
+        min(int(settings.max_string_length), 2 * int(settings.max_items), int(settings.max_nodes)),
+    )
+
+
+_strict_py = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def _no_default(value: Any) -> Any:
+    raise TypeError("not JSON")
+
+
+def _strict(value: Any) -> str:
+    """Strict JSON text of ``value`` (raises on NaN, cycles and non-JSON types).
+
+    Calls the C encoder directly: about twice as fast as ``JSONEncoder.encode``
+    for the small dicts records carry. A fresh one per call keeps it thread-safe.
+    """
+    make = _c_make_encoder
+    if make is None:  # pragma: no cover - interpreters without the C accelerator
+        return _strict_py(value)
+    chunks = make({}, _no_default, _encode_str, None, ":", ",", False, False, False)(value, 0)
+    return "".join(chunks)
+
+
+def _quick_text(value: Any, limit: int, max_depth: int) -> Optional[str]:
+    """JSON text of a plain, small dict or list, or None when the full walk is needed.
+
+    The C encoder rejects NaN, cycles and non-JSON types; a text no longer than
+    ``limit`` cannot hold a too-long string or too many items, and one with at
+    most ``max_depth`` brackets cannot be nested too deep.
+    """
+    t = type(value)
+    if (t is dict or t is list) and len(value) <= limit:
+        try:
+            text = _strict(value)
+        except Exception:  # TypeError, ValueError (NaN, cycle), RecursionError
+            return None
+        if len(text) <= limit and text.count("{") + text.count("[") <= max_depth:
+            return text
+    return None
+
+
+def json_text(
+    value: Any, redact: bool = True, limits: Optional[Tuple[int, int]] = None
+) -> Optional[str]:
+    """``value`` redacted (optionally), sanitized and encoded as JSON text; None for None.
+
+    Used for the JSON columns of the SQLite store. ``limits`` is
+    :func:`quick_limits`, passed by callers that encode many values. Never raises.
+    """
+    if value is None:
+        return None
+    try:
+        if redact:
+            value = _redacted(value)
+        limit, max_depth = limits if limits is not None else quick_limits()
+        text = _quick_text(value, limit, max_depth)
+        if text is not None:
+            return text
+        return _encode(sanitize(value))
+    except BaseException:
+        return '"<unserializable>"'
+
+
+def quick_limits() -> Tuple[int, int]:
+    """``(text limit, max depth)`` of the fast path, from the current settings."""
+    return _quick_limit(), int(settings.max_depth)
+
+
+def scalar(value: Any) -> Any:
+    """A value for a typed (non-JSON) column: primitives kept, anything else sanitized.
+
+    Never raises; a container that survives sanitizing becomes JSON text.
+    """
+    t = type(value)
+    if t is str:
+        limit = int(settings.max_string_length)
+        return value if len(value) <= limit else _cut(value, limit)
+    if value is None or t is int or t is bool:
+        return value
+    if t is float and value - value == 0:
+        return value
+    out = sanitize(value)
+    if isinstance(out, (dict, list)):
+        try:
+            return _encode(out)
+        except Exception:
+            return "<unserializable>"
+    return out
 
 
 def to_jsonable(record: Any) -> Dict[str, Any]:
@@ -233,12 +338,32 @@ def to_jsonable(record: Any) -> Dict[str, Any]:
         kind = getattr(type(record), "kind", None)
         if names is None or not isinstance(kind, str):
             return {"kind": "value", "schema": SCHEMA_VERSION, "value": sanitize(record)}
-        walker = _Walker()
+        walker: Optional[_Walker] = None
+        limit = _quick_limit()
+        max_string = int(settings.max_string_length)
+        max_depth = int(settings.max_depth)
         out: Dict[str, Any] = {"kind": kind, "schema": SCHEMA_VERSION}
         for name in names:
             value = getattr(record, name, None)
             if name in USER_FIELDS:
+                if value is None:
+                    out[name] = None
+                    continue
                 value = _redacted(value)
+                if _quick_text(value, limit, max_depth) is not None:
+                    out[name] = value  # plain JSON within every limit: keep as is
+                    continue
+            else:
+                t = type(value)
+                if t is str:
+                    if len(value) <= max_string:  # type: ignore[arg-type]
+                        out[name] = value
+                        continue
+                elif value is None or t is int or t is bool or (t is float and value - value == 0):
+                    out[name] = value
+                    continue
+            if walker is None:
+                walker = _Walker()
             try:
                 out[name] = walker.walk(value, 0)
             except BaseException:

@@ -13,7 +13,7 @@ from ._base import RecordBatch, Sink, jsonable
 from .console import ConsoleSink
 from .jsonl import JSONLSink
 from .memory import MemorySink
-from .sqlite import SQLiteSink
+from .sqlite import SinkWriteError, SQLiteSink
 
 __all__ = [
     "ConsoleSink",
@@ -22,6 +22,7 @@ __all__ = [
     "RecordBatch",
     "SQLiteSink",
     "Sink",
+    "SinkWriteError",
     "jsonable",
     "sink_from_spec",
 ]

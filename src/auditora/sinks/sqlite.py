@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from typing import Optional, Sequence, Union
 
 from ..records import Record
 from ..store._schema import connect_writer
-from ..store._writer import write_batch
-from ._base import Sink, jsonable
+from ..store._writer import Prepared, prepare_records, write_prepared
+from ._base import Sink
 
-__all__ = ["SQLiteSink"]
+__all__ = ["SQLiteSink", "SinkWriteError"]
+
+
+class SinkWriteError(Exception):
+    """An earlier batch could not be written; ``records_lost`` says how many records."""
+
+    def __init__(self, message: str, records_lost: int) -> None:
+        super().__init__(message)
+        #: Records of the failed batch (the recorder counts these as lost).
+        self.records_lost = records_lost
 
 
 class SQLiteSink(Sink):
@@ -20,6 +30,12 @@ class SQLiteSink(Sink):
     The file is created and migrated lazily, on the first batch, in the
     recorder's thread (never at import or configure time). WAL mode and a busy
     timeout let several processes write one file concurrently.
+
+    Writing is pipelined: ``export`` builds the rows of a batch (Python work)
+    while the previous batch is committed by the sink's writer thread (SQLite
+    work, which releases the GIL), so both CPU cores are used. A failed commit
+    is reported by the next ``export``/``flush``/``close`` as
+    :class:`SinkWriteError` carrying the number of records lost.
     """
 
     name = "sqlite"
@@ -28,30 +44,80 @@ class SQLiteSink(Sink):
         self.path = os.fspath(path)
         self._conn: Optional[sqlite3.Connection] = None
         self._pid = os.getpid()
+        self._cond = threading.Condition(threading.Lock())
+        self._job: Optional[Prepared] = None  # waiting for / being written by the writer
+        self._error: Optional[BaseException] = None
+        self._lost = 0
+        self._thread: Optional[threading.Thread] = None
 
     def _connection(self) -> sqlite3.Connection:
-        if self._conn is None or self._pid != os.getpid():
-            self._pid = os.getpid()
+        if self._conn is None:
             parent = os.path.dirname(os.path.abspath(self.path))
             os.makedirs(parent, exist_ok=True)
             self._conn = connect_writer(self.path)
         return self._conn
 
+    # -- the writer thread -------------------------------------------------
+    def _writer(self) -> None:
+        while True:
+            with self._cond:
+                while self._job is None:
+                    self._cond.wait()
+                job = self._job
+            try:
+                write_prepared(self._connection(), job)
+            except BaseException as exc:
+                with self._cond:
+                    self._error = exc
+                    self._lost += job.count
+            with self._cond:
+                self._job = None
+                self._cond.notify_all()
+
+    def _wait(self, timeout: Optional[float]) -> bool:
+        """Wait until no batch is being written; raise if an earlier one failed."""
+        with self._cond:
+            done = self._cond.wait_for(lambda: self._job is None, timeout)
+            error, lost = self._error, self._lost
+            self._error, self._lost = None, 0
+        if error is not None:
+            raise SinkWriteError(
+                f"writing to {self.path} failed: {type(error).__name__}: {error}", lost
+            ) from error
+        return done
+
+    # -- the sink contract ---------------------------------------------------
     def export(self, batch: Sequence[Record]) -> None:
-        """Insert the batch in one transaction (all or nothing)."""
+        """Build the batch's rows, then hand them to the writer (one transaction)."""
         if not batch:
             return
-        write_batch(self._connection(), jsonable(batch))
+        if self._pid != os.getpid():
+            self._after_fork_in_child()
+        prepared = prepare_records(batch)
+        self._wait(None)
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._writer, name="auditora-sqlite-writer", daemon=True
+                )
+                self._thread.start()
+            self._job = prepared
+            self._cond.notify_all()
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Committed batches are already durable against a process crash."""
-        return True
+        """Wait for the batch in flight to commit; committed data survives a process crash."""
+        return self._wait(timeout)
 
     def close(self, timeout: float = 5.0) -> None:
-        """Checkpoint (best effort) and close the connection."""
+        """Wait for the batch in flight, checkpoint (best effort), close the connection."""
+        if self._pid != os.getpid():
+            self._after_fork_in_child()
+            return
+        if not self._wait(timeout):
+            return  # still writing: leave the connection to the writer thread
         conn = self._conn
         self._conn = None
-        if conn is None or self._pid != os.getpid():
+        if conn is None:
             return
         try:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -60,10 +126,17 @@ class SQLiteSink(Sink):
         conn.close()
 
     def _after_fork_in_child(self) -> None:
-        # A SQLite connection must never be used across fork: forget it (without
-        # closing, which would touch the parent's locks) and reconnect lazily.
+        # A SQLite connection must never be used across fork, and the writer
+        # thread does not exist here: forget both (without closing, which would
+        # touch the parent's locks) and start afresh on the next batch. A batch
+        # the parent had in flight is the parent's to write.
         self._conn = None
         self._pid = os.getpid()
+        self._cond = threading.Condition(threading.Lock())
+        self._job = None
+        self._error = None
+        self._lost = 0
+        self._thread = None
 
     def __repr__(self) -> str:
         return f"SQLiteSink({self.path!r})"

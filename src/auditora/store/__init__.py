@@ -18,6 +18,6 @@ from __future__ import annotations
 
 from ._reader import Store, open_store
 from ._schema import SCHEMA_VERSION, StoreError
-from ._writer import write_batch
+from ._writer import write_batch, write_records
 
-__all__ = ["SCHEMA_VERSION", "Store", "StoreError", "open_store", "write_batch"]
+__all__ = ["SCHEMA_VERSION", "Store", "StoreError", "open_store", "write_batch", "write_records"]

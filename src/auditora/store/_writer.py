@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from operator import attrgetter
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-__all__ = ["write_batch"]
+__all__ = [
+    "Prepared",
+    "prepare_dicts",
+    "prepare_records",
+    "write_batch",
+    "write_prepared",
+    "write_records",
+]
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=repr).encode
 
@@ -115,6 +123,21 @@ _SQL = {
     for kind, (table, cols) in _TABLES.items()
 }
 
+#: kind -> [(field, stored as JSON text)], for building rows from record objects.
+_SPECS: Dict[str, List[Tuple[str, bool]]] = {
+    kind: [(name, conv is _json) for name, conv in cols] for kind, (_t, cols) in _TABLES.items()
+}
+
+#: kind -> (getter of every column's field, JSON column positions, other positions).
+_PLANS: Dict[str, Tuple[Callable[[Any], Any], Tuple[int, ...], Tuple[int, ...]]] = {
+    kind: (
+        attrgetter(*(name for name, _ in spec)),
+        tuple(i for i, (_, is_json) in enumerate(spec) if is_json),
+        tuple(i for i, (_, is_json) in enumerate(spec) if not is_json),
+    )
+    for kind, spec in _SPECS.items()
+}
+
 _SESSION_STATE = """
 INSERT INTO sessions (session_id, name, tags, state, state_ns)
 VALUES (?, ?, ?, ?, ?)
@@ -137,7 +160,7 @@ _METRIC_SQL = (
 )
 
 
-def _rows(kind: str, records: Iterable[Mapping[str, Any]]) -> List[Tuple[Any, ...]]:
+def _rows(kind: str, records: Iterable[Mapping[str, Any]]) -> List[Sequence[Any]]:
     cols = _TABLES[kind][1]
     return [
         tuple(r.get(name) if conv is None else conv(r.get(name)) for name, conv in cols)
@@ -145,66 +168,161 @@ def _rows(kind: str, records: Iterable[Mapping[str, Any]]) -> List[Tuple[Any, ..
     ]
 
 
-def write_batch(conn: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) -> int:
-    """Insert serialized ``records`` in one transaction; return how many were stored.
+def _span(spans: Dict[str, List[int]], sid: Any, start: Any, end: Any) -> None:
+    if not isinstance(sid, str) or not isinstance(start, int):
+        return
+    end = end if isinstance(end, int) else start
+    span = spans.get(sid)
+    if span is None:
+        spans[sid] = [start, end]
+    else:
+        span[0] = min(span[0], start)
+        span[1] = max(span[1], end)
 
-    Records of an unknown kind are skipped. Runs are keyed by ``run_id`` (a
-    re-sent run replaces itself, so a retried batch does not duplicate runs).
-    Raises :class:`sqlite3.Error` (or ``OSError``) on failure, after rolling back.
-    """
+
+class Prepared:
+    """Rows for one transaction, built before taking the write lock."""
+
+    __slots__ = ("count", "metrics", "sessions", "spans", "tables")
+
+    def __init__(self) -> None:
+        self.tables: Dict[str, List[Sequence[Any]]] = {}
+        self.metrics: List[Tuple[Any, ...]] = []
+        self.sessions: List[Tuple[Any, ...]] = []
+        self.spans: Dict[str, List[int]] = {}
+        #: Records represented (unknown kinds are not counted).
+        self.count = 0
+
+    def merge(self, other: Prepared) -> None:
+        """Add ``other``'s rows to these."""
+        for kind, rows in other.tables.items():
+            self.tables.setdefault(kind, []).extend(rows)
+        self.metrics.extend(other.metrics)
+        self.sessions.extend(other.sessions)
+        for sid, (a, b) in other.spans.items():
+            _span(self.spans, sid, a, b)
+        self.count += other.count
+
+
+def prepare_dicts(records: Sequence[Mapping[str, Any]]) -> Prepared:
+    """Rows for serialized records (:func:`auditora._serialize.to_jsonable` dicts)."""
+    out = Prepared()
     groups: Dict[str, List[Mapping[str, Any]]] = {}
     for r in records:
         groups.setdefault(str(r.get("kind")), []).append(r)
-    spans: Dict[str, List[int]] = {}
-    for r in groups.get("run", ()):
-        sid = r.get("session_id")
-        if not isinstance(sid, str):
-            continue
-        start = r.get("start_ns")
-        end = r.get("end_ns", start)
-        if not isinstance(start, int):
-            continue
-        end = end if isinstance(end, int) else start
-        span = spans.get(sid)
-        if span is None:
-            spans[sid] = [start, end]
+    for kind, items in groups.items():
+        if kind in _SQL:
+            out.tables[kind] = _rows(kind, items)
+        elif kind == "metric":
+            for r in items:
+                values = r.get("metrics")
+                ids = tuple(r.get(k) for k in ("time_ns", "run_id", "trace_id", "session_id"))
+                if isinstance(values, dict):
+                    out.metrics.extend((str(k), v, *ids) for k, v in values.items())
+        elif kind == "session":
+            out.sessions.extend(
+                (
+                    r.get("session_id"),
+                    r.get("name"),
+                    _json(r.get("tags")),
+                    _json(r.get("state")),
+                    r.get("time_ns"),
+                )
+                for r in items
+            )
         else:
-            span[0] = min(span[0], start)
-            span[1] = max(span[1], end)
-    stored = 0
+            continue
+        out.count += len(items)
+    for r in groups.get("run", ()):
+        _span(out.spans, r.get("session_id"), r.get("start_ns"), r.get("end_ns"))
+    return out
+
+
+def prepare_records(records: Sequence[Any]) -> Prepared:
+    """Rows built straight from :class:`~auditora.records.Record` objects.
+
+    Gives the same rows as ``prepare_dicts([to_jsonable(r) for r in records])``
+    but redacts, sanitizes and encodes each user field once, with no
+    intermediate dicts. Records of other classes go through ``to_jsonable``.
+    """
+    from .._config import settings
+    from .._serialize import json_text, quick_limits, scalar, to_jsonable
+
+    limits = quick_limits()
+    max_string = int(settings.max_string_length)
+    out = Prepared()
+    tables = out.tables
+    others: List[Mapping[str, Any]] = []
+    for r in records:
+        kind = getattr(r, "kind", None)
+        plan = _PLANS.get(kind) if isinstance(kind, str) else None
+        if plan is not None and isinstance(kind, str):
+            getter, json_pos, scalar_pos = plan
+            try:
+                row = list(getter(r))
+            except AttributeError:
+                row = [getattr(r, name, None) for name, _ in _SPECS[kind]]
+            for i in json_pos:
+                row[i] = json_text(row[i], True, limits)
+            for i in scalar_pos:
+                v = row[i]
+                t = type(v)
+                # Inline fast path of scalar(): ids, names, numbers, None.
+                if t is str:
+                    if len(v) > max_string:
+                        row[i] = scalar(v)
+                elif not (v is None or t is int or t is bool or (t is float and v - v == 0)):
+                    row[i] = scalar(v)
+            rows = tables.get(kind)
+            if rows is None:
+                rows = tables[kind] = []
+            rows.append(row)
+            if kind == "run":
+                _span(out.spans, r.session_id, r.start_ns, r.end_ns)
+        elif kind == "metric":
+            ids = (scalar(r.time_ns), scalar(r.run_id), scalar(r.trace_id), scalar(r.session_id))
+            try:
+                items = list(dict(r.metrics).items())
+            except Exception:
+                items = []
+            out.metrics.extend((scalar(str(k)), scalar(v), *ids) for k, v in items)
+        elif kind == "session":
+            out.sessions.append(
+                (
+                    scalar(r.session_id),
+                    scalar(r.name),
+                    json_text(r.tags, True, limits),
+                    json_text(r.state, True, limits),
+                    scalar(r.time_ns),
+                )
+            )
+        else:
+            others.append(to_jsonable(r))
+            continue
+        out.count += 1
+    if others:
+        out.merge(prepare_dicts(others))
+    return out
+
+
+def write_prepared(conn: sqlite3.Connection, prepared: Prepared) -> int:
+    """Write ``prepared`` in one transaction (all or nothing); return its record count.
+
+    Raises :class:`sqlite3.Error` (or ``OSError``) on failure, after rolling back.
+    """
+    p = prepared
+    if not (p.tables or p.metrics or p.sessions or p.spans):
+        return p.count
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for kind, items in groups.items():
-            sql = _SQL.get(kind)
-            if sql is not None:
-                conn.executemany(sql, _rows(kind, items))
-                stored += len(items)
-            elif kind == "metric":
-                rows: List[Tuple[Any, ...]] = []
-                for r in items:
-                    values = r.get("metrics")
-                    ids = tuple(r.get(k) for k in ("time_ns", "run_id", "trace_id", "session_id"))
-                    if isinstance(values, dict):
-                        rows.extend((str(k), v, *ids) for k, v in values.items())
-                conn.executemany(_METRIC_SQL, rows)
-                stored += len(items)
-            elif kind == "session":
-                conn.executemany(
-                    _SESSION_STATE,
-                    [
-                        (
-                            r.get("session_id"),
-                            r.get("name"),
-                            _json(r.get("tags")),
-                            _json(r.get("state")),
-                            r.get("time_ns"),
-                        )
-                        for r in items
-                    ],
-                )
-                stored += len(items)
-        if spans:
-            conn.executemany(_SESSION_SPAN, [(sid, a, b) for sid, (a, b) in spans.items()])
+        for kind, rows in p.tables.items():
+            conn.executemany(_SQL[kind], rows)
+        if p.metrics:
+            conn.executemany(_METRIC_SQL, p.metrics)
+        if p.sessions:
+            conn.executemany(_SESSION_STATE, p.sessions)
+        if p.spans:
+            conn.executemany(_SESSION_SPAN, [(sid, a, b) for sid, (a, b) in p.spans.items()])
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -213,4 +331,21 @@ def write_batch(conn: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) 
             except sqlite3.Error:
                 pass
         raise
-    return stored
+    return p.count
+
+
+def write_batch(conn: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) -> int:
+    """Insert serialized ``records`` in one transaction; return how many were stored.
+
+    ``records`` are :func:`auditora._serialize.to_jsonable` dicts. Records of an
+    unknown kind are skipped. Runs are keyed by ``run_id`` (a re-sent run
+    replaces itself, so a retried batch does not duplicate runs). Raises
+    :class:`sqlite3.Error` (or ``OSError``) on failure, after rolling back.
+    """
+    return write_prepared(conn, prepare_dicts(records))
+
+
+def write_records(conn: sqlite3.Connection, records: Sequence[Any]) -> int:
+    """Insert :class:`~auditora.records.Record` objects in one transaction (see
+    :func:`prepare_records`); return how many were stored."""
+    return write_prepared(conn, prepare_records(records))
