@@ -16,6 +16,7 @@ from auditora.evaluations import (
     aggregate_by_session,
     gate,
     gate_command,
+    summary,
 )
 
 
@@ -191,3 +192,12 @@ def test_gate_command_usage_errors_exit_two(tmp_path, capsys) -> None:  # type: 
     assert gate_command([str(tmp_path / "x.db"), "--rule", "nonsense"]) == 2
     assert gate_command([str(tmp_path / "missing.db"), "--min-pass-rate", "1"]) == 2
     assert "auditora gate:" in capsys.readouterr().err
+
+
+def test_summary_reads_a_store_per_session(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """summary() gives plain per-metric dicts, per session when asked."""
+    path = _store(tmp_path)
+    by_session = summary(path, by_session=True)
+    assert list(by_session) == ["ci"]
+    assert by_session["ci"]["coherence"]["count"] == 3
+    assert summary(path)["latency"]["pass_rate"] == 0.5

@@ -3,7 +3,8 @@
 :func:`aggregate` turns evaluation records (objects from
 ``report.get_evaluations()`` / ``auditora.testing.capture()``, or rows from a
 store) into per-metric statistics: count, mean, min, max, passed, failed and
-pass rate; :func:`aggregate_by_session` does it per session.
+pass rate; :func:`aggregate_by_session` does it per session; :func:`summary` returns the
+same as plain dicts from a store path, a JSONL file or records.
 
 :func:`gate` checks those statistics against bars and returns a
 :class:`GateResult` (truthy when everything passed); :func:`gate_command` is the
@@ -37,6 +38,7 @@ __all__ = [
     "gate",
     "gate_command",
     "load_evaluations",
+    "summary",
 ]
 
 _STATS = ("count", "mean", "min", "max", "pass_rate", "passed", "failed")
@@ -149,6 +151,23 @@ def aggregate_by_session(records: Iterable[Any]) -> Dict[Optional[str], Dict[str
     for r in records:
         groups.setdefault(_get(r, "session_id"), []).append(r)
     return {sid: aggregate(items) for sid, items in groups.items()}
+
+
+def summary(
+    source: Any, session_id: Optional[str] = None, *, by_session: bool = False
+) -> Dict[Any, Any]:
+    """Per-metric statistics as plain dicts, from any source :func:`gate` accepts.
+
+    ``{metric: {"count", "mean", "min", "max", "passed", "failed", "pass_rate",
+    "direction"}}``; with ``by_session`` one such dict per session id.
+    """
+    records = load_evaluations(source, session_id)
+    if by_session:
+        return {
+            sid: {name: s.to_dict() for name, s in stats.items()}
+            for sid, stats in aggregate_by_session(records).items()
+        }
+    return {name: s.to_dict() for name, s in aggregate(records).items()}
 
 
 class Rule:
