@@ -9,15 +9,11 @@ content is passed through untouched here; escaping is the renderer's job.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Iterable, List, Optional, Sequence
-
-try:  # Protocol is typing-only; Python 3.9 has it.
-    from typing import Protocol
-except ImportError:  # pragma: no cover
-    Protocol = object  # type: ignore[assignment]
+from typing import Any, Dict, Iterable, List, Optional, Protocol, Sequence
 
 __all__ = [
     "KINDS",
+    "NotFound",
     "Source",
     "evaluations_table",
     "llm_table",
