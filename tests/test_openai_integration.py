@@ -273,3 +273,17 @@ def test_raw_responses_are_recorded_without_usage(client: Any) -> None:
     assert [(r.model, r.input_tokens, r.success) for r in records.llm_calls] == [
         ("gpt-4o", None, True)
     ] * 2
+
+
+def test_stream_consumed_in_another_thread_belongs_to_the_requesting_run(client: Any) -> None:
+    """The record lands in the run that made the request, wherever the stream is read."""
+    import threading
+
+    with capture() as records, bifrost_sync() as run:
+        stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+    reader = threading.Thread(target=lambda: list(stream))
+    reader.start()
+    reader.join(timeout=30)
+    assert [(run.run_id, None)] == [
+        (r.run_id, r.extra.get("stream_abandoned")) for r in records.llm_calls
+    ]
