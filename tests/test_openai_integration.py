@@ -279,11 +279,12 @@ def test_stream_consumed_in_another_thread_belongs_to_the_requesting_run(client:
     """The record lands in the run that made the request, wherever the stream is read."""
     import threading
 
-    with capture() as records, bifrost_sync() as run:
-        stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
-    reader = threading.Thread(target=lambda: list(stream))
-    reader.start()
-    reader.join(timeout=30)
+    with capture() as records:
+        with bifrost_sync() as run:
+            stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
+        reader = threading.Thread(target=lambda: list(stream))
+        reader.start()
+        reader.join(timeout=30)
     assert [(run.run_id, None)] == [
         (r.run_id, r.extra.get("stream_abandoned")) for r in records.llm_calls
     ]
