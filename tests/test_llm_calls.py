@@ -165,3 +165,21 @@ def test_console_line_shows_the_cost() -> None:
 
     call()
     assert stream.getvalue().rstrip().endswith("cost=$0.007500")
+
+
+def test_error_messages_are_redacted() -> None:
+    """An API error quoting a key does not keep the key."""
+
+    @sentinel()
+    def call() -> None:
+        report.log_llm_call(
+            "gpt-4o",
+            None,
+            None,
+            0.1,
+            success=False,
+            error="Incorrect API key: sk-abcdefghijklmnopqrstu",
+        )
+
+    call()
+    assert call._report.get_llm_calls()[0].error == "Incorrect API key: [REDACTED]"

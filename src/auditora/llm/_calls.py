@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional
 from .. import _emit
 from .._config import settings
 from ..records import LLMCall, Run
+from ..redaction import redact_text
 from . import budgets, rollups
 from .pricing import compute_cost
 
@@ -59,6 +60,10 @@ def record_llm_call(
     if not settings.capture_content:
         typed.pop("input", None)
         typed.pop("output", None)
+    error = typed.get("error")
+    if isinstance(error, str):
+        # API error messages can quote credentials ("Incorrect API key provided: sk-…").
+        typed["error"] = redact_text(error)
     if typed.get("cost") is None:
         try:
             typed["cost"] = compute_cost(
