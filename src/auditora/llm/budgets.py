@@ -23,6 +23,8 @@ import threading
 import warnings
 from typing import Any, Dict, Optional
 
+from .pricing import user_stacklevel
+
 __all__ = [
     "Budget",
     "BudgetExceededError",
@@ -115,7 +117,7 @@ class Budget:
             raise over
         if not self._warned:
             self._warned = True
-            warnings.warn(str(over), BudgetWarning, stacklevel=4)
+            warnings.warn(str(over), BudgetWarning, stacklevel=user_stacklevel())
 
     def __repr__(self) -> str:
         return (

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import threading
 import warnings
 from pathlib import Path
@@ -36,10 +37,26 @@ __all__ = [
 ]
 
 _TABLE = Path(__file__).with_name("prices.json")
+_PACKAGE = str(Path(__file__).resolve().parent.parent)
 _SUFFIXES = re.compile(
     r"(?:-\d{4}-\d{2}-\d{2}|-\d{8}|-latest|-\d{3,4}|@\d{8}|@latest|-v\d+(?::\d+)?|:\d+)$"
 )
 _PREFIXES = re.compile(r"^(?:[a-z0-9_.\-]+/|(?:[a-z]{2}\.)?(?:anthropic|meta|mistral|cohere)\.)")
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning issued by the caller point at user code.
+
+    Counts the caller's frame and every Auditora frame above it, so the warning
+    names the first frame outside the package (wherever the call came from:
+    ``report.log_llm_call``, a proxy, an SDK integration).
+    """
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
 
 
 class UnknownModelWarning(UserWarning):
@@ -284,7 +301,7 @@ def compute_cost(
                     f"auditora: no price known for model {model!r}; its cost is recorded "
                     "as None. Add one with auditora.llm.register_price().",
                     UnknownModelWarning,
-                    stacklevel=3,
+                    stacklevel=user_stacklevel(),
                 )
         return None
     return price.cost(input_tokens, output_tokens, cached_tokens, cache_write_tokens)
