@@ -166,3 +166,12 @@ def test_uninstrument_restores_the_sdk(client: Any) -> None:
     with capture() as records, bifrost_sync():
         _create(client)
     assert records.llm_calls == []
+
+
+def test_missing_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the anthropic package, instrument() names the extra to install."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "anthropic", None)
+    with pytest.raises(ImportError, match=r"pip install 'auditora\[anthropic\]'"):
+        auditora_anthropic.instrument()

@@ -288,3 +288,12 @@ def test_stream_consumed_in_another_thread_belongs_to_the_requesting_run(client:
     assert [(run.run_id, None)] == [
         (r.run_id, r.extra.get("stream_abandoned")) for r in records.llm_calls
     ]
+
+
+def test_missing_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the openai package, instrument() names the extra to install."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "openai", None)
+    with pytest.raises(ImportError, match=r"pip install 'auditora\[openai\]'"):
+        auditora_openai.instrument()
