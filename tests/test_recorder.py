@@ -71,6 +71,7 @@ def test_flush_delivers_everything_and_counts() -> None:
         "failed_batches": 0,
         "dropped": {},
         "busy": False,
+        "hangs": 0,
     }
 
 
@@ -306,3 +307,38 @@ def test_reset_clears_sinks_and_sampler() -> None:
     auditora.configure(sinks=[MemorySink()], sampler=lambda r: True)
     _recorder.reset()
     assert (_recorder.sinks(), _recorder._sampler, _emit.targets) == ([], None, ())
+
+
+def test_hung_sink_is_counted_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A sink busy past export_timeout is reported once in the log and counted in stats."""
+    blocking = BlockingSink()
+    auditora.configure(sinks=[blocking], export_timeout=0.05, flush_interval=0.02)
+    with caplog.at_level(logging.WARNING, logger="auditora"):
+        _produce(1)
+        assert blocking.entered.wait(10)
+        _produce(1)  # wakes the worker, which notices the hang
+        for _ in range(500):
+            if auditora.stats()["sinks"]["blocking"]["hangs"]:
+                break
+            threading.Event().wait(0.01)
+    blocking.release.set()
+    assert auditora.stats()["sinks"]["blocking"]["hangs"] == 1
+    assert sum("sink blocking has been busy" in r.message for r in caplog.records) == 1
+
+
+def test_no_threads_at_shutdown_delivers_inline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When threads cannot start (interpreter shutdown), queued records are delivered inline."""
+
+    class NoThread(threading.Thread):
+        def start(self) -> None:
+            raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    sink = MemorySink()
+    auditora.configure(sinks=[sink])
+    monkeypatch.setattr(_recorder.threading, "Thread", NoThread)
+    _produce(3)
+    assert ([r.name for r in sink.records], auditora.stats()["running"]) == (  # type: ignore[attr-defined]
+        ["e0"],
+        False,
+    )
+    assert auditora.shutdown(1) is True

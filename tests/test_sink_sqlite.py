@@ -59,3 +59,23 @@ def test_failed_batch_is_rolled_back(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert failure.value.records_lost == 2
     with open_store(path) as store:
         assert ([r["message"] for r in store.logs()], store.events()) == (["first"], [])
+
+
+def test_writes_inline_when_no_thread_can_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At interpreter shutdown (no new threads) the sink commits the batch itself."""
+    import threading
+
+    from auditora.sinks import sqlite as sqlite_module
+
+    class NoThread(threading.Thread):
+        def start(self) -> None:
+            raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(sqlite_module.threading, "Thread", NoThread)
+    sink = SQLiteSink(tmp_path / "s.db")
+    sink.export([Log("INFO", "late", {}, 1, None, None, None)])
+    sink.close(1.0)
+    with open_store(tmp_path / "s.db") as store:
+        assert [r["message"] for r in store.logs()] == ["late"]

@@ -89,6 +89,8 @@ class _Runner:
         self.dropped: Dict[str, int] = {}
         self.busy_since: Optional[float] = None
         self.hang_reported = False
+        #: Calls that stayed busy longer than ``export_timeout``.
+        self.hangs = 0
         self.error_logged = False
         self.closed = False
 
@@ -122,14 +124,16 @@ class _Runner:
     def check_hung(self, now: float) -> None:
         since = self.busy_since
         if since is not None and not self.hang_reported and now - since > settings.export_timeout:
-            self.hang_reported = True
-            self.dropped["hung"] = self.dropped.get("hung", 0)
-            _logger.warning(
-                "auditora: sink %s has been busy for over %.1fs; its batches queue up "
-                "(and are dropped beyond its backlog) while the app and other sinks go on",
-                self.name,
-                settings.export_timeout,
-            )
+            self.hang_reported = True  # once per stuck call
+            self.hangs += 1
+            if self.hangs == 1:
+                _logger.warning(
+                    "auditora: sink %s has been busy for over %.1fs; its batches queue up "
+                    "(and are dropped beyond its backlog) while the app and other sinks go "
+                    "on; further hangs are only counted (auditora.stats())",
+                    self.name,
+                    settings.export_timeout,
+                )
 
     def _run(self) -> None:
         self.pipeline._own.add(get_ident())
@@ -288,40 +292,71 @@ class _Pipeline:
             if self.worker is not None or self.stopped:
                 return
             _register_atexit()
-            for runner in self.runners:
-                runner.start()
-            worker = threading.Thread(target=self._work, name="auditora-recorder", daemon=True)
+            try:
+                for runner in self.runners:
+                    if runner.thread is None:
+                        runner.start()
+                worker = threading.Thread(target=self._work, name="auditora-recorder", daemon=True)
+                worker.start()
+            except RuntimeError:
+                # No new threads at interpreter shutdown (Python 3.12+): deliver
+                # what is queued synchronously instead of leaving it behind.
+                self.stopped = True
+                self._deliver_inline()
+                return
             self.worker = worker
-            worker.start()
+
+    def _deliver_inline(self) -> None:
+        batch = RecordBatch(r for r in self.queue if not isinstance(r, _Marker))
+        self.queue.clear()
+        self.received += len(batch)
+        for runner in self.runners:
+            try:
+                runner.sink.export(batch)
+                runner.sink.close(settings.atexit_timeout)
+                runner.exported += len(batch)
+            except Exception as exc:
+                runner._failed(exc, len(batch))
 
     def _work(self) -> None:
         self._own.add(get_ident())
-        queue = self.queue
-        threshold = _LEVELS.get(str(settings.log_level or "").upper(), 0)
         while True:
-            if not queue:
-                self.wake.wait(settings.flush_interval)
-            self.wake.clear()
-            now = time.monotonic()
-            for runner in self.runners:
-                runner.check_hung(now)
-            batch = RecordBatch()
-            while queue:
-                item = queue.popleft()
-                if isinstance(item, _Marker):
-                    self._dispatch(batch)
-                    batch = RecordBatch()
-                    if self._control(item):
-                        return
-                    continue
-                if threshold and item.kind == "log" and _LEVELS.get(item.level, 0) < threshold:
-                    self.filtered += 1
-                    continue
-                batch.append(item)
-                if len(batch) >= self.batch_size:
-                    self._dispatch(batch)
-                    batch = RecordBatch()
-            self._dispatch(batch)
+            try:
+                if self._drain():
+                    return
+            except Exception:  # a bug here must not silently stop recording
+                if "worker" not in self._logged:
+                    self._logged.add("worker")
+                    _logger.exception("auditora: the recorder's worker failed; it goes on")
+
+    def _drain(self) -> bool:
+        """Wait for records, then batch and dispatch them; True once told to stop."""
+        queue = self.queue
+        if not queue:
+            self.wake.wait(settings.flush_interval)
+        self.wake.clear()
+        threshold = _LEVELS.get(str(settings.log_level or "").upper(), 0)
+        now = time.monotonic()
+        for runner in self.runners:
+            runner.check_hung(now)
+        batch = RecordBatch()
+        while queue:
+            item = queue.popleft()
+            if isinstance(item, _Marker):
+                self._dispatch(batch)
+                batch = RecordBatch()
+                if self._control(item):
+                    return True
+                continue
+            if threshold and item.kind == "log" and _LEVELS.get(item.level, 0) < threshold:
+                self.filtered += 1
+                continue
+            batch.append(item)
+            if len(batch) >= self.batch_size:
+                self._dispatch(batch)
+                batch = RecordBatch()
+        self._dispatch(batch)
+        return False
 
     def _dispatch(self, batch: RecordBatch) -> None:
         if not batch:
@@ -355,7 +390,10 @@ class _Pipeline:
         with self.lock:
             self.stopped = True
             worker = self.worker
-        if worker is None:
+        if worker is None or not worker.is_alive():
+            left = sum(1 for r in self.queue if not isinstance(r, _Marker))
+            if left:
+                self._drop("shutdown", left)
             for runner in self.runners:
                 try:
                     runner.sink.close(timeout)
@@ -384,6 +422,7 @@ class _Pipeline:
                 "failed_batches": r.failed_batches,
                 "dropped": dict(r.dropped),
                 "busy": r.busy_since is not None,
+                "hangs": r.hangs,
             }
         return {
             "queued": sum(1 for r in list(self.queue) if not isinstance(r, _Marker)),
@@ -586,7 +625,8 @@ def stats() -> Dict[str, Any]:
     """Counters of the recorder: queued, received, dropped by reason, and per sink.
 
     ``{"queued", "capacity", "received", "filtered", "dropped": {reason: n},
-    "sinks": {name: {"queued", "exported", "failed_batches", "dropped", "busy"}},
+    "sinks": {name: {"queued", "exported", "failed_batches", "dropped", "busy",
+    "hangs"}},
     "running"}``; all zero/empty when no sink is configured.
     """
     pipeline = _pipeline

@@ -97,10 +97,17 @@ class SQLiteSink(Sink):
         self._wait(None)
         with self._cond:
             if self._thread is None:
-                self._thread = threading.Thread(
+                thread: Optional[threading.Thread] = threading.Thread(
                     target=self._writer, name="auditora-sqlite-writer", daemon=True
                 )
-                self._thread.start()
+                try:
+                    thread.start()  # type: ignore[union-attr]
+                except RuntimeError:
+                    thread = None  # interpreter shutdown (3.12+): no new threads
+                if thread is None:
+                    write_prepared(self._connection(), prepared)
+                    return
+                self._thread = thread
             self._job = prepared
             self._cond.notify_all()
 
