@@ -297,3 +297,14 @@ def test_missing_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setitem(sys.modules, "openai", None)
     with pytest.raises(ImportError, match=r"pip install 'auditora\[openai\]'"):
         auditora_openai.instrument()
+
+
+def test_structured_output_parse_calls_are_recorded(client: Any) -> None:
+    """chat.completions.parse and responses.parse (which bypass create) are captured once each."""
+    with capture() as records, bifrost_sync():
+        client.chat.completions.parse(model="gpt-4o", messages=MESSAGES)
+        client.responses.parse(model="gpt-4.1", input="hi")
+    assert [(r.operation, _usage(r)) for r in records.llm_calls] == [
+        ("chat", EXPECTED_USAGE),
+        ("responses", EXPECTED_USAGE),
+    ]

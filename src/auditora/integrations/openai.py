@@ -9,7 +9,8 @@
     auditora_openai.uninstrument()    # back to the SDK's own methods
 
 After :func:`instrument`, each ``client.chat.completions.create(...)`` and
-``client.responses.create(...)`` — sync or async, streaming or not — made
+``client.responses.create(...)`` — sync or async, streaming or not — and their
+structured-output variants ``chat.completions.parse`` and ``responses.parse``, made
 inside a sentinel or bifrost context becomes an
 :class:`~auditora.records.LLMCall` in that context's report: model (as the API
 answered it), input/output/cached/reasoning tokens, latency, time to first
@@ -197,7 +198,7 @@ def _targets(openai: Any) -> List[Any]:
 
 
 def instrument() -> None:
-    """Record every OpenAI ``chat.completions.create`` and ``responses.create`` call.
+    """Record every OpenAI ``chat.completions.create/parse`` and ``responses.create/parse`` call.
 
     Idempotent; applies to clients created before and after the call.
     """
@@ -211,7 +212,9 @@ def instrument() -> None:
             content=content,
             is_async=is_async,
         )
-        patch(owner, "create", factory, _saved)
+        # parse() (structured outputs) posts by itself rather than through create().
+        for method in ("create", "parse"):
+            patch(owner, method, factory, _saved)
 
 
 def _wrap(original: Any, **kwargs: Any) -> Any:
