@@ -18,6 +18,11 @@ from playwright.sync_api import sync_playwright
 from auditora.demo import run_demo
 from auditora.viewer import make_server
 
+#: True once the page shown is the current route's, fully rendered.
+READY = (
+    "() => document.body.dataset.state === 'ready' && document.body.dataset.route === location.hash"
+)
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -52,7 +57,7 @@ def main() -> int:
 
                 def shot(route: str, name: str, full: bool = False) -> None:
                     page.goto(server.url + route)
-                    page.wait_for_selector("body[data-state=ready]")
+                    page.wait_for_function(READY)
                     page.screenshot(path=str(out / name), full_page=full)
                     print("wrote", out / name)
 
@@ -60,14 +65,14 @@ def main() -> int:
                 sid = summary["session_id"]
                 shot(f"#/session/{sid}", "viewer-session.png")
                 page.goto(server.url + f"#/session/{sid}")
-                page.wait_for_selector("body[data-state=ready]")
+                page.wait_for_function(READY)
                 trace_id = page.get_attribute("tr[data-trace-id]", "data-trace-id")
                 # Pick a run with an LLM call, so the run panel has something to show.
                 page.goto(server.url + f"#/trace/{trace_id}")
-                page.wait_for_selector("body[data-state=ready]")
+                page.wait_for_function(READY)
                 page.click("g.wf-row:has(text:text-matches('^plan_evaluation'))")
                 page.wait_for_selector("#run-panel")
-                page.wait_for_selector("body[data-state=ready]")
+                page.wait_for_function(READY)
                 page.screenshot(path=str(out / "viewer-trace.png"))
                 print("wrote", out / "viewer-trace.png")
                 page.locator("#run-panel").screenshot(path=str(out / "viewer-run.png"))

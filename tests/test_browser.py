@@ -111,8 +111,11 @@ class Page:
         self.ready()
 
     def ready(self) -> None:
-        """Wait for the current route to finish rendering."""
-        self.page.wait_for_selector("body[data-state=ready]")
+        """Wait until the page shown is the current route's, fully rendered."""
+        self.page.wait_for_function(
+            "() => document.body.dataset.state === 'ready'"
+            " && document.body.dataset.route === location.hash"
+        )
 
     def rows(self, table: str) -> List[Dict[str, str]]:
         """The cells of a data table, as {data-field: text} per row (plus row data attributes)."""

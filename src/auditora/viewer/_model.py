@@ -170,9 +170,30 @@ def _tree(runs: Sequence[Row]) -> List[Row]:
 
 
 # -- the views -----------------------------------------------------------------
+def _totals_from_store(row: Row) -> Row:
+    """A summary made only of a store row's aggregates (no record is loaded)."""
+    first, last = row.get("first_ns"), row.get("last_ns")
+    out: Row = {
+        "runs": row.get("run_count", row.get("runs")),
+        "errors": row.get("error_count", row.get("errors")),
+        "start_ns": first,
+        "end_ns": last,
+        "duration": None if first is None or last is None else (last - first) / 1e9,
+        "llm_failures": None,
+    }
+    if "traces" in row:
+        out["traces"] = row["traces"]
+    return _prefer_store(out, row)
+
+
 def sessions(src: Source) -> List[Row]:
-    """Every session with counts, duration, tokens, cost and evaluation pass rate (newest first)."""
+    """Every session with counts, duration, tokens, cost and evaluation pass rate (newest first).
+
+    With a store, everything comes from its aggregate queries (one per session
+    for the trace count), so the list stays fast on large stores.
+    """
     out = []
+    count_traces = getattr(src, "trace_count", None)
     for s in src.sessions():
         sid = s["session_id"]
         row = {
@@ -180,6 +201,11 @@ def sessions(src: Source) -> List[Row]:
             "name": s.get("name"),
             "tags": s.get("tags") or [],
         }
+        if count_traces is not None and "run_count" in s:
+            row.update(_totals_from_store(s))
+            row["traces"] = count_traces(sid)
+            out.append(row)
+            continue
         row.update(
             _prefer_store(
                 _summary(
@@ -198,12 +224,15 @@ def sessions(src: Source) -> List[Row]:
 
 
 def overview(src: Source) -> Row:
-    """Totals over the whole store."""
-    out = _summary(src.runs(), src.records("llm_call"), src.records("evaluation"))
-    out["sessions"] = len(src.sessions())
+    """Totals over the whole store (from the store's summary query when there is one)."""
     totals = getattr(src, "summary", None)
     if totals is not None:
-        _prefer_store(out, {k: v for k, v in totals().items() if k not in ("runs", "errors")})
+        row = totals()
+        out = _totals_from_store(row)
+        out["sessions"] = row["sessions"]
+        return out
+    out = _summary(src.runs(), src.records("llm_call"), src.records("evaluation"))
+    out["sessions"] = len(src.sessions())
     return out
 
 

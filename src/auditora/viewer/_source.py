@@ -25,6 +25,10 @@ class StoreSource:
         """Every session row of the store."""
         return list(self.store.sessions())
 
+    def trace_count(self, session_id: str) -> int:
+        """How many traces have a run in the session."""
+        return len(self.store.traces(session_id=session_id, limit=None))
+
     def summary(self) -> Dict[str, Any]:
         """Store-wide totals (``Store.summary()``)."""
         totals: Dict[str, Any] = self.store.summary()

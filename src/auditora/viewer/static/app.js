@@ -511,13 +511,19 @@
   // ---------------------------------------------------------------- router
   var NAV = [["", "Sessions"], ["llm", "LLM calls"], ["evaluations", "Evaluations"], ["metrics", "Metrics"]];
 
+  var generation = 0;
+
   function route() {
-    var raw = location.hash.replace(/^#\/?/, "");
+    // Each page renders into a detached element that replaces the main
+    // element's content only if no newer navigation started meanwhile.
+    var mine = ++generation;
+    var hash = location.hash;
+    var raw = hash.replace(/^#\/?/, "");
     var parts = raw === "" ? [] : raw.split("/").map(function (p) {
       try { return decodeURIComponent(p); } catch (e) { return p; }
     });
     var main = document.getElementById("main");
-    while (main.firstChild) main.removeChild(main.firstChild);
+    var root = h("div", { class: "page" });
     var nav = document.getElementById("nav");
     while (nav.firstChild) nav.removeChild(nav.firstChild);
     NAV.forEach(function (n) {
@@ -525,18 +531,26 @@
       nav.appendChild(link(n[0] ? [n[0]] : [""], n[1], { class: active ? "active" : null }));
     });
     var page;
-    if (parts[0] === "session" && parts[1] !== undefined) page = pageSession(main, parts[1]);
-    else if (parts[0] === "trace" && parts[1] !== undefined) page = pageTrace(main, parts[1], parts[2]);
-    else if (parts[0] === "llm") page = pageLLM(main);
-    else if (parts[0] === "evaluations") page = pageEvaluations(main);
-    else if (parts[0] === "metrics") page = pageMetrics(main);
-    else page = pageSessions(main);
+    if (parts[0] === "session" && parts[1] !== undefined) page = pageSession(root, parts[1]);
+    else if (parts[0] === "trace" && parts[1] !== undefined) page = pageTrace(root, parts[1], parts[2]);
+    else if (parts[0] === "llm") page = pageLLM(root);
+    else if (parts[0] === "evaluations") page = pageEvaluations(root);
+    else if (parts[0] === "metrics") page = pageMetrics(root);
+    else page = pageSessions(root);
     document.body.setAttribute("data-state", "loading");
+    function show(state) {
+      if (mine !== generation) return;  // a newer page is on its way
+      while (main.firstChild) main.removeChild(main.firstChild);
+      main.appendChild(root);
+      // data-route tells tests (and scripts) which route the shown page is.
+      document.body.setAttribute("data-route", hash);
+      document.body.setAttribute("data-state", state);
+    }
     page.then(function () {
-      document.body.setAttribute("data-state", "ready");
+      show("ready");
     }, function (err) {
-      main.appendChild(h("div", { class: "error", role: "alert" }, String(err && err.message ? err.message : err)));
-      document.body.setAttribute("data-state", "error");
+      root.appendChild(h("div", { class: "error", role: "alert" }, String(err && err.message ? err.message : err)));
+      show("error");
     });
   }
 
