@@ -79,3 +79,54 @@ def test_writes_inline_when_no_thread_can_start(
     sink.close(1.0)
     with open_store(tmp_path / "s.db") as store:
         assert [r["message"] for r in store.logs()] == ["late"]
+
+
+class _BadRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+def test_hostile_values_are_stored_truncated(tmp_path: Path) -> None:
+    """Through the recorder into a real store: a lock, a cycle, 10 MB, 10,000 keys,
+    500-deep nesting and a raising __repr__ are stored as documented, nothing raised."""
+    import threading
+
+    import auditora
+    from auditora import _config
+
+    cyclic: dict = {"name": "loop"}
+    cyclic["self"] = cyclic
+    deep: list = []
+    node = deep
+    for _ in range(500):
+        node.append([])
+        node = node[0]
+    auditora.configure(store=tmp_path / "h.db", console=False)
+
+    @auditora.sentinel(session_id="hostile")
+    def work() -> None:
+        auditora.monitor.track(
+            "hostile",
+            lock=threading.Lock(),
+            cyclic=cyclic,
+            big="x" * 10_000_000,
+            wide={f"k{i}": i for i in range(10_000)},
+            deep=deep,
+            bad=_BadRepr(),
+        )
+
+    work()
+    assert auditora.flush(30) is True
+    with open_store(tmp_path / "h.db") as store:
+        meta = store.events(name="hostile")[0]["metadata"]
+    limit = _config.settings.max_string_length
+    depth = 0
+    node = meta["deep"]
+    while isinstance(node, list):
+        node, depth = node[0], depth + 1
+    assert meta["lock"].startswith("<unlocked _thread.lock object")
+    assert meta["cyclic"] == {"name": "loop", "self": "<cycle>"}
+    assert meta["big"] == "x" * limit + f"…[+{10_000_000 - limit} chars]"
+    assert (len(meta["wide"]), meta["wide"]["…"]) == (1001, "+9000 items")
+    assert (depth, node) == (_config.settings.max_depth - 1, "<max depth>")
+    assert meta["bad"] == "<unrepresentable _BadRepr>"
