@@ -183,3 +183,19 @@ def test_timer_distribution(src: FakeSource) -> None:
         4.0,
         [1, 1, 2],
     )
+
+
+def test_long_lists_are_cut_but_totals_count_everything(
+    src: FakeSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_ROWS a page gets the first runs / latest records, and the full counts."""
+    monkeypatch.setattr(_model, "MAX_ROWS", 2)
+    detail = _model.session_detail(src, "s")
+    trace = _model.trace_detail(src, "t")
+    assert (
+        [r["run_id"] for r in detail["runs"]],
+        detail["runs_total"],
+        trace["runs_total"],
+        trace["summary"]["runs"],
+        [c["run_id"] for c in trace["llm_calls"]],
+    ) == (["root", "a"], 4, 4, 4, ["a"])

@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write a self-contained HTML report")
     store_arg(p)
     p.add_argument("-o", "--output", default="report.html", help="file to write (report.html)")
+    p.add_argument(
+        "--max-traces",
+        type=int,
+        default=500,
+        help="include the pages of at most N traces, newest first (default 500)",
+    )
 
     p = sub.add_parser("view", help="browse a store in a local web viewer")
     store_arg(p)

@@ -25,6 +25,11 @@ __all__ = [
     "trace_detail",
 ]
 
+#: At most this many rows of one list (runs of a waterfall, LLM calls,
+#: evaluations, logs...) are sent to a page; totals always cover every row.
+#: The page says when a list was cut (``<list>_total`` holds the full count).
+MAX_ROWS = 2000
+
 #: The per-run record kinds a source can list.
 KINDS = ("event", "log", "llm_call", "evaluation", "metric", "agent_message")
 
@@ -270,9 +275,12 @@ def session_detail(src: Source, session_id: str) -> Row:
         },
         "summary": _prefer_store(_summary(runs, calls, evals), s),
         "traces": traces,
-        "runs": _tree(runs),
-        "llm_calls": calls,
-        "evaluations": evals,
+        "runs": _tree(runs)[:MAX_ROWS],
+        "runs_total": len(runs),
+        "llm_calls": calls[-MAX_ROWS:],
+        "llm_calls_total": len(calls),
+        "evaluations": evals[-MAX_ROWS:],
+        "evaluations_total": len(evals),
         "agent_messages": src.records("agent_message", session_id=session_id),
         "metrics": latest_metrics(src.records("metric", session_id=session_id)),
     }
@@ -283,10 +291,23 @@ def trace_detail(src: Source, trace_id: str) -> Row:
     runs = src.runs(trace_id=trace_id)
     if not runs:
         raise NotFound(f"no trace {trace_id!r} in this store")
-    out: Row = {"trace_id": trace_id, "runs": _tree(runs)}
+    tree = _tree(runs)[:MAX_ROWS]
+    out: Row = {"trace_id": trace_id, "runs": tree, "runs_total": len(runs)}
+    shown = {r["run_id"] for r in tree}
+    totals: Dict[str, List[Row]] = {}
     for kind in ("event", "log", "llm_call", "evaluation", "agent_message"):
-        out[kind + "s"] = src.records(kind, trace_id=trace_id)
-    out["summary"] = _summary(runs, out["llm_calls"], out["evaluations"])
+        rows = src.records(kind, trace_id=trace_id)
+        totals[kind] = rows
+        # Only records of the runs shown; and at most MAX_ROWS per run.
+        kept: List[Row] = []
+        per_run: Dict[Any, int] = {}
+        for r in rows:
+            rid = r.get("run_id")
+            if rid in shown and per_run.get(rid, 0) < MAX_ROWS:
+                per_run[rid] = per_run.get(rid, 0) + 1
+                kept.append(r)
+        out[kind + "s"] = kept
+    out["summary"] = _summary(runs, totals["llm_call"], totals["evaluation"])
     out["sessions"] = list(dict.fromkeys(r.get("session_id") for r in runs))
     return out
 
@@ -327,7 +348,12 @@ def llm_table(src: Source, session_id: Optional[str] = None) -> Row:
                 "p95_latency": _quantile(latencies, 0.95),
             }
         )
-    return {"calls": calls, "by_model": models, "total": _summary([], calls, [])}
+    return {
+        "calls": calls[-MAX_ROWS:],
+        "calls_total": len(calls),
+        "by_model": models,
+        "total": _summary([], calls, []),
+    }
 
 
 def evaluations_table(src: Source, session_id: Optional[str] = None) -> Row:
@@ -355,7 +381,7 @@ def evaluations_table(src: Source, session_id: Optional[str] = None) -> Row:
                 "direction": group[0].get("direction") or "higher",
             }
         )
-    return {"evaluations": evals, "by_metric": metrics}
+    return {"evaluations": evals[-MAX_ROWS:], "evaluations_total": len(evals), "by_metric": metrics}
 
 
 def latest_metrics(rows: Sequence[Row]) -> List[Row]:

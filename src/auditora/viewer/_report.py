@@ -14,7 +14,7 @@ import base64
 import hashlib
 import html
 import os
-from typing import Any, Dict, Set
+from typing import Any, Dict
 
 from . import _model
 from ._server import STATIC, to_json
@@ -39,8 +39,16 @@ def embed_json(value: Any) -> str:
     return text
 
 
-def report_data(store: Any) -> Dict[str, Any]:
-    """Every page's data, keyed as the front-end asks for it."""
+#: Traces whose page is included in a report by default (newest sessions first).
+MAX_TRACES = 500
+
+
+def report_data(store: Any, max_traces: int = MAX_TRACES) -> Dict[str, Any]:
+    """Every page's data, keyed as the front-end asks for it.
+
+    Trace pages are included for the newest sessions' traces, up to
+    ``max_traces``; a link to a trace left out says so.
+    """
     src = StoreSource(store)
     overview = _model.overview(src)
     overview["store"] = os.path.basename(store.path)
@@ -51,12 +59,14 @@ def report_data(store: Any) -> Dict[str, Any]:
         "evaluations": _model.evaluations_table(src),
         "metrics": _model.metrics_view(src),
     }
-    traces: Set[str] = set()
+    traces: Dict[str, None] = {}
     for s in data["sessions"]:
         detail = _model.session_detail(src, s["session_id"])
         data["session:" + s["session_id"]] = detail
-        traces.update(t["trace_id"] for t in detail["traces"])
-    for tid in sorted(traces):
+        for t in detail["traces"]:
+            if len(traces) < max_traces:
+                traces[t["trace_id"]] = None
+    for tid in traces:
         data["trace:" + tid] = _model.trace_detail(src, tid)
     return data
 
@@ -65,8 +75,8 @@ def _sha256(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
 
 
-def render_report(store: Any) -> str:
-    """The report for an open store, as one HTML document."""
+def render_report(store: Any, max_traces: int = MAX_TRACES) -> str:
+    """The report for an open store, as one HTML document (see :func:`report_data`)."""
     script = (STATIC / "app.js").read_text(encoding="utf-8")
     style = (STATIC / "app.css").read_text(encoding="utf-8")
     # Our own files; checked because inlining them relies on it.
@@ -76,7 +86,7 @@ def render_report(store: Any) -> str:
         f"default-src 'none'; script-src '{_sha256(script)}'; style-src '{_sha256(style)}'; "
         "img-src data:; base-uri 'none'; form-action 'none'"
     )
-    data = embed_json(report_data(store))
+    data = embed_json(report_data(store, max_traces))
     title = html.escape(f"Auditora report: {os.path.basename(store.path)}")
     return (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -92,9 +102,9 @@ def render_report(store: Any) -> str:
     )
 
 
-def write_report(store: Any, path: str | os.PathLike[str]) -> int:
+def write_report(store: Any, path: str | os.PathLike[str], max_traces: int = MAX_TRACES) -> int:
     """Write the report for an open store to ``path``; return its size in bytes."""
-    data = render_report(store).encode("utf-8")
+    data = render_report(store, max_traces).encode("utf-8")
     with open(path, "wb") as f:
         f.write(data)
     return len(data)

@@ -180,6 +180,12 @@
   function section(title, body, attrs) {
     return h("section", attrs || null, h("h2", null, title), body);
   }
+  // A note when the server sent only part of a long list.
+  function cut(shown, total) {
+    if (total === undefined || total === null || shown >= total) return null;
+    return h("p", { class: "empty" }, "Showing " + fmtInt(shown) + " of " + fmtInt(total) +
+      " (the most recent). Totals above count them all.");
+  }
   function kv(obj) {
     var keys = Object.keys(obj || {});
     if (!keys.length) return h("p", { class: "empty" }, "None.");
@@ -386,9 +392,9 @@
         root.appendChild(h("div", { class: "tags" }, d.session.tags.map(function (t) { return h("span", { class: "tag" }, text(t)); })));
       }
       root.appendChild(summaryCards(d.summary, [{ key: "traces", label: "traces", value: fmtInt(d.summary.traces) }]));
-      root.appendChild(section("Timeline", waterfall(d.runs, { onclick: function (r) {
+      root.appendChild(section("Timeline", [cut(d.runs.length, d.runs_total), waterfall(d.runs, { onclick: function (r) {
         location.hash = "#/trace/" + encodeURIComponent(r.trace_id) + "/" + encodeURIComponent(r.run_id);
-      } })));
+      } })]));
       root.appendChild(section("Traces", table([
         { key: "root", label: "root run", cell: function (t) { return link(["trace", t.trace_id], t.root || t.trace_id); } },
         { key: "status", label: "status", cell: function (t) { return status(t.status); } },
@@ -400,8 +406,8 @@
         { key: "trace_id", label: "trace id", cell: function (t) { return h("code", null, t.trace_id); } }
       ], d.traces, { name: "traces", rowAttrs: function (t) { return { "data-trace-id": t.trace_id }; } })));
       root.appendChild(section("State", kv(d.session.state)));
-      root.appendChild(section("LLM calls", llmCallsTable(d.llm_calls)));
-      root.appendChild(section("Evaluations", evaluationsTable(d.evaluations)));
+      root.appendChild(section("LLM calls", [cut(d.llm_calls.length, d.llm_calls_total), llmCallsTable(d.llm_calls)]));
+      root.appendChild(section("Evaluations", [cut(d.evaluations.length, d.evaluations_total), evaluationsTable(d.evaluations)]));
       root.appendChild(section("Agent messages", messagesTable(d.agent_messages)));
       root.appendChild(section("Metrics (latest values)", countersTable(d.metrics)));
     });
@@ -447,9 +453,9 @@
         d.sessions.length === 1 ? link(["session", d.sessions[0]], d.sessions[0]) : "trace", " \u203a trace"));
       root.appendChild(h("h1", null, "Trace ", h("code", { class: "ident" }, d.trace_id)));
       root.appendChild(summaryCards(d.summary));
-      root.appendChild(section("Waterfall", waterfall(d.runs, { selected: sel && sel.run_id, onclick: function (r) {
+      root.appendChild(section("Waterfall", [cut(d.runs.length, d.runs_total), waterfall(d.runs, { selected: sel && sel.run_id, onclick: function (r) {
         location.hash = "#/trace/" + encodeURIComponent(id) + "/" + encodeURIComponent(r.run_id);
-      } })));
+      } })]));
       if (sel) root.appendChild(runPanel(d, sel));
     });
   }
@@ -478,7 +484,7 @@
       root.appendChild(section("Cost by model", barChart(d.by_model.map(function (m) {
         return { label: m.model, value: m.cost || 0 };
       }), fmtCost)));
-      root.appendChild(section("All calls", llmCallsTable(d.calls)));
+      root.appendChild(section("All calls", [cut(d.calls.length, d.calls_total), llmCallsTable(d.calls)]));
     });
   }
 
@@ -489,7 +495,7 @@
       root.appendChild(section("Pass rate by metric", barChart(d.by_metric.map(function (m) {
         return { label: m.metric_name, value: m.pass_rate || 0 };
       }), fmtPct)));
-      root.appendChild(section("All results", evaluationsTable(d.evaluations)));
+      root.appendChild(section("All results", [cut(d.evaluations.length, d.evaluations_total), evaluationsTable(d.evaluations)]));
     });
   }
 
