@@ -175,3 +175,49 @@ def test_missing_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setitem(sys.modules, "anthropic", None)
     with pytest.raises(ImportError, match=r"pip install 'auditora\[anthropic\]'"):
         auditora_anthropic.instrument()
+
+
+def test_messages_stream_helper_is_recorded(client: Any, server: FakeLLMServer) -> None:
+    """`with client.messages.stream(...)` records one call with usage and the final text."""
+    _config.settings.capture_content = True
+    with (
+        capture() as records,
+        bifrost_sync() as run,
+        client.messages.stream(
+            model="claude-haiku-4-5", max_tokens=64, messages=MESSAGES
+        ) as stream,
+    ):
+        text = "".join(stream.text_stream)
+    assert text == "Hello from the"
+    (rec,) = records.llm_calls
+    assert (run.run_id, INPUT, U["output"], "end_turn", "Hello from the") == (
+        rec.run_id,
+        rec.input_tokens,
+        rec.output_tokens,
+        rec.finish_reason,
+        rec.output,
+    )
+    assert rec.request["stream"] is True
+
+
+def test_async_messages_stream_helper_is_recorded(server: FakeLLMServer) -> None:
+    """`async with client.messages.stream(...)` is recorded too."""
+
+    async def main() -> Any:
+        client = anthropic.AsyncAnthropic(
+            base_url=server.anthropic_base_url, api_key="test", max_retries=0
+        )
+        async with (
+            bifrost_async(),
+            client.messages.stream(
+                model="claude-haiku-4-5", max_tokens=8, messages=MESSAGES
+            ) as stream,
+        ):
+            message = await stream.get_final_message()
+        await client.close()
+        return message
+
+    with capture() as records:
+        message = asyncio.run(main())
+    assert message.usage.output_tokens == U["output"]
+    assert [(INPUT, U["output"])] == [(r.input_tokens, r.output_tokens) for r in records.llm_calls]

@@ -9,10 +9,11 @@
     auditora_anthropic.uninstrument()
 
 After :func:`instrument`, each ``client.messages.create(...)`` — sync or async,
-``stream=True`` or not — made inside a sentinel or bifrost context becomes an
-:class:`~auditora.records.LLMCall`: model, tokens, latency, time to first
-token for streams, stop reason, cost, request parameters, error. Input tokens
-are normalized to include prompt-cache reads and writes (as the OpenTelemetry
+``stream=True`` or not — and each ``client.messages.stream(...)`` block, made
+inside a sentinel or bifrost context becomes an
+:class:`~auditora.records.LLMCall`: model, tokens, latency, time to first token
+for streams, stop reason, cost, request parameters, error. Input tokens are
+normalized to include prompt-cache reads and writes (as the OpenTelemetry
 GenAI conventions ask); ``cached_tokens`` holds the cache reads and the extra
 field ``cache_write_tokens`` the cache writes, each priced at its own rate.
 Prompts and completions are recorded only when ``capture_content`` is on.
@@ -24,7 +25,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Dict, List
 
-from ..llm._instrument import CallTracker, patch, unpatch, wrap_create
+from ..llm._instrument import CallTracker, observe_stream, patch, unpatch, wrap_create
 
 __all__ = ["instrument", "is_instrumented", "uninstrument"]
 
@@ -117,13 +118,58 @@ def _event(tracker: CallTracker, event: Any) -> None:
                 tracker.output_tokens = out
 
 
+def _wrap_stream_helper(original: Any, is_async: bool) -> Any:
+    """``messages.stream(...)``: record the request its manager sends on ``with`` entry."""
+
+    @functools.wraps(original)
+    def stream(self: Any, *args: Any, **kwargs: Any) -> Any:
+        manager = original(self, *args, **kwargs)
+        try:
+            name = next(n for n in vars(manager) if n.endswith("__api_request"))
+        except (StopIteration, TypeError):  # an SDK shape we do not know: leave it alone
+            return manager
+        api_request = getattr(manager, name)
+        params = {**kwargs, "stream": True}
+
+        if is_async:
+            # The async manager holds the request as an awaitable, not a callable.
+
+            async def arequest() -> Any:
+                tracker = CallTracker("anthropic", "chat", params, _content)
+                try:
+                    raw = await (api_request() if callable(api_request) else api_request)
+                except BaseException as exc:
+                    tracker.fail(exc)
+                    raise
+                return observe_stream(raw, tracker, _event, True)
+
+            setattr(manager, name, arequest())
+        else:
+
+            def request() -> Any:
+                tracker = CallTracker("anthropic", "chat", params, _content)
+                try:
+                    raw = api_request()
+                except BaseException as exc:
+                    tracker.fail(exc)
+                    raise
+                return observe_stream(raw, tracker, _event, False)
+
+            setattr(manager, name, request)
+        return manager
+
+    stream._auditora_original = original  # type: ignore[attr-defined]
+    return stream
+
+
 def instrument() -> None:
-    """Record every Anthropic ``messages.create`` call (sync and async). Idempotent."""
+    """Record every Anthropic ``messages.create`` and ``messages.stream`` call. Idempotent."""
     _import()
     from anthropic.resources.messages import messages
 
     for owner, is_async in ((messages.Messages, False), (messages.AsyncMessages, True)):
         patch(owner, "create", functools.partial(_wrap, is_async=is_async), _saved)
+        patch(owner, "stream", functools.partial(_wrap_stream_helper, is_async=is_async), _saved)
 
 
 def _wrap(original: Any, is_async: bool) -> Any:
