@@ -127,13 +127,13 @@ _V1: List[str] = [
         {_IDS}
     )""",
 ]
-# Every index costs each insert a b-tree update, and events/logs/metrics are the
-# high-volume tables: they get the two indexes the readers need (by session, by
-# run); the rarer LLM calls, evaluations and agent messages also by trace.
+# Every index costs each insert a b-tree update: each table gets only the indexes
+# its readers use (the viewer reads a trace's records by trace_id; metrics are
+# read by session or run only).
 for _table in ("events", "logs", "llm_calls", "evaluations", "agent_messages", "metrics"):
     _V1.append(f"CREATE INDEX IF NOT EXISTS {_table}_session ON {_table} (session_id, time_ns)")
     _V1.append(f"CREATE INDEX IF NOT EXISTS {_table}_run ON {_table} (run_id)")
-for _table in ("llm_calls", "evaluations", "agent_messages"):
+for _table in ("events", "logs", "llm_calls", "evaluations", "agent_messages"):
     _V1.append(f"CREATE INDEX IF NOT EXISTS {_table}_trace ON {_table} (trace_id)")
 _V1.append("CREATE INDEX IF NOT EXISTS llm_calls_model ON llm_calls (model)")
 _V1.append("CREATE INDEX IF NOT EXISTS evaluations_metric ON evaluations (metric_name)")
