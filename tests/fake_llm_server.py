@@ -207,29 +207,30 @@ class _Handler(BaseHTTPRequestHandler):
             seq += 1
             self._sse(event, event["type"])
 
-        send(
-            {
-                "type": "response.created",
-                "response": self._response_object(model, "", "in_progress"),
-            }
-        )
-        for part in parts:
-            send(
-                {
-                    "type": "response.output_text.delta",
-                    "item_id": "msg_fake",
-                    "output_index": 0,
-                    "content_index": 0,
-                    "delta": part,
-                    "logprobs": [],
-                }
-            )
-        send(
-            {
-                "type": "response.completed",
-                "response": self._response_object(model, "".join(parts), "completed"),
-            }
-        )
+        in_progress = self._response_object(model, "", "in_progress")
+        send({"type": "response.created", "response": in_progress})
+        send({"type": "response.in_progress", "response": in_progress})
+        item = {
+            "type": "message",
+            "id": "msg_fake",
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+        }
+        send({"type": "response.output_item.added", "output_index": 0, "item": item})
+        where = {"item_id": "msg_fake", "output_index": 0, "content_index": 0}
+        part = {"type": "output_text", "text": "", "annotations": []}
+        send({"type": "response.content_part.added", **where, "part": part})
+        for piece in parts:
+            send({"type": "response.output_text.delta", **where, "delta": piece, "logprobs": []})
+        text = "".join(parts)
+        send({"type": "response.output_text.done", **where, "text": text, "logprobs": []})
+        done_part = {**part, "text": text}
+        send({"type": "response.content_part.done", **where, "part": done_part})
+        done_item = {**item, "status": "completed", "content": [done_part]}
+        send({"type": "response.output_item.done", "output_index": 0, "item": done_item})
+        completed = self._response_object(model, text, "completed")
+        send({"type": "response.completed", "response": completed})
 
     # -- Anthropic ---------------------------------------------------------------
     def _messages(self, status: int, body: Dict[str, Any], model: str, chunks: int) -> None:

@@ -308,3 +308,20 @@ def test_structured_output_parse_calls_are_recorded(client: Any) -> None:
         ("chat", EXPECTED_USAGE),
         ("responses", EXPECTED_USAGE),
     ]
+
+
+def test_streaming_helpers_are_recorded(client: Any) -> None:
+    """chat.completions.stream and responses.stream (built on create) record one call each."""
+    with capture() as records, bifrost_sync():
+        with client.chat.completions.stream(
+            model="gpt-4o", messages=MESSAGES, stream_options={"include_usage": True}
+        ) as chat:
+            for _ in chat:
+                pass
+        with client.responses.stream(model="gpt-4.1", input="hi") as resp:
+            for _ in resp:
+                pass
+            assert resp.get_final_response().output_text == "Hello from the"
+    assert [
+        (r.operation, _usage(r), r.time_to_first_token is not None) for r in records.llm_calls
+    ] == [("chat", EXPECTED_USAGE, True), ("responses", EXPECTED_USAGE, True)]
