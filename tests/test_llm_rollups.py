@@ -101,3 +101,26 @@ def test_no_llm_call_means_no_llm_metrics() -> None:
 
     work()
     assert work._monitor.get_metrics() == {"rows": 3.0}
+
+
+def test_roll_ups_are_exact_across_threads() -> None:
+    """8 threads logging 500 calls each into one run lose no token and no cent."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import auditora
+
+    def work(_: int) -> None:
+        for _ in range(500):
+            report.log_llm_call("gpt-4o-mini", 10, 5, 0.01)
+
+    @sentinel()
+    def pipeline() -> dict:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(auditora.bind(work), range(8)))
+        return run_usage(current_run())  # type: ignore[arg-type]
+
+    usage = pipeline()
+    metrics = pipeline._monitor.get_metrics()
+    assert (usage["llm.calls"], usage["llm.total_tokens"]) == (4000, 60000)
+    assert (metrics["llm.calls"], metrics["llm.total_tokens"]) == (4000.0, 60000.0)
+    assert metrics["llm.cost_usd"] == pytest.approx(4000 * (10 * 0.15 + 5 * 0.6) / 1e6)
