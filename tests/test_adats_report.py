@@ -121,3 +121,11 @@ def test_record_buffer_is_bounded() -> None:
         r.info(str(i))
     assert [x.message for x in r.get_records()] == ["2", "3"]
     assert r.get_summary()["records_dropped"] == 2
+
+
+def test_default_level_follows_the_configured_log_level() -> None:
+    """Without log_level, a report uses settings.log_level (AUDITORA_LOG_LEVEL), else INFO."""
+    assert DefaultReport().log_level == "INFO"
+    _config.settings.log_level = "ERROR"
+    assert DefaultReport().log_level == "ERROR"
+    assert DefaultReport(log_level="DEBUG").log_level == "DEBUG"

@@ -32,7 +32,7 @@ def test_capture_collects_every_kind_and_stops_at_exit() -> None:
         "MetricSnapshot",
         "SessionRecord",
     ]
-    assert records.metrics[0].metrics == {"m": 2.0}
+    assert records.metrics[0].metrics["m"] == 2.0
     assert records.sessions[0].state == {"k": "v"}
     assert records.sessions[0].session_id == "cap"
     assert [e.name for e in records.events] == ["e"]

@@ -96,7 +96,8 @@ class DefaultReport:
     Records at or above ``log_level`` are kept in memory (bounded by
     ``max_records``; the oldest are dropped and counted) and written as one
     human-readable line each to ``output_stream`` (standard error when None,
-    looked up at write time). Records below the level are discarded, as with
+    looked up at write time). ``log_level`` defaults to ``AUDITORA_LOG_LEVEL`` or
+    ``configure(log_level=...)``, else INFO. Records below the level are discarded, as with
     :mod:`logging`. ``echo=False`` (or ``auditora.configure(console=False)``)
     keeps the records but writes nothing.
     """
@@ -104,7 +105,7 @@ class DefaultReport:
     def __init__(
         self,
         output_stream: Optional[IO[str]] = None,
-        log_level: Union[str, int] = "INFO",
+        log_level: Union[str, int, None] = None,
         *,
         echo: bool = True,
         max_records: int = 10_000,
@@ -112,6 +113,8 @@ class DefaultReport:
         if not isinstance(max_records, int) or max_records < 1:
             raise ValueError(f"max_records must be a positive int, not {max_records!r}")
         self.output_stream = output_stream
+        if log_level is None:  # AUDITORA_LOG_LEVEL / configure(log_level=...), else INFO
+            log_level = settings.log_level or "INFO"
         self.levelno = _level(log_level)
         self.echo = echo
         self.max_records = max_records
