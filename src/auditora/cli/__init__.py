@@ -84,10 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
     store_arg(p)
     p.add_argument("-o", "--output", default="report.html", help="file to write (report.html)")
     p.add_argument(
+        "--max-sessions",
+        type=int,
+        default=100,
+        help="include the pages of the N newest sessions (default 100)",
+    )
+    p.add_argument(
         "--max-traces",
         type=int,
-        default=500,
-        help="include the pages of at most N traces, newest first (default 500)",
+        default=200,
+        help="include the pages of at most N of their traces (default 200)",
     )
 
     p = sub.add_parser("view", help="browse a store in a local web viewer")

@@ -469,7 +469,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ..viewer import write_report
 
     with _open(args.store) as store:
-        size = write_report(store, args.output, args.max_traces)
+        size = write_report(store, args.output, args.max_traces, args.max_sessions)
     print(f"wrote {args.output} ({size / 1024:.0f} KiB): open it in any browser, no server needed")
     return 0
 

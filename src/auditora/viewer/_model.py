@@ -243,10 +243,11 @@ def overview(src: Source) -> Row:
 
 def session_detail(src: Source, session_id: str) -> Row:
     """One session: its state, summary, traces, runs as a tree, LLM calls and evaluations."""
-    match = [s for s in src.sessions() if s["session_id"] == session_id]
-    if not match:
+    one = getattr(src, "session", None)  # a direct lookup when the source has one
+    match = [one(session_id)] if one is not None else src.sessions()
+    s = next((m for m in match if m is not None and m["session_id"] == session_id), None)
+    if s is None:
         raise NotFound(f"no session {session_id!r} in this store")
-    s = match[0]
     runs = src.runs(session_id=session_id)
     calls = src.records("llm_call", session_id=session_id)
     evals = src.records("evaluation", session_id=session_id)

@@ -39,15 +39,21 @@ def embed_json(value: Any) -> str:
     return text
 
 
-#: Traces whose page is included in a report by default (newest sessions first).
-MAX_TRACES = 500
+#: Session pages included in a report by default (the newest).
+MAX_SESSIONS = 100
+#: Trace pages included in a report by default (of the newest sessions).
+MAX_TRACES = 200
 
 
-def report_data(store: Any, max_traces: int = MAX_TRACES) -> Dict[str, Any]:
+def report_data(
+    store: Any, max_traces: int = MAX_TRACES, max_sessions: int = MAX_SESSIONS
+) -> Dict[str, Any]:
     """Every page's data, keyed as the front-end asks for it.
 
-    Trace pages are included for the newest sessions' traces, up to
-    ``max_traces``; a link to a trace left out says so.
+    The sessions list, LLM, evaluation and metric pages cover the whole store;
+    session pages are included for the newest ``max_sessions`` sessions and
+    trace pages for their traces, up to ``max_traces``. A link to a page left
+    out says so.
     """
     src = StoreSource(store)
     overview = _model.overview(src)
@@ -60,7 +66,7 @@ def report_data(store: Any, max_traces: int = MAX_TRACES) -> Dict[str, Any]:
         "metrics": _model.metrics_view(src),
     }
     traces: Dict[str, None] = {}
-    for s in data["sessions"]:
+    for s in data["sessions"][:max_sessions]:
         detail = _model.session_detail(src, s["session_id"])
         data["session:" + s["session_id"]] = detail
         for t in detail["traces"]:
@@ -75,7 +81,9 @@ def _sha256(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
 
 
-def render_report(store: Any, max_traces: int = MAX_TRACES) -> str:
+def render_report(
+    store: Any, max_traces: int = MAX_TRACES, max_sessions: int = MAX_SESSIONS
+) -> str:
     """The report for an open store, as one HTML document (see :func:`report_data`)."""
     script = (STATIC / "app.js").read_text(encoding="utf-8")
     style = (STATIC / "app.css").read_text(encoding="utf-8")
@@ -86,7 +94,7 @@ def render_report(store: Any, max_traces: int = MAX_TRACES) -> str:
         f"default-src 'none'; script-src '{_sha256(script)}'; style-src '{_sha256(style)}'; "
         "img-src data:; base-uri 'none'; form-action 'none'"
     )
-    data = embed_json(report_data(store, max_traces))
+    data = embed_json(report_data(store, max_traces, max_sessions))
     title = html.escape(f"Auditora report: {os.path.basename(store.path)}")
     return (
         '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -102,9 +110,14 @@ def render_report(store: Any, max_traces: int = MAX_TRACES) -> str:
     )
 
 
-def write_report(store: Any, path: str | os.PathLike[str], max_traces: int = MAX_TRACES) -> int:
+def write_report(
+    store: Any,
+    path: str | os.PathLike[str],
+    max_traces: int = MAX_TRACES,
+    max_sessions: int = MAX_SESSIONS,
+) -> int:
     """Write the report for an open store to ``path``; return its size in bytes."""
-    data = render_report(store, max_traces).encode("utf-8")
+    data = render_report(store, max_traces, max_sessions).encode("utf-8")
     with open(path, "wb") as f:
         f.write(data)
     return len(data)

@@ -53,7 +53,9 @@ def _clean(value: Any) -> Any:
 
 def to_json(value: Any) -> str:
     """Strict JSON text for ``value`` (non-JSON values as their ``repr``)."""
-    return json.dumps(_clean(value), ensure_ascii=False, default=repr, allow_nan=False)
+    return json.dumps(
+        _clean(value), ensure_ascii=False, default=repr, allow_nan=False, separators=(",", ":")
+    )
 
 
 def _param(query: Dict[str, Any], name: str) -> Optional[str]:

@@ -25,6 +25,11 @@ class StoreSource:
         """Every session row of the store."""
         return list(self.store.sessions())
 
+    def session(self, session_id: str) -> Optional[Dict[str, Any]]:
+        """One session row with its aggregates, or None."""
+        row: Optional[Dict[str, Any]] = self.store.session(session_id)
+        return row
+
     def trace_count(self, session_id: str) -> int:
         """How many traces have a run in the session."""
         return len(self.store.traces(session_id=session_id, limit=None))
