@@ -368,7 +368,11 @@
         { key: "traces", label: "traces", value: fmtInt(ov.traces) }
       ]));
       root.appendChild(table([
-        { key: "session_id", label: "session", cell: function (r) { return link(["session", r.session_id], r.session_id); } },
+        { key: "session_id", label: "session", cell: function (r) {
+          return h("span", null, link(["session", r.session_id], r.session_id),
+            r.name ? h("span", { class: "muted" }, " \u2014 " + text(r.name)) : null,
+            (r.tags || []).map(function (t) { return h("span", { class: "tag" }, text(t)); }));
+        } },
         { key: "start_ns", label: "started", cell: function (r) { return fmtTime(r.start_ns); } },
         { key: "traces", label: "traces", num: true, cell: function (r) { return fmtInt(r.traces); } },
         { key: "runs", label: "runs", num: true, cell: function (r) { return fmtInt(r.runs); } },
