@@ -158,7 +158,7 @@ def plot(cases: List[Case], path_prefix: str) -> List[str]:
         ax.set_ylabel(ylabel)
         ax.set_title(f"Cost per call vs {xlabel}")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+        ax.legend(loc="center right")
         fig.tight_layout()
         path = f"{path_prefix}bench_{prefix}.png"
         fig.savefig(path)
