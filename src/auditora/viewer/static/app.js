@@ -522,6 +522,7 @@
   var NAV = [["", "Sessions"], ["llm", "LLM calls"], ["evaluations", "Evaluations"], ["metrics", "Metrics"]];
 
   var generation = 0;
+  var shownPage = null;  // "kind/id" of the page on screen: selecting a run keeps the scroll
 
   function route() {
     // Each page renders into a detached element that replaces the main
@@ -552,6 +553,9 @@
       if (mine !== generation) return;  // a newer page is on its way
       while (main.firstChild) main.removeChild(main.firstChild);
       main.appendChild(root);
+      var pageKey = parts.slice(0, 2).join("/");
+      if (pageKey !== shownPage) window.scrollTo(0, 0);
+      shownPage = pageKey;
       // data-route tells tests (and scripts) which route the shown page is.
       document.body.setAttribute("data-route", hash);
       document.body.setAttribute("data-state", state);
