@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from contextlib import contextmanager
+from itertools import count
 from time import perf_counter, time_ns
 from typing import Any, Deque, Dict, Iterator, List, Optional
 
@@ -43,7 +44,11 @@ class DefaultMonitor:
         self.max_events = max_events
         self._metrics: Dict[str, float] = {}
         self._events: Deque[Event] = deque(maxlen=max_events)
-        self._events_total = 0
+        # Events are counted by an itertools.count: next() and deque.append are
+        # each atomic under the GIL, so recording an event takes no lock.
+        # get_summary() derives the total from it (see _events_total).
+        self._event_seq = count()
+        self._event_reads = 0
         self._timers: Dict[str, List[float]] = {}  # name -> [count, total, min, max]
         self._lock = threading.Lock()
         self._version = 0
@@ -108,13 +113,9 @@ class DefaultMonitor:
             )
         else:
             record = Event(event, time_ns(), duration, metadata, None, None, None)
-        lock = self._lock
-        lock.acquire()
-        try:
-            self._events.append(record)
-            self._events_total += 1
-        finally:
-            lock.release()
+        # Counted before it is appended, so the total never trails the buffer.
+        next(self._event_seq)
+        self._events.append(record)
         if _emit.targets:
             _emit.emit(record)
 
@@ -174,13 +175,14 @@ class DefaultMonitor:
     # -- summary -----------------------------------------------------------
     def get_summary(self) -> Dict[str, Any]:
         """Metrics, timers and event counts (including events dropped from the buffer)."""
+        events = list(self._events)  # one C-level copy: atomic against appends
         with self._lock:
-            counts: Dict[str, int] = {}
-            for e in self._events:
-                counts[e.name] = counts.get(e.name, 0) + 1
-            buffered = len(self._events)
-            total = self._events_total
+            total = self._events_total()
             metrics = dict(self._metrics)
+        counts: Dict[str, int] = {}
+        for e in events:
+            counts[e.name] = counts.get(e.name, 0) + 1
+        buffered = len(events)
         return {
             "metrics": metrics,
             "timers": self.get_timers(),
@@ -189,6 +191,16 @@ class DefaultMonitor:
             "events_dropped": total - buffered,
             "event_counts": counts,
         }
+
+    def _events_total(self) -> int:
+        """How many events were ever recorded. Call with ``self._lock`` held.
+
+        Reading the counter advances it, so the reads are counted and taken off:
+        after ``t`` events and ``r`` earlier reads, ``next()`` returns ``t + r``.
+        """
+        value = next(self._event_seq) - self._event_reads
+        self._event_reads += 1
+        return value
 
     def _snapshot(self, run: Run) -> Optional[MetricSnapshot]:
         """A metric snapshot when a metric changed since the last one."""
