@@ -184,25 +184,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         )
         print(f"  {'bytes per queued record':<42} {queued:10.1f} B")
 
-    # -- operations against the peers ----------------------------------------
-    cases: List[Case] = []
-    factor = None
-    if "micro" not in skip:
-        cases = ours.cases()
-        peer_cases, peer_status = peers.load(only)
-        for name, status in peer_status.items():
-            print(f"peer {name}: {status}")
-        results["peers"] = peer_status
-        cases += peer_cases
-        cases.sort(key=lambda c: list(ours.GROUPS).index(c.group))
-        log(f"operations: {len(cases)} cases, {repeats} interleaved rounds of ~{sample_ms} ms")
-        measure(cases, repeats, sample_ms)
-        factor = slowdown(cases)
-        if factor:
-            print(f"\nthis machine / reference machine (peers' medians): {factor:.2f}")
-        print_groups(cases, factor)
-    results["slowdown"] = factor
-
     # -- scaling -------------------------------------------------------------
     scale: List[Case] = []
     if "scaling" not in skip:
@@ -221,7 +202,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             + scaling.thread_cases(threads)
         )
         log(f"scaling: {len(scale)} cases")
-        measure(scale, max(3, repeats // 3), sample_ms)
+        measure(scale, max(5, repeats // 2), sample_ms)
         print("\n[scaling]  (ns per call)")
         for group, members in group_cases(scale).items():
             row = "  ".join(f"{c.name} {c.median:9.1f}" for c in members)
@@ -230,6 +211,25 @@ def main(argv: Optional[List[str]] = None) -> int:
             os.makedirs(args.plots, exist_ok=True)
             for path in scaling.plot(scale, os.path.join(args.plots, "")):
                 print(f"wrote {path}")
+
+    # -- operations against the peers ----------------------------------------
+    cases: List[Case] = []
+    factor = None
+    if "micro" not in skip:
+        cases = ours.cases()
+        peer_cases, peer_status = peers.load(only)
+        for name, status in peer_status.items():
+            print(f"peer {name}: {status}")
+        results["peers"] = peer_status
+        cases += peer_cases
+        cases.sort(key=lambda c: list(ours.GROUPS).index(c.group))
+        log(f"operations: {len(cases)} cases, {repeats} interleaved rounds of ~{sample_ms} ms")
+        measure(cases, repeats, sample_ms)
+        factor = slowdown(cases)
+        if factor:
+            print(f"\nthis machine / reference machine (peers' medians): {factor:.2f}")
+        print_groups(cases, factor)
+    results["slowdown"] = factor
 
     if args.json:
         results["cases"] = [_case_json(c) for c in cases + scale]
