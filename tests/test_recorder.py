@@ -286,7 +286,8 @@ def test_log_level_filters_log_records() -> None:
     sink = MemorySink()
     auditora.configure(sinks=[sink], log_level="WARNING", console=False)
 
-    @auditora.sentinel()
+    # The report keeps INFO itself, so the recorder's own filter is what drops it.
+    @auditora.sentinel(report=auditora.DefaultReport(log_level="INFO"))
     def work() -> None:
         auditora.report.info("quiet")
         auditora.report.warning("loud")
