@@ -242,5 +242,8 @@ def load(only: Any = None) -> Tuple[List[Case], Dict[str, str]]:
         except ImportError as exc:
             status[name] = f"missing ({exc}); pip install 'auditora[bench]'"
             continue
+        except Exception as exc:  # an incompatible version must not stop the run
+            status[name] = f"unavailable ({type(exc).__name__}: {exc})"
+            continue
         status[name] = dist_version(DISTRIBUTIONS[name])
     return cases, status

@@ -209,8 +209,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"  {group:<16} {row}")
         if args.plots:
             os.makedirs(args.plots, exist_ok=True)
-            for path in scaling.plot(scale, os.path.join(args.plots, "")):
-                print(f"wrote {path}")
+            try:
+                for path in scaling.plot(scale, os.path.join(args.plots, "")):
+                    print(f"wrote {path}")
+            except ImportError as exc:
+                print(f"plots skipped: {exc}; pip install 'auditora[bench]'")
 
     # -- operations against the peers ----------------------------------------
     cases: List[Case] = []
