@@ -29,7 +29,10 @@ __all__ = [
 
 
 def sink_from_spec(spec: Union[str, Sink]) -> Sink:
-    """A sink from a name: ``memory``, ``console``, ``jsonl:PATH`` or ``sqlite:PATH``.
+    """A sink from a name: ``memory``, ``console``, ``jsonl:PATH``, ``sqlite:PATH`` or ``otel``.
+
+    ``otel`` builds an :class:`~auditora.integrations.otel.OTelSink` configured by the
+    standard ``OTEL_EXPORTER_OTLP_*`` variables (needs ``pip install 'auditora[otel]'``).
 
     A :class:`Sink` instance is returned unchanged. Raises ``ValueError`` for an
     unknown name or a missing path.
@@ -49,4 +52,10 @@ def sink_from_spec(spec: Union[str, Sink]) -> Sink:
         if not arg:
             raise ValueError(f"sink {spec!r} needs a path, e.g. '{name}:records.{name}'")
         return JSONLSink(arg) if name == "jsonl" else SQLiteSink(arg)
-    raise ValueError(f"unknown sink {spec!r}; expected memory, console, jsonl:PATH or sqlite:PATH")
+    if name == "otel" and not arg:
+        from ..integrations.otel import OTelSink  # lazy: the SDK is an optional extra
+
+        return OTelSink()
+    raise ValueError(
+        f"unknown sink {spec!r}; expected memory, console, jsonl:PATH, sqlite:PATH or otel"
+    )
