@@ -27,12 +27,13 @@ import json.encoder
 import math
 from collections import deque
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from itertools import chain
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ._config import settings
 from .records import SCHEMA_VERSION
 
-__all__ = ["dumps", "json_text", "sanitize", "scalar", "to_jsonable"]
+__all__ = ["dumps", "json_text", "json_texts", "sanitize", "scalar", "to_jsonable"]
 
 #: Record fields holding user-provided values: redacted, then sanitized.
 USER_FIELDS = frozenset(
@@ -59,20 +60,47 @@ _TRUNC_KEY = "…"
 
 _redact: Optional[Callable[[Any], Any]] = None
 _redact_loaded = False
+# The redaction module's own redact, masking_profile and is_sensitive_key: the
+# fast paths skip redact only while _redact is that very function.
+_module_redact: Optional[Callable[[Any], Any]] = None
+_profile: Optional[Callable[[], Any]] = None
+_sensitive: Optional[Callable[[Any], bool]] = None
 
 
 def _redactor() -> Optional[Callable[[Any], Any]]:
     """``auditora.redaction.redact`` if that module exists (imported once), else None."""
-    global _redact, _redact_loaded
+    global _redact, _redact_loaded, _module_redact, _profile, _sensitive
     if not _redact_loaded:
-        _redact_loaded = True
         try:
-            from .redaction import redact  # type: ignore[import-not-found,unused-ignore]
+            from . import redaction  # type: ignore[attr-defined,unused-ignore]
 
-            _redact = redact
+            _profile = getattr(redaction, "masking_profile", None)
+            _sensitive = getattr(redaction, "is_sensitive_key", None)
+            _redact = _module_redact = redaction.redact
         except Exception:  # ImportError, or a broken module: never break serialization
             _redact = None
+        # Set last: another thread never sees "loaded" before _redact is set.
+        _redact_loaded = True
     return _redact
+
+
+def _masking() -> Optional[Tuple[bool, Tuple[str, ...]]]:
+    """What redaction may change in a plain value (``redaction.masking_profile()``);
+    None when it cannot be told (anything may change: call the redactor).
+
+    With no redactor nothing is masked, so nothing changes.
+    """
+    redact = _redactor()
+    if redact is None:
+        return (False, ())
+    profile = _profile
+    if redact is not _module_redact or profile is None or _sensitive is None:
+        return None
+    try:
+        out: Optional[Tuple[bool, Tuple[str, ...]]] = profile()
+    except Exception:
+        return None
+    return out
 
 
 def _type_name(value: Any) -> str:
@@ -277,6 +305,114 @@ def _quick_text(value: Any, limit: int, max_depth: int) -> Optional[str]:
     return None
 
 
+# A reusable C encoder (no cycle check: a cyclic value ends in RecursionError,
+# which callers catch). It keeps no state between calls, so threads may share it.
+_flat_encoder: Any = (
+    _c_make_encoder(None, _no_default, _encode_str, None, ":", ",", False, False, False)
+    if _c_make_encoder is not None
+    else None
+)
+
+
+def _flat_limits() -> Tuple[int, int]:
+    """``(max text length, max keys)`` of a flat dict the sanitizer keeps unchanged."""
+    max_string = max(1, int(settings.max_string_length))
+    keys = max(0, min(int(settings.max_items), int(settings.max_nodes) - 1))
+    return max_string, keys
+
+
+def _flat_text(
+    value: Any, masking: Tuple[bool, Tuple[str, ...]], max_string: int, max_keys: int
+) -> Optional[str]:
+    """JSON text of a *flat* dict (str keys; str, int, finite float, bool or None
+    values) that redaction and sanitizing would leave unchanged, else None.
+
+    ``masking`` is :func:`_masking`'s profile (not None). The text is exactly
+    what ``json_text`` builds the long way: redaction only masks values under
+    sensitive keys and strings holding a trigger substring, both ruled out here.
+    """
+    if value.__class__ is not dict or len(value) > max_keys or _flat_encoder is None:
+        return None
+    keys, triggers = masking
+    sensitive = _sensitive
+    for k in value:
+        if k.__class__ is not str or (keys and sensitive is not None and sensitive(k)):
+            return None
+    try:
+        text: str = "".join(_flat_encoder(value, 0))
+    except Exception:  # TypeError, ValueError (NaN), RecursionError
+        return None
+    if len(text) > max_string or text.count("{") != 1 or "[" in text:
+        return None
+    if triggers:
+        low = text.lower()
+        for t in triggers:
+            if t in low:
+                return None
+    return text
+
+
+def _flat_batch(
+    dicts: Sequence[Any], masking: Tuple[bool, Tuple[str, ...]], max_string: int, max_keys: int
+) -> Optional[List[str]]:
+    """:func:`_flat_text` of many dicts with one encoder call, or None when any is
+    not flat (the caller then goes value by value)."""
+    if _flat_encoder is None or not dicts or max(map(len, dicts)) > max_keys:
+        return None
+    keys, triggers = masking
+    names = set(chain.from_iterable(dicts))
+    sensitive = _sensitive
+    for k in names:
+        if k.__class__ is not str or (keys and sensitive is not None and sensitive(k)):
+            return None
+    try:
+        text: str = "".join(_flat_encoder(dicts, 0))
+    except Exception:
+        return None
+    # One "{" per dict and only the outer "[": no nesting, and no string holds a
+    # brace, so "},{" occurs only between two dicts. NUL is always escaped in JSON.
+    if text.count("{") != len(dicts) or text.count("[") != 1:
+        return None
+    if triggers:
+        low = text.lower()
+        for t in triggers:
+            if t in low:
+                return None
+    pieces = text[1:-1].replace("},{", "}\x00{").split("\x00")
+    if len(pieces) != len(dicts) or max(map(len, pieces)) > max_string:
+        return None
+    return pieces
+
+
+def json_texts(
+    values: Sequence[Any], limits: Optional[Tuple[int, int]] = None
+) -> List[Optional[str]]:
+    """``[json_text(v, True, limits) for v in values]``, much faster for flat dicts.
+
+    Used for a JSON column of a batch of records. Never raises.
+    """
+    try:
+        masking = _masking()
+        if masking is not None:
+            max_string, max_keys = _flat_limits()
+            types = set(map(type, values))
+            if types == {dict}:
+                texts = _flat_batch(values, masking, max_string, max_keys)
+                if texts is not None:
+                    return list(texts)
+            elif types == {dict, type(None)}:
+                dicts = [v for v in values if v is not None]
+                texts = _flat_batch(dicts, masking, max_string, max_keys)
+                if texts is not None:
+                    it = iter(texts)
+                    return [None if v is None else next(it) for v in values]
+    except Exception:
+        pass
+    if limits is None:
+        limits = quick_limits()
+    return [json_text(v, True, limits) for v in values]
+
+
 def json_text(
     value: Any, redact: bool = True, limits: Optional[Tuple[int, int]] = None
 ) -> Optional[str]:
@@ -288,6 +424,13 @@ def json_text(
     if value is None:
         return None
     try:
+        if value.__class__ is dict:
+            masking = _masking() if redact else (False, ())
+            if masking is not None:
+                max_string, max_keys = _flat_limits()
+                text = _flat_text(value, masking, max_string, max_keys)
+                if text is not None:
+                    return text
         if redact:
             value = _redacted(value)
         limit, max_depth = limits if limits is not None else quick_limits()

@@ -37,6 +37,7 @@ __all__ = [
     "MASK",
     "configure",
     "is_sensitive_key",
+    "masking_profile",
     "redact",
     "redact_text",
     "reset",
@@ -232,6 +233,23 @@ def is_sensitive_key(key: Any) -> bool:
     if len(state.key_cache) < 4096:
         state.key_cache[key] = found
     return found
+
+
+def masking_profile() -> Optional[Tuple[bool, Tuple[str, ...]]]:
+    """What :func:`redact` may change, for callers that skip it when nothing can.
+
+    ``None``: anything may change (a hook or extra patterns are configured);
+    call :func:`redact`. Otherwise ``(keys, triggers)``: :func:`redact` returns
+    a plain value unchanged unless ``keys`` is true and a dict key is
+    :func:`is_sensitive_key`, or a string's lower-cased text contains one of
+    ``triggers`` (``(False, ())`` when redaction is off).
+    """
+    state = _state
+    if not state.enabled:
+        return (False, ())
+    if state.hook is not None or state.extra_pattern is not None:
+        return None
+    return (True, _TRIGGERS)
 
 
 def _mask(text: str, state: _State) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from itertools import chain
+from math import isfinite
 from operator import attrgetter
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -238,71 +240,176 @@ def prepare_dicts(records: Sequence[Mapping[str, Any]]) -> Prepared:
     return out
 
 
+_NoneType = type(None)
+_TEXT_TYPES = frozenset({str, _NoneType})
+_INT_TYPES = frozenset({int, bool, _NoneType})
+_NUMBER_TYPES = frozenset({int, bool, float, _NoneType})
+
+
+def _scalar_column(values: Sequence[Any], max_string: int) -> Sequence[Any]:
+    """``values`` for a typed column: kept when every one is already a plain
+    primitive (the common case, checked with C-level loops), else each through
+    :func:`auditora._serialize.scalar`."""
+    types = set(map(type, values))
+    if types <= _TEXT_TYPES:
+        plain = str not in types or max(map(len, filter(None, values))) <= max_string
+    else:
+        # ints and bools as they are; floats when finite (NaN becomes "NaN").
+        plain = types <= _INT_TYPES or (
+            types <= _NUMBER_TYPES and all(map(isfinite, filter(None, values)))
+        )
+    if plain:
+        return values
+    from .._serialize import scalar
+
+    return list(map(scalar, values))
+
+
+def _record_classes() -> Dict[type, str]:
+    from .. import records as r
+
+    return {
+        r.Run: "run",
+        r.Event: "event",
+        r.Log: "log",
+        r.LLMCall: "llm_call",
+        r.Evaluation: "evaluation",
+        r.AgentMessage: "agent_message",
+    }
+
+
+_CLASSES: Optional[Dict[type, str]] = None
+
+
+def _table_rows(
+    kind: str, items: Sequence[Any], max_string: int, limits: Tuple[int, int]
+) -> List[Sequence[Any]]:
+    """Rows of one table, built column by column: every check and conversion is
+    one call over a whole column instead of Python work per record."""
+    from .._serialize import json_texts
+
+    getter, json_pos, scalar_pos = _PLANS[kind]
+    try:
+        rows: List[Any] = list(map(getter, items))
+    except AttributeError:
+        names = [name for name, _ in _SPECS[kind]]
+        rows = [tuple(getattr(r, name, None) for name in names) for r in items]
+    columns: List[Sequence[Any]] = list(zip(*rows))
+    for i in scalar_pos:
+        columns[i] = _scalar_column(columns[i], max_string)
+    for i in json_pos:
+        columns[i] = json_texts(columns[i], limits)
+    return list(zip(*columns))
+
+
 def prepare_records(records: Sequence[Any]) -> Prepared:
     """Rows built straight from :class:`~auditora.records.Record` objects.
 
     Gives the same rows as ``prepare_dicts([to_jsonable(r) for r in records])``
     but redacts, sanitizes and encodes each user field once, with no
-    intermediate dicts. Records of other classes go through ``to_jsonable``.
+    intermediate dicts, a column at a time. Records of other classes go through
+    ``to_jsonable``.
     """
+    global _CLASSES
     from .._config import settings
     from .._serialize import json_text, quick_limits, scalar, to_jsonable
 
+    classes = _CLASSES
+    if classes is None:
+        classes = _CLASSES = _record_classes()
     limits = quick_limits()
     max_string = int(settings.max_string_length)
     out = Prepared()
-    tables = out.tables
-    others: List[Mapping[str, Any]] = []
+    # Group by exact class, keeping each table's records in order.
+    groups: Dict[type, List[Any]] = {}
+    get = groups.get
     for r in records:
-        kind = getattr(r, "kind", None)
-        plan = _PLANS.get(kind) if isinstance(kind, str) else None
-        if plan is not None and isinstance(kind, str):
-            getter, json_pos, scalar_pos = plan
-            try:
-                row = list(getter(r))
-            except AttributeError:
-                row = [getattr(r, name, None) for name, _ in _SPECS[kind]]
-            for i in json_pos:
-                row[i] = json_text(row[i], True, limits)
-            for i in scalar_pos:
-                v = row[i]
-                t = type(v)
-                # Inline fast path of scalar(): ids, names, numbers, None.
-                if t is str:
-                    if len(v) > max_string:
-                        row[i] = scalar(v)
-                elif not (v is None or t is int or t is bool or (t is float and v - v == 0)):
-                    row[i] = scalar(v)
-            rows = tables.get(kind)
-            if rows is None:
-                rows = tables[kind] = []
-            rows.append(row)
+        cls = r.__class__
+        group = get(cls)
+        if group is None:
+            group = groups[cls] = []
+        group.append(r)
+    others: List[Mapping[str, Any]] = []
+    for cls, items in groups.items():
+        kind = classes.get(cls)
+        if kind is not None:
+            out.tables[kind] = _table_rows(kind, items, max_string, limits)
+            out.count += len(items)
             if kind == "run":
-                _span(out.spans, r.session_id, r.start_ns, r.end_ns)
-        elif kind == "metric":
-            ids = (scalar(r.time_ns), scalar(r.run_id), scalar(r.trace_id), scalar(r.session_id))
-            try:
-                items = list(dict(r.metrics).items())
-            except Exception:
-                items = []
-            out.metrics.extend((scalar(str(k)), scalar(v), *ids) for k, v in items)
-        elif kind == "session":
-            out.sessions.append(
-                (
-                    scalar(r.session_id),
-                    scalar(r.name),
-                    json_text(r.tags, True, limits),
-                    json_text(r.state, True, limits),
-                    scalar(r.time_ns),
-                )
-            )
-        else:
-            others.append(to_jsonable(r))
+                spans = out.spans
+                for row in out.tables[kind]:
+                    _span(spans, row[4], row[5], row[6])
             continue
-        out.count += 1
+        kind = getattr(cls, "kind", None)
+        for r in items:
+            if kind == "metric":
+                ids = (
+                    scalar(r.time_ns),
+                    scalar(r.run_id),
+                    scalar(r.trace_id),
+                    scalar(r.session_id),
+                )
+                try:
+                    pairs = list(dict(r.metrics).items())
+                except Exception:
+                    pairs = []
+                out.metrics.extend((scalar(str(k)), scalar(v), *ids) for k, v in pairs)
+            elif kind == "session":
+                out.sessions.append(
+                    (
+                        scalar(r.session_id),
+                        scalar(r.name),
+                        json_text(r.tags, True, limits),
+                        json_text(r.state, True, limits),
+                        scalar(r.time_ns),
+                    )
+                )
+            else:
+                others.append(to_jsonable(r))
+                continue
+            out.count += 1
     if others:
         out.merge(prepare_dicts(others))
     return out
+
+
+#: Rows per INSERT statement: one statement of many ``VALUES`` rows is bound in
+#: one call and run in one step (which releases the GIL), instead of a Python
+#: round trip and a GIL hand-over per row as with ``executemany``.
+_CHUNK = 128
+_MULTI: Dict[Tuple[str, int], str] = {}
+
+
+def _multi_sql(sql: str, rows: int) -> str:
+    """``sql`` (an ``INSERT ... VALUES (?, ...)``) inserting ``rows`` rows at once."""
+    key = (sql, rows)
+    text = _MULTI.get(key)
+    if text is None:
+        head, _, values = sql.rpartition(" VALUES ")
+        text = f"{head} VALUES {','.join([values] * rows)}"
+        if len(_MULTI) < 1024:
+            _MULTI[key] = text
+    return text
+
+
+def _insert(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Insert ``rows`` with statements of ``_CHUNK`` rows, the rest in power-of-two
+    chunks (so a handful of cached statements serve every batch size)."""
+    n = len(rows)
+    if n == 1:
+        conn.execute(sql, rows[0])
+        return
+    flat = chain.from_iterable
+    i = 0
+    size = _CHUNK
+    while i < n:
+        while n - i < size:
+            size //= 2
+        if size == 1:
+            conn.execute(sql, rows[i])
+        else:
+            conn.execute(_multi_sql(sql, size), list(flat(rows[i : i + size])))
+        i += size
 
 
 def write_prepared(conn: sqlite3.Connection, prepared: Prepared) -> int:
@@ -316,9 +423,9 @@ def write_prepared(conn: sqlite3.Connection, prepared: Prepared) -> int:
     conn.execute("BEGIN IMMEDIATE")
     try:
         for kind, rows in p.tables.items():
-            conn.executemany(_SQL[kind], rows)
+            _insert(conn, _SQL[kind], rows)
         if p.metrics:
-            conn.executemany(_METRIC_SQL, p.metrics)
+            _insert(conn, _METRIC_SQL, p.metrics)
         if p.sessions:
             conn.executemany(_SESSION_STATE, p.sessions)
         if p.spans:

@@ -1,0 +1,201 @@
+"""The SQLite writer's fast paths give exactly the rows of the general path.
+
+``json_texts`` / ``json_text`` skip redaction and the sanitizer's walk for flat
+dicts that neither would change, and ``prepare_records`` builds rows a column
+at a time; rows are inserted several per statement. None of that may change
+what is stored, nor let a secret through.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, List, Optional
+
+import pytest
+
+from auditora import _serialize, redaction
+from auditora._serialize import json_text, json_texts, sanitize, to_jsonable
+from auditora.records import (
+    AgentMessage,
+    Evaluation,
+    Event,
+    LLMCall,
+    Log,
+    MetricSnapshot,
+    Run,
+    SessionRecord,
+)
+from auditora.store import open_store
+from auditora.store._writer import prepare_dicts, prepare_records, write_records
+
+
+class _Thing:
+    def __repr__(self) -> str:
+        return "<thing sk-0123456789abcdefghij>"
+
+
+def _reference(value: Any) -> Optional[str]:
+    """The general path: redact, sanitize, encode."""
+    if value is None:
+        return None
+    return str(_serialize._encode(sanitize(_serialize._redacted(value))))
+
+
+def _values() -> List[Any]:
+    cyclic: dict = {"a": 1}
+    cyclic["self"] = cyclic
+    return [
+        {},
+        {"key": "k1"},
+        {"i": 1, "f": 1.5, "b": True, "n": None, "s": "text", "neg": -0.0},
+        {"password": "hunter2", "ok": 1},
+        {"api_key": 1},
+        {"Authorization": "x"},
+        {"note": "sk-" + "a" * 24},
+        {"note": "Bearer abcdefghijklmnop"},
+        {"note": "basic facts only"},  # a trigger word, no secret
+        {"basic": 1},
+        {"nan": math.nan},
+        {"inf": -math.inf},
+        {"nested": {"password": "x"}},
+        {"list": [1, "sk-" + "b" * 24]},
+        {"brace": "a{b", "close": "x},{y"},
+        {1: "int key"},
+        {"long": "x" * 20_000},
+        {f"k{i}": i for i in range(1_500)},
+        OrderedDict(a=1),
+        cyclic,
+        {"obj": _Thing()},
+        {"ctl": 'line\nbreak\x00nul"quote\\'},
+        {"é": "ü€"},
+        None,
+        [1, 2],
+        "plain",
+        5,
+    ]
+
+
+def _check_all(values: List[Any]) -> None:
+    expected = [_reference(v) for v in values]
+    assert [json_text(v) for v in values] == expected
+    assert json_texts(values) == expected
+    # Every value alone and every flat-dict-only batch.
+    for v, e in zip(values, expected):
+        assert json_texts([v]) == [e]
+    dicts = [v for v in values if type(v) is dict]
+    assert json_texts(dicts) == [_reference(v) for v in dicts]
+
+
+def test_json_fast_paths_match_the_general_path() -> None:
+    _check_all(_values())
+
+
+def test_plain_batches_match_with_and_without_nones() -> None:
+    batch = [{"key": f"k{i}", "i": i} for i in range(300)]
+    assert json_texts(batch) == [_reference(v) for v in batch]
+    mixed: List[Any] = [None if i % 3 else v for i, v in enumerate(batch)]
+    assert json_texts(mixed) == [_reference(v) for v in mixed]
+    # One secret anywhere in the batch is still masked.
+    batch[150] = {"key": "ghp_" + "c" * 36}
+    texts = json_texts(batch)
+    assert texts == [_reference(v) for v in batch]
+    assert "ghp_" not in str(texts[150]) and redaction.MASK in str(texts[150])
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"enabled": False},
+        {"extra_keys": ["card number", "key"]},
+        {"extra_patterns": [r"\d{3}-\d{2}-\d{4}"]},
+        {"hook": lambda key, value: "H" if key == "key" else value},
+    ],
+)
+def test_fast_paths_follow_the_redaction_configuration(settings: Any) -> None:
+    redaction.configure(**settings)
+    values = [*_values(), {"key": "k1"}, {"ssn": "123-45-6789"}, {"cardNumber": 4}]
+    _check_all(values)
+
+
+def test_a_replaced_redactor_is_always_called(monkeypatch: pytest.MonkeyPatch) -> None:
+    _serialize._redactor()
+    monkeypatch.setattr(_serialize, "_redact", lambda v: {"redacted": True})
+    assert json_texts([{"a": 1}, {"b": 2}]) == ['{"redacted":true}'] * 2
+    assert json_text({"a": 1}) == '{"redacted":true}'
+
+
+def _records() -> List[Any]:
+    run = Run.__new__(Run)
+    for name, value in {
+        "_run_id": 0xA1,
+        "_trace_id": 0xB2,
+        "_parent_id": None,
+        "name": "job",
+        "session_id": "s1",
+        "start_ns": 10,
+        "end_ns": 20,
+        "duration_ns": 10,
+        "status": "ok",
+        "error_type": None,
+        "error_message": None,
+        "run_kind": "function",
+        "agent": None,
+        "attributes": {"a": 1},
+    }.items():
+        setattr(run, name, value)
+    ids = ("r" * 16, "t" * 32, "s1")
+    return [
+        run,
+        Event("e", 11, None, {"key": "k1"}, *ids),
+        Event("x" * 20_000, 12, math.nan, {"password": "p"}, *ids),
+        Event(_Thing(), 13, 0.5, {"nested": {"a": [1]}}, *ids),  # type: ignore[arg-type]
+        Log("INFO", "hello", {"i": 1}, 14, *ids),
+        Log("ERROR", "sk-" + "d" * 30, {"token": "abc"}, 15, None, None, None),
+        LLMCall(
+            "gpt",
+            1,
+            2,
+            0.1,
+            True,
+            16,
+            *ids,
+            request={"temperature": 0.2},
+            input=[{"role": "user", "content": "hi"}],
+            output="ok",
+        ),
+        Evaluation("acc", 0.9, 0.5, "PASS", 17, *ids, extra={"n": 3}),
+        AgentMessage("a", "b", "handoff", {"text": "go"}, 18, *ids),
+        MetricSnapshot({"m": 1.0, "bad": math.inf}, 19, *ids),
+        SessionRecord("s1", "name", ["t"], {"state": 1}, 20),
+    ]
+
+
+def test_prepare_records_matches_prepare_dicts() -> None:
+    records = _records()
+    fast = prepare_records(records)
+    slow = prepare_dicts([to_jsonable(r) for r in records])
+    assert fast.count == slow.count == len(records)
+    assert {k: [tuple(r) for r in v] for k, v in fast.tables.items()} == {
+        k: [tuple(r) for r in v] for k, v in slow.tables.items()
+    }
+    assert (fast.metrics, fast.sessions, fast.spans) == (slow.metrics, slow.sessions, slow.spans)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 127, 128, 129, 300, 1000])
+def test_every_row_of_a_batch_is_inserted_in_order(tmp_path: Path, n: int) -> None:
+    path = tmp_path / "s.db"
+    with open_store(path, readonly=False) as store:
+        conn: sqlite3.Connection = store._conn
+        batch: List[Any] = [Event(f"e{i}", i, None, {"i": i}, None, None, "s") for i in range(n)]
+        batch += [MetricSnapshot({"a": i, "b": i}, i, None, None, "s") for i in range(n)]
+        assert write_records(conn, batch) == 2 * n
+        events = store.events(session_id="s", limit=None)
+        metrics = store.metrics(session_id="s", limit=None)
+    assert [e["name"] for e in events] == [f"e{i}" for i in range(n)]
+    assert [e["metadata"] for e in events] == [{"i": i} for i in range(n)]
+    assert [(m["name"], m["value"]) for m in metrics] == [
+        (k, i) for i in range(n) for k in ("a", "b")
+    ]
