@@ -57,6 +57,18 @@ class Record:
         return f"{type(self).__name__}({shown}, ...)"
 
 
+class _Timed(Record):
+    """A record stamped with ``time_ns``."""
+
+    __slots__ = ()
+    time_ns: int
+
+    @property
+    def timestamp(self) -> float:
+        """Wall-clock time in epoch seconds."""
+        return self.time_ns / 1e9
+
+
 class Run(Record):
     """One sentinel call or bifrost block: a span of the trace tree.
 
@@ -176,7 +188,7 @@ class Run(Record):
         return None if d is None else d / 1e9
 
 
-class Event(Record):
+class Event(_Timed):
     """A named occurrence recorded by ``monitor.track`` (or a timer)."""
 
     __slots__ = ("name", "time_ns", "duration", "metadata", "run_id", "trace_id", "session_id")
@@ -201,13 +213,8 @@ class Event(Record):
         self.trace_id = trace_id
         self.session_id = session_id
 
-    @property
-    def timestamp(self) -> float:
-        """Wall-clock time in epoch seconds."""
-        return self.time_ns / 1e9
 
-
-class Log(Record):
+class Log(_Timed):
     """A structured log line written through the report."""
 
     __slots__ = ("level", "message", "fields", "time_ns", "run_id", "trace_id", "session_id")
@@ -232,13 +239,8 @@ class Log(Record):
         self.trace_id = trace_id
         self.session_id = session_id
 
-    @property
-    def timestamp(self) -> float:
-        """Wall-clock time in epoch seconds."""
-        return self.time_ns / 1e9
 
-
-class LLMCall(Record):
+class LLMCall(_Timed):
     """One call to a language model, with usage, latency and cost.
 
     It also reads like a :class:`Log` (``level``, ``message``, ``fields``), so it
@@ -319,11 +321,6 @@ class LLMCall(Record):
         self.session_id = session_id
 
     @property
-    def timestamp(self) -> float:
-        """Wall-clock time in epoch seconds."""
-        return self.time_ns / 1e9
-
-    @property
     def total_tokens(self) -> int:
         """Input plus output tokens (unknown counts count as 0)."""
         return (self.input_tokens or 0) + (self.output_tokens or 0)
@@ -367,7 +364,7 @@ class LLMCall(Record):
         return out
 
 
-class Evaluation(Record):
+class Evaluation(_Timed):
     """An evaluation score with its threshold and PASS/FAIL status."""
 
     __slots__ = (
@@ -421,11 +418,6 @@ class Evaluation(Record):
         return self.status == "PASS"
 
     @property
-    def timestamp(self) -> float:
-        """Wall-clock time in epoch seconds."""
-        return self.time_ns / 1e9
-
-    @property
     def level(self) -> str:
         return "INFO" if self.status == "PASS" else "WARNING"
 
@@ -452,7 +444,7 @@ class Evaluation(Record):
         return out
 
 
-class AgentMessage(Record):
+class AgentMessage(_Timed):
     """A message or hand-off between two agents of a multi-agent system."""
 
     __slots__ = (
@@ -492,11 +484,6 @@ class AgentMessage(Record):
         self.session_id = session_id
 
     @property
-    def timestamp(self) -> float:
-        """Wall-clock time in epoch seconds."""
-        return self.time_ns / 1e9
-
-    @property
     def level(self) -> str:
         return "INFO"
 
@@ -518,7 +505,7 @@ class AgentMessage(Record):
         return out
 
 
-class MetricSnapshot(Record):
+class MetricSnapshot(_Timed):
     """The values of a monitor's metrics when a run of its session ended."""
 
     __slots__ = ("metrics", "time_ns", "run_id", "trace_id", "session_id")
@@ -540,7 +527,7 @@ class MetricSnapshot(Record):
         self.session_id = session_id
 
 
-class SessionRecord(Record):
+class SessionRecord(_Timed):
     """A session's id, name, tags and state, as of the end of one of its runs."""
 
     __slots__ = ("session_id", "name", "tags", "state", "time_ns")

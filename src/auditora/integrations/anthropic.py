@@ -26,6 +26,8 @@ import functools
 from typing import Any, Dict, List
 
 from ..llm._instrument import CallTracker, observe_stream, patch, unpatch, wrap_create
+from ..llm._instrument import field as _get
+from ..llm._instrument import int_or_none as _int
 
 __all__ = ["instrument", "is_instrumented", "uninstrument"]
 
@@ -41,18 +43,6 @@ def _import() -> Any:
             "pip install 'auditora[anthropic]'"
         ) from exc
     return anthropic
-
-
-def _get(obj: Any, name: str) -> Any:
-    if obj is None:
-        return None
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
-def _int(value: Any) -> Any:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _content(kwargs: Dict[str, Any]) -> Any:

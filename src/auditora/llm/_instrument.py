@@ -56,6 +56,20 @@ _PARAMS = (
 )
 
 
+def field(obj: Any, name: str) -> Any:
+    """``obj[name]`` or ``obj.name``: SDK responses are models, streamed events sometimes dicts."""
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def int_or_none(value: Any) -> Any:
+    """A token count, or None for anything that is not an int (bools included)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _given(value: Any) -> bool:
     # The SDKs mark absent arguments with NotGiven / Omit sentinels.
     return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
