@@ -33,19 +33,27 @@ class SQLiteSink(Sink):
 
     Writing is pipelined: ``export`` builds the rows of a batch (Python work)
     while the previous batch is committed by the sink's writer thread (SQLite
-    work, which releases the GIL), so both CPU cores are used. A failed commit
-    is reported by the next ``export``/``flush``/``close`` as
+    work, which releases the GIL), so both CPU cores are used. Batches that
+    arrive while the writer is busy are merged into the next transaction (never
+    split), so under load transactions grow and cost less per record. A failed
+    commit is reported by the next ``export``/``flush``/``close`` as
     :class:`SinkWriteError` carrying the number of records lost.
     """
 
     name = "sqlite"
+
+    #: A batch waiting for the writer takes in the following batches up to this
+    #: many records: under load transactions grow, and each commit, index page
+    #: write and GIL hand-over serves more records.
+    MAX_TRANSACTION = 32_768
 
     def __init__(self, path: Union[str, os.PathLike[str]]) -> None:
         self.path = os.fspath(path)
         self._conn: Optional[sqlite3.Connection] = None
         self._pid = os.getpid()
         self._cond = threading.Condition(threading.Lock())
-        self._job: Optional[Prepared] = None  # waiting for / being written by the writer
+        self._job: Optional[Prepared] = None  # waiting for the writer
+        self._busy = False  # the writer is writing a job
         self._error: Optional[BaseException] = None
         self._lost = 0
         self._thread: Optional[threading.Thread] = None
@@ -64,6 +72,9 @@ class SQLiteSink(Sink):
                 while self._job is None:
                     self._cond.wait()
                 job = self._job
+                self._job = None
+                self._busy = True
+                self._cond.notify_all()
             try:
                 write_prepared(self._connection(), job)
             except BaseException as exc:
@@ -71,30 +82,42 @@ class SQLiteSink(Sink):
                     self._error = exc
                     self._lost += job.count
             with self._cond:
-                self._job = None
+                self._busy = False
                 self._cond.notify_all()
 
-    def _wait(self, timeout: Optional[float]) -> bool:
-        """Wait until no batch is being written; raise if an earlier one failed."""
-        with self._cond:
-            done = self._cond.wait_for(lambda: self._job is None, timeout)
-            error, lost = self._error, self._lost
-            self._error, self._lost = None, 0
+    def _idle(self) -> bool:
+        return self._job is None and not self._busy
+
+    def _raise_error(self) -> None:
+        """Raise (once) the failure of an earlier batch; call with the lock held."""
+        error, lost = self._error, self._lost
+        self._error, self._lost = None, 0
         if error is not None:
             raise SinkWriteError(
                 f"writing to {self.path} failed: {type(error).__name__}: {error}", lost
             ) from error
+
+    def _wait(self, timeout: Optional[float]) -> bool:
+        """Wait until every batch is written; raise if an earlier one failed."""
+        with self._cond:
+            done = self._cond.wait_for(self._idle, timeout)
+            self._raise_error()
         return done
 
     # -- the sink contract ---------------------------------------------------
     def export(self, batch: Sequence[Record]) -> None:
-        """Build the batch's rows, then hand them to the writer (one transaction)."""
+        """Build the batch's rows, then hand them to the writer (one transaction).
+
+        While the writer is busy, the batch joins the one waiting for it (up
+        to :attr:`MAX_TRANSACTION` records; beyond, this call waits for the
+        writer to take that one). An earlier batch's failure is raised after
+        this batch was handed over.
+        """
         if not batch:
             return
         if self._pid != os.getpid():
             self._after_fork_in_child()
         prepared = prepare_records(batch)
-        self._wait(None)
         with self._cond:
             if self._thread is None:
                 thread: Optional[threading.Thread] = threading.Thread(
@@ -108,8 +131,16 @@ class SQLiteSink(Sink):
                     write_prepared(self._connection(), prepared)
                     return
                 self._thread = thread
-            self._job = prepared
+            limit = self.MAX_TRANSACTION
+            self._cond.wait_for(
+                lambda: self._job is None or self._job.count + prepared.count <= limit
+            )
+            if self._job is None:
+                self._job = prepared
+            else:
+                self._job.merge(prepared)
             self._cond.notify_all()
+            self._raise_error()
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait for the batch in flight to commit; committed data survives a process crash."""
@@ -141,6 +172,7 @@ class SQLiteSink(Sink):
         self._pid = os.getpid()
         self._cond = threading.Condition(threading.Lock())
         self._job = None
+        self._busy = False
         self._error = None
         self._lost = 0
         self._thread = None

@@ -373,11 +373,12 @@ def prepare_records(records: Sequence[Any]) -> Prepared:
     return out
 
 
-#: Rows per INSERT statement: one statement of many ``VALUES`` rows is bound in
-#: one call and run in one step (which releases the GIL), instead of a Python
-#: round trip and a GIL hand-over per row as with ``executemany``.
-_CHUNK = 128
+#: Most rows per INSERT statement: one statement of many ``VALUES`` rows is
+#: bound in one call and run in one step (which releases the GIL), instead of a
+#: Python round trip and a GIL hand-over per row as with ``executemany``.
+_CHUNK = 1024
 _MULTI: Dict[Tuple[str, int], str] = {}
+_DEFAULT_VARIABLES = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
 
 def _multi_sql(sql: str, rows: int) -> str:
@@ -392,16 +393,33 @@ def _multi_sql(sql: str, rows: int) -> str:
     return text
 
 
+def _variables(conn: sqlite3.Connection) -> int:
+    """How many ``?`` parameters one statement may have on this connection."""
+    getlimit = getattr(conn, "getlimit", None)  # Python 3.11+
+    if getlimit is not None:
+        try:
+            return int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))  # type: ignore[attr-defined,unused-ignore]
+        except Exception:
+            pass
+    return _DEFAULT_VARIABLES
+
+
 def _insert(conn: sqlite3.Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert ``rows`` with statements of ``_CHUNK`` rows, the rest in power-of-two
-    chunks (so a handful of cached statements serve every batch size)."""
+    """Insert ``rows`` with statements of up to ``_CHUNK`` rows, in power-of-two
+    sizes (so a handful of cached statements serve every batch size)."""
     n = len(rows)
     if n == 1:
         conn.execute(sql, rows[0])
         return
+    if n == 0:
+        return
+    size = _CHUNK
+    per_row = max(1, len(rows[0]))
+    limit = _variables(conn)
+    while size > 1 and size * per_row > limit:
+        size //= 2
     flat = chain.from_iterable
     i = 0
-    size = _CHUNK
     while i < n:
         while n - i < size:
             size //= 2
