@@ -339,20 +339,29 @@ class _Pipeline:
         now = time.monotonic()
         for runner in self.runners:
             runner.check_hung(now)
+        size = self.batch_size
+        popleft = queue.popleft
         batch = RecordBatch()
         while queue:
-            item = queue.popleft()
-            if isinstance(item, _Marker):
-                self._dispatch(batch)
-                batch = RecordBatch()
-                if self._control(item):
-                    return True
-                continue
-            if threshold and item.kind == "log" and _LEVELS.get(item.level, 0) < threshold:
-                self.filtered += 1
-                continue
-            batch.append(item)
-            if len(batch) >= self.batch_size:
+            # Take up to a batch at once (only this thread pops, so the queue
+            # holds at least this many); records are checked a chunk at a time.
+            items = [popleft() for _ in range(min(size - len(batch), len(queue)))]
+            if threshold or _Marker in set(map(type, items)):
+                for i, item in enumerate(items):
+                    if isinstance(item, _Marker):
+                        self._dispatch(batch)
+                        batch = RecordBatch()
+                        if self._control(item):
+                            queue.extendleft(reversed(items[i + 1 :]))  # not ours to take
+                            return True
+                        continue
+                    if threshold and item.kind == "log" and _LEVELS.get(item.level, 0) < threshold:
+                        self.filtered += 1
+                        continue
+                    batch.append(item)
+            else:
+                batch.extend(items)
+            if len(batch) >= size:
                 self._dispatch(batch)
                 batch = RecordBatch()
         self._dispatch(batch)

@@ -396,6 +396,8 @@ def json_texts(
         if masking is not None:
             max_string, max_keys = _flat_limits()
             types = set(map(type, values))
+            if types == {type(None)}:
+                return [None] * len(values)
             if types == {dict}:
                 texts = _flat_batch(values, masking, max_string, max_keys)
                 if texts is not None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from itertools import chain
+from itertools import chain, compress, repeat
 from math import isfinite
-from operator import attrgetter
+from operator import attrgetter, is_
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 __all__ = [
@@ -283,7 +283,7 @@ _CLASSES: Optional[Dict[type, str]] = None
 
 def _table_rows(
     kind: str, items: Sequence[Any], max_string: int, limits: Tuple[int, int]
-) -> List[Sequence[Any]]:
+) -> Tuple[List[Sequence[Any]], List[Sequence[Any]]]:
     """Rows of one table, built column by column: every check and conversion is
     one call over a whole column instead of Python work per record."""
     from .._serialize import json_texts
@@ -299,7 +299,24 @@ def _table_rows(
         columns[i] = _scalar_column(columns[i], max_string)
     for i in json_pos:
         columns[i] = json_texts(columns[i], limits)
-    return list(zip(*columns))
+    return list(zip(*columns)), columns
+
+
+def _run_spans(
+    spans: Dict[str, List[int]], sids: Sequence[Any], starts: Sequence[Any], ends: Sequence[Any]
+) -> None:
+    """Each session's earliest start and latest end among these runs."""
+    first = sids[0]
+    if (
+        first.__class__ is str
+        and set(sids) == {first}
+        and set(map(type, starts)) == {int}
+        and set(map(type, ends)) == {int}
+    ):
+        _span(spans, first, min(starts), max(ends))
+        return
+    for sid, start, end in zip(sids, starts, ends):
+        _span(spans, sid, start, end)
 
 
 def prepare_records(records: Sequence[Any]) -> Prepared:
@@ -320,54 +337,57 @@ def prepare_records(records: Sequence[Any]) -> Prepared:
     limits = quick_limits()
     max_string = int(settings.max_string_length)
     out = Prepared()
-    # Group by exact class, keeping each table's records in order.
-    groups: Dict[type, List[Any]] = {}
-    get = groups.get
-    for r in records:
-        cls = r.__class__
-        group = get(cls)
-        if group is None:
-            group = groups[cls] = []
-        group.append(r)
-    others: List[Mapping[str, Any]] = []
+    # Records of the known classes, by class (each table keeps its order);
+    # C-level passes over the batch rather than Python work per record.
+    types = list(map(type, records))
+    distinct = set(types)
+    rest: List[Any] = []
+    if len(distinct) == 1:
+        cls = types[0] if types else None
+        if cls in classes:
+            groups = {cls: records}
+        else:
+            rest = list(records)
+            groups = {}
+    else:
+        groups = {
+            cls: list(compress(records, map(is_, types, repeat(cls))))
+            for cls in sorted(distinct, key=types.index)
+            if cls in classes
+        }
+        if len(groups) < len(distinct):
+            rest = [r for r, t in zip(records, types) if t not in classes]
     for cls, items in groups.items():
-        kind = classes.get(cls)
-        if kind is not None:
-            out.tables[kind] = _table_rows(kind, items, max_string, limits)
-            out.count += len(items)
-            if kind == "run":
-                spans = out.spans
-                for row in out.tables[kind]:
-                    _span(spans, row[4], row[5], row[6])
-            continue
-        kind = getattr(cls, "kind", None)
-        for r in items:
-            if kind == "metric":
-                ids = (
-                    scalar(r.time_ns),
-                    scalar(r.run_id),
-                    scalar(r.trace_id),
+        kind = classes[cls]
+        rows, columns = _table_rows(kind, items, max_string, limits)
+        out.tables[kind] = rows
+        out.count += len(items)
+        if kind == "run":
+            _run_spans(out.spans, columns[4], columns[5], columns[6])
+    others: List[Mapping[str, Any]] = []
+    for r in rest:
+        other = getattr(r, "kind", None)
+        if other == "metric":
+            ids = (scalar(r.time_ns), scalar(r.run_id), scalar(r.trace_id), scalar(r.session_id))
+            try:
+                pairs = list(dict(r.metrics).items())
+            except Exception:
+                pairs = []
+            out.metrics.extend((scalar(str(k)), scalar(v), *ids) for k, v in pairs)
+        elif other == "session":
+            out.sessions.append(
+                (
                     scalar(r.session_id),
+                    scalar(r.name),
+                    json_text(r.tags, True, limits),
+                    json_text(r.state, True, limits),
+                    scalar(r.time_ns),
                 )
-                try:
-                    pairs = list(dict(r.metrics).items())
-                except Exception:
-                    pairs = []
-                out.metrics.extend((scalar(str(k)), scalar(v), *ids) for k, v in pairs)
-            elif kind == "session":
-                out.sessions.append(
-                    (
-                        scalar(r.session_id),
-                        scalar(r.name),
-                        json_text(r.tags, True, limits),
-                        json_text(r.state, True, limits),
-                        scalar(r.time_ns),
-                    )
-                )
-            else:
-                others.append(to_jsonable(r))
-                continue
-            out.count += 1
+            )
+        else:
+            others.append(to_jsonable(r))
+            continue
+        out.count += 1
     if others:
         out.merge(prepare_dicts(others))
     return out
