@@ -103,6 +103,12 @@ def test_plain_batches_match_with_and_without_nones() -> None:
     texts = json_texts(batch)
     assert texts == [_reference(v) for v in batch]
     assert "ghp_" not in str(texts[150]) and redaction.MASK in str(texts[150])
+    # Mostly repeated values (scanned once each), one secret among them.
+    same: List[Any] = [{"key": "k1"} for _ in range(300)]
+    same[7] = {"key": "xoxb-" + "d" * 20}
+    texts = json_texts(same)
+    assert texts == [_reference(v) for v in same]
+    assert redaction.MASK in str(texts[7]) and "xoxb" not in str(texts[7])
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import json.encoder
 import math
+import re
 from collections import deque
 from collections.abc import Mapping
 from itertools import chain
@@ -314,6 +315,19 @@ _flat_encoder: Any = (
 )
 
 
+_TRIGGER_SEARCH: Dict[Tuple[str, ...], Callable[[str], Any]] = {}
+
+
+def _trigger_search(triggers: Tuple[str, ...]) -> Callable[[str], Any]:
+    """``search(text)``: a match when ``text`` contains any of ``triggers`` (literally)."""
+    search = _TRIGGER_SEARCH.get(triggers)
+    if search is None:
+        search = re.compile("|".join(map(re.escape, triggers))).search
+        if len(_TRIGGER_SEARCH) < 16:
+            _TRIGGER_SEARCH[triggers] = search
+    return search
+
+
 def _flat_limits() -> Tuple[int, int]:
     """``(max text length, max keys)`` of a flat dict the sanitizer keeps unchanged."""
     max_string = max(1, int(settings.max_string_length))
@@ -344,11 +358,8 @@ def _flat_text(
         return None
     if len(text) > max_string or text.count("{") != 1 or "[" in text:
         return None
-    if triggers:
-        low = text.lower()
-        for t in triggers:
-            if t in low:
-                return None
+    if triggers and _trigger_search(triggers)(text.lower()) is not None:
+        return None
     return text
 
 
@@ -373,14 +384,15 @@ def _flat_batch(
     # brace, so "},{" occurs only between two dicts. NUL is always escaped in JSON.
     if text.count("{") != len(dicts) or text.count("[") != 1:
         return None
-    if triggers:
-        low = text.lower()
-        for t in triggers:
-            if t in low:
-                return None
     pieces = text[1:-1].replace("},{", "}\x00{").split("\x00")
     if len(pieces) != len(dicts) or max(map(len, pieces)) > max_string:
         return None
+    if triggers:
+        # Repeated values (the same metadata on many records) are scanned once.
+        distinct = set(pieces)
+        scan = "\x00".join(distinct) if 2 * len(distinct) <= len(pieces) else text
+        if _trigger_search(triggers)(scan.lower()) is not None:
+            return None
     return pieces
 
 

@@ -396,7 +396,7 @@ def prepare_records(records: Sequence[Any]) -> Prepared:
 #: Most rows per INSERT statement: one statement of many ``VALUES`` rows is
 #: bound in one call and run in one step (which releases the GIL), instead of a
 #: Python round trip and a GIL hand-over per row as with ``executemany``.
-_CHUNK = 1024
+_CHUNK = 512
 _MULTI: Dict[Tuple[str, int], str] = {}
 _DEFAULT_VARIABLES = 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
