@@ -306,15 +306,6 @@ def _quick_text(value: Any, limit: int, max_depth: int) -> Optional[str]:
     return None
 
 
-# A reusable C encoder (no cycle check: a cyclic value ends in RecursionError,
-# which callers catch). It keeps no state between calls, so threads may share it.
-_flat_encoder: Any = (
-    _c_make_encoder(None, _no_default, _encode_str, None, ":", ",", False, False, False)
-    if _c_make_encoder is not None
-    else None
-)
-
-
 _TRIGGER_SEARCH: Dict[Tuple[str, ...], Callable[[str], Any]] = {}
 
 
@@ -345,7 +336,7 @@ def _flat_text(
     what ``json_text`` builds the long way: redaction only masks values under
     sensitive keys and strings holding a trigger substring, both ruled out here.
     """
-    if value.__class__ is not dict or len(value) > max_keys or _flat_encoder is None:
+    if value.__class__ is not dict or len(value) > max_keys:
         return None
     keys, triggers = masking
     sensitive = _sensitive
@@ -353,8 +344,8 @@ def _flat_text(
         if k.__class__ is not str or (keys and sensitive is not None and sensitive(k)):
             return None
     try:
-        text: str = "".join(_flat_encoder(value, 0))
-    except Exception:  # TypeError, ValueError (NaN), RecursionError
+        text = _strict(value)
+    except Exception:  # TypeError, ValueError (NaN, cycle), RecursionError
         return None
     if len(text) > max_string or text.count("{") != 1 or "[" in text:
         return None
@@ -368,17 +359,20 @@ def _flat_batch(
 ) -> Optional[List[str]]:
     """:func:`_flat_text` of many dicts with one encoder call, or None when any is
     not flat (the caller then goes value by value)."""
-    if _flat_encoder is None or not dicts or max(map(len, dicts)) > max_keys:
+    if not dicts or max(map(len, dicts)) > max_keys:
+        return None
+    # Every key an exact str (whose == and hash can be trusted), none sensitive.
+    if set(map(type, chain.from_iterable(dicts))) - {str}:
         return None
     keys, triggers = masking
-    names = set(chain.from_iterable(dicts))
     sensitive = _sensitive
-    for k in names:
-        if k.__class__ is not str or (keys and sensitive is not None and sensitive(k)):
-            return None
+    if keys and sensitive is not None:
+        for k in set(chain.from_iterable(dicts)):
+            if sensitive(k):
+                return None
     try:
-        text: str = "".join(_flat_encoder(dicts, 0))
-    except Exception:
+        text = _strict(dicts)
+    except Exception:  # TypeError, ValueError (NaN, cycle), RecursionError
         return None
     # One "{" per dict and only the outer "[": no nesting, and no string holds a
     # brace, so "},{" occurs only between two dicts. NUL is always escaped in JSON.
