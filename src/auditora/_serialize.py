@@ -240,6 +240,20 @@ def sanitize(value: Any) -> Any:
         return f"<unserializable {_type_name(value)}>"
 
 
+#: Free-text fields a secret may be written into (a log message, an exception's
+#: text): masked by pattern with ``redaction.redact_text``.
+TEXT_FIELDS = frozenset({"message", "error_message", "error", "explanation", "label"})
+
+
+def redact_texts(values: Sequence[Any]) -> Sequence[Any]:
+    """``values`` with every string passed through ``redaction.redact_text``."""
+    try:
+        from .redaction import redact_text
+    except ImportError:  # pragma: no cover - the module ships with the package
+        return values
+    return [redact_text(v) if v.__class__ is str else v for v in values]
+
+
 def _redacted(value: Any) -> Any:
     t = type(value)
     if (
@@ -506,6 +520,8 @@ def to_jsonable(record: Any) -> Dict[str, Any]:
                     continue
             else:
                 t = type(value)
+                if t is str and name in TEXT_FIELDS:
+                    value = redact_texts((value,))[0]
                 if t is str:
                     if len(value) <= max_string:  # type: ignore[arg-type]
                         out[name] = value

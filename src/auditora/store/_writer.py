@@ -15,6 +15,8 @@ from math import isfinite
 from operator import attrgetter, is_
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from .._serialize import TEXT_FIELDS
+
 __all__ = [
     "Prepared",
     "prepare_dicts",
@@ -137,6 +139,12 @@ _PLANS: Dict[str, Tuple[Callable[[Any], Any], Tuple[int, ...], Tuple[int, ...]]]
         tuple(i for i, (_, is_json) in enumerate(spec) if is_json),
         tuple(i for i, (_, is_json) in enumerate(spec) if not is_json),
     )
+    for kind, spec in _SPECS.items()
+}
+
+#: kind -> positions of free-text columns masked by pattern (see _serialize.TEXT_FIELDS).
+_TEXT_POS: Dict[str, Tuple[int, ...]] = {
+    kind: tuple(i for i, (name, _) in enumerate(spec) if name in TEXT_FIELDS)
     for kind, spec in _SPECS.items()
 }
 
@@ -286,15 +294,18 @@ def _table_rows(
 ) -> Tuple[List[Sequence[Any]], List[Sequence[Any]]]:
     """Rows of one table, built column by column: every check and conversion is
     one call over a whole column instead of Python work per record."""
-    from .._serialize import json_texts
+    from .._serialize import json_texts, redact_texts
 
     getter, json_pos, scalar_pos = _PLANS[kind]
+    text_pos = _TEXT_POS[kind]
     try:
         rows: List[Any] = list(map(getter, items))
     except AttributeError:
         names = [name for name, _ in _SPECS[kind]]
         rows = [tuple(getattr(r, name, None) for name in names) for r in items]
     columns: List[Sequence[Any]] = list(zip(*rows))
+    for i in text_pos:
+        columns[i] = redact_texts(columns[i])
     for i in scalar_pos:
         columns[i] = _scalar_column(columns[i], max_string)
     for i in json_pos:
