@@ -299,9 +299,6 @@ def _fmt_rate(v: Optional[float]) -> str:
     return "-" if v is None else f"{v:.0%}"
 
 
-RecordsOrStore = Union[Iterable[Any], str, Any]
-
-
 def load_evaluations(source: Any, session_id: Optional[str] = None) -> List[Any]:
     """Evaluation records from ``source``.
 
