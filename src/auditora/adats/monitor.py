@@ -186,6 +186,10 @@ class DefaultMonitor:
 
     def _snapshot(self, run: Run) -> Optional[MetricSnapshot]:
         """A metric snapshot when a metric changed since the last one."""
+        # Unlocked first look: most runs change no metric. A change racing past
+        # it is sent with the next run's end, as it would be had it come later.
+        if self._snapshot_version == self._version:
+            return None
         with self._lock:
             if self._snapshot_version == self._version:
                 return None

@@ -31,7 +31,7 @@ class DefaultSession:
         self._tags: List[str] = []
         self._lock = threading.Lock()
         self._version = 0
-        self._snapshot_version = 0
+        self._snapshot_version = -1  # never sent: the first run end sends one
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value stored under ``key``, or ``default``."""
@@ -87,10 +87,13 @@ class DefaultSession:
 
     def _snapshot(self, run: Run) -> Optional[SessionRecord]:
         """A session record when anything changed since the last one (or never sent)."""
+        # Unlocked first look, as in DefaultMonitor._snapshot.
+        if self._snapshot_version == self._version:
+            return None
         with self._lock:
-            if self._snapshot_version == self._version and self._version:
+            if self._snapshot_version == self._version:
                 return None
-            self._snapshot_version = self._version = self._version or 1
+            self._snapshot_version = self._version
             return SessionRecord(
                 self.session_id, self.name, list(self._tags), dict(self._state), time_ns()
             )

@@ -185,6 +185,11 @@ def _record_exception(run: Run, exc: BaseException) -> None:
 
 def _emit_snapshots(run: Run) -> None:
     for adat in (run.monitor, run.session):
+        # The default adats count changes: an unchanged one (most runs) costs two
+        # attribute reads, not a method call.
+        v = getattr(adat, "_version", None)
+        if v is not None and v == getattr(adat, "_snapshot_version", None):
+            continue
         snap = getattr(adat, "_snapshot", None)
         if snap is None:
             continue
