@@ -10,10 +10,13 @@ from auditora import DefaultSession
 from auditora.adata.session import DefaultSession as AliasSession
 
 
-def test_default_id_is_a_uuid4_string() -> None:
-    """Without an id the session gets a random UUID4 string."""
+def test_default_id_is_a_uuid7_string() -> None:
+    """Without an id the session gets a time-ordered UUIDv7 string (RFC 9562)."""
     s = DefaultSession()
-    assert uuid.UUID(s.session_id).version == 4
+    parsed = uuid.UUID(s.session_id)
+    assert parsed.version == 7
+    assert parsed.variant == uuid.RFC_4122
+    assert str(parsed) == s.session_id
     assert DefaultSession().session_id != s.session_id
 
 

@@ -23,6 +23,7 @@ from typing import Any, AsyncGenerator, Callable, Generator, Optional, TypeVar, 
 
 from . import _emit
 from ._config import settings
+from ._ids import prefix as _prefix
 from .core import _runs
 from .core._bifrost import resolve_adats
 from .core._paragon import _frame
@@ -170,7 +171,7 @@ def _wrap_function(
             _root_ids(run)
             run.agent = agent
         run._parent = parent
-        run._run_id = _bits(64) or 1
+        run._run_id = _prefix[2] | _bits(48) or 1  # _ids.span_id_int
         run.name = name
         run.session = session
         run.monitor = monitor
@@ -228,7 +229,7 @@ def _wrap_coroutine(
             _root_ids(run)
             run.agent = agent
         run._parent = parent
-        run._run_id = _bits(64) or 1
+        run._run_id = _prefix[2] | _bits(48) or 1  # _ids.span_id_int
         run.name = name
         run.session = session
         run.monitor = monitor

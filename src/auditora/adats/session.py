@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from time import time_ns
 from typing import Any, Dict, List, Optional
 
+from .._ids import new_session_id
 from ..records import Run, SessionRecord
 
 __all__ = ["DefaultSession"]
@@ -15,7 +15,7 @@ __all__ = ["DefaultSession"]
 class DefaultSession:
     """Key/value state shared by every run of a sentinel (or a bifrost block).
 
-    ``session_id`` defaults to a random UUID4 string. All methods are
+    ``session_id`` defaults to a UUIDv7 string (time-ordered, 74 random bits). All methods are
     thread-safe. Subclass it to add your own state (call ``super().__init__``).
     """
 
@@ -24,7 +24,7 @@ class DefaultSession:
             raise TypeError(f"session_id must be a str, not {type(session_id).__name__}")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
-        self.session_id: str = session_id if session_id is not None else str(uuid.uuid4())
+        self.session_id: str = session_id if session_id is not None else new_session_id()
         self.name = name
         self.created_ns = time_ns()
         self._state: Dict[str, Any] = {}

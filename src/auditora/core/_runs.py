@@ -1,7 +1,8 @@
 """Starting and ending runs: the per-call work shared by sentinel and bifrost.
 
-This is the hot path. It avoids ``uuid4`` (ids come from ``getrandbits``),
-formats nothing, and emits records only when someone listens.
+This is the hot path. It avoids ``uuid4`` (ids are time-ordered ints from
+``getrandbits``, see :mod:`auditora._ids`), formats nothing, and emits records
+only when someone listens.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from time import perf_counter_ns, time_ns
 from typing import Any, Callable, Optional, Tuple
 
 from .. import _emit
+from .._ids import prefix as _prefix
+from .._ids import refresh as _refresh
 from ..records import Run
 from ._paragon import _frame
 
@@ -56,7 +59,7 @@ def start_run(
         root_ids(run)
         run.agent = agent
     run._parent = parent
-    run._run_id = _bits(64) or 1
+    run._run_id = _prefix[2] | _bits(48) or 1  # _ids.span_id_int
     run.name = name
     run.session = session
     run.monitor = monitor
@@ -75,11 +78,12 @@ def start_run(
 
 
 def root_ids(run: Run) -> None:
-    """Give a root run its trace id and parent: a remote parent's, or a new trace."""
+    """Give a root run its trace id and parent: a remote parent's, or a new trace
+    (:func:`auditora._ids.trace_id_int`, inlined)."""
     hook = remote_parent_hook
     remote = hook() if hook is not None else None
     if remote is None:
-        run._trace_id = _bits(128) or 1
+        run._trace_id = _prefix[3] | _bits(80) or 1
         run._parent_id = None
     else:
         run._trace_id, run._parent_id = remote
@@ -146,6 +150,10 @@ def end_ok(run: Run) -> None:
 def after_end(run: Run) -> None:
     """Hand a finished run to the record targets and the end hooks."""
     if _emit.targets:
+        # Keep new ids' time prefixes current while records flow (_ids).
+        end = run.end_ns
+        if not _prefix[0] <= end < _prefix[1]:  # type: ignore[operator]
+            _refresh(end)  # type: ignore[arg-type]
         _emit.emit(run)
         _emit_snapshots(run)
     for hook in end_hooks:
