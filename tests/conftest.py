@@ -37,5 +37,5 @@ def _clean_auditora_state() -> Iterator[None]:
         reset()
     _reset_llm_state()
     _config.reset()
-    _emit.targets = ()
+    _emit.reset()
     assert Paragon.current() is None, "a test leaked an active Auditora frame"

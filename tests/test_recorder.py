@@ -343,3 +343,19 @@ def test_no_threads_at_shutdown_delivers_inline(monkeypatch: pytest.MonkeyPatch)
         False,
     )
     assert auditora.shutdown(1) is True
+
+
+def test_a_failure_inside_submit_is_counted_and_never_raised() -> None:
+    """submit is called without a guard, so it guards itself: a failure in it costs
+    nothing but a count (``recorder_error``), never an exception in the app."""
+    sink = MemorySink()
+    auditora.configure(sinks=[sink])
+    pipeline = _recorder._pipeline
+    assert pipeline is not None
+
+    def broken_start() -> None:
+        raise RuntimeError("worker cannot start")
+
+    pipeline._start = broken_start  # type: ignore[method-assign]
+    _produce(2)  # the first record fails to start the worker, the second too
+    assert auditora.stats()["dropped"].get("recorder_error") == 2
