@@ -155,6 +155,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             measure(hot, max(3, repeats // 2), sample_ms * 2)
             held, memory_only, store_on = hot
             ratio = store_on.median / memory_only.median
+            paced: Dict[int, Any] = {}
+            for calls in sqlite_sink.PACED_RATES:
+                lags: List[float] = []
+                lost: List[int] = []
+                cases = sqlite_sink.paced_cases(tmp, calls, 0.3 if quick else 1.0, lags, lost)
+                log(f"sqlite: hot path at a sustained {calls} calls/s")
+                measure(cases, 3 if quick else max(5, repeats // 2), sample_ms)
+                paced[calls] = (cases, max(lags), sum(lost))
             records = 20_000 if quick else 300_000
             log(f"sqlite: persisting {records} records")
             rate = sqlite_sink.persisted_rate(tmp, records)
@@ -165,14 +173,35 @@ def main(argv: Optional[List[str]] = None) -> int:
             "worker_held_ns": held.median,
             "ratio": ratio,
             "hot_path_drops": sum(drops),
+            "paced": {
+                str(calls): {
+                    "memory_only_ns": c[0].median,
+                    "store_on_ns": c[1].median,
+                    "ratio": c[1].median / c[0].median,
+                    "max_catch_up_s": lag,
+                    "dropped": lost,
+                }
+                for calls, (c, lag, lost) in paced.items()
+            },
             **rate,
             "bytes_per_queued_record": queued,
         }
         print("\n[sqlite store]  (unit: one call with one track and one info = 3 records)")
+        print("  sustained load: bursts of 50 calls, idle in between (the budget's measure)")
+        for calls, (cases, lag, lost) in paced.items():
+            mem_c, store_c = cases
+            paced_ratio = store_c.median / mem_c.median
+            ok = "met" if paced_ratio <= sqlite_sink.RATIO_TARGET else "missed"
+            print(
+                f"  {calls:>6} calls/s: memory only {mem_c.median:8.1f} ns  "
+                f"store on {store_c.median:8.1f} ns  (±{store_c.spread * 100:4.1f}%)  "
+                f"{paced_ratio:5.2f} x  target 1.5x: {ok}  "
+                f"(caught up {lag:.2f} s after, {lost} dropped)"
+            )
+        print("  saturated: a tight loop producing ~10x what any store absorbs (the queue grows)")
         for c in hot:
             print(f"  {c.name:<42} {c.median:10.1f} ns/op  ±{c.spread * 100:4.1f}%")
-        ok = "met" if ratio <= sqlite_sink.RATIO_TARGET else "missed"
-        print(f"  {'store on / memory only':<42} {ratio:10.2f} x      target 1.5x: {ok}")
+        print(f"  {'store on / memory only':<42} {ratio:10.2f} x")
         held_ratio = held.median / memory_only.median
         print(f"  {'worker held / memory only':<42} {held_ratio:10.2f} x      (enqueue cost alone)")
         print(f"  {'records dropped while timing':<42} {sum(drops):10d}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import os
 import threading
+import time
 import tracemalloc
 from itertools import repeat
 from time import perf_counter_ns
@@ -25,6 +26,12 @@ from auditora import DefaultMonitor, bifrost_sync, monitor, report, sentinel
 QUEUE_SIZE = 2_000_000
 RATIO_TARGET = 1.5
 RATE_TARGET = 100_000.0
+#: Offered loads for the sustained hot-path measure, in calls (3 records each)
+#: per second: a busy service, and three quarters of what the store absorbs.
+PACED_RATES = (10_000, 25_000)
+#: Calls per burst: the app works in bursts and waits in between (on I/O, an
+#: LLM), which is when background threads get the interpreter.
+BURST = 50
 
 
 def _unit() -> Any:
@@ -98,6 +105,58 @@ def hot_path_cases(tmpdir: str, drops: List[int]) -> List[Case]:
             note="a call with one track and one info",
         ),
         Case("sqlite.hot_path", "auditora SQLite store on", with_store, ours=True),
+    ]
+
+
+def _paced(handle: Any, n: int, rate: float) -> int:
+    """Make ``n`` calls at ``rate`` calls/s in bursts of :data:`BURST`, sleeping in
+    between; return the ns spent inside the bursts (the app's own time)."""
+    period = BURST / rate
+    spent = 0
+    due = time.perf_counter()
+    for done in range(0, n, BURST):
+        k = min(BURST, n - done)
+        t0 = perf_counter_ns()
+        for _ in repeat(None, k):
+            handle()
+        spent += perf_counter_ns() - t0
+        due += period
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+    return spent
+
+
+def paced_cases(
+    tmpdir: str, rate: int, seconds: float, lags: List[float], drops: List[int]
+) -> List[Case]:
+    """The unit at a sustained ``rate`` (below what the store absorbs), memory only
+    and with the SQLite store; ``lags`` gets each store sample's catch-up time
+    (how long the final flush took) and ``drops`` its dropped records."""
+    handle = _unit()
+    path = os.path.join(tmpdir, f"paced-{rate}.db")
+    n = max(BURST, int(rate * seconds))
+
+    def memory_only(n: int) -> int:
+        auditora.configure(sinks=[])
+        return _paced(handle, n, rate)
+
+    def with_store(n: int) -> int:
+        auditora.configure(store=path)  # the default queue and backlog bounds
+        handle()
+        auditora.flush(timeout=60)
+        elapsed = _paced(handle, n, rate)
+        t0 = time.perf_counter()
+        auditora.flush(timeout=120)
+        lags.append(time.perf_counter() - t0)
+        drops.append(_dropped())
+        auditora.configure(sinks=[])
+        return elapsed
+
+    group = f"sqlite.paced.{rate}"
+    return [
+        Case(group, "auditora memory only", memory_only, baseline=True, ours=True, n=n),
+        Case(group, "auditora SQLite store on", with_store, ours=True, n=n),
     ]
 
 
