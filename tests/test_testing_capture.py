@@ -71,3 +71,48 @@ def test_snapshots_are_sent_only_when_something_changed() -> None:
         job(True)
     assert len(records.metrics) == 2
     assert len(records.sessions) == 2
+
+
+def test_snapshots_of_subclassed_and_custom_adats() -> None:
+    """A DefaultMonitor subclass is change-counted like its base; a duck-typed monitor
+    with its own ``_snapshot`` is asked at every run end; one without is skipped."""
+    from auditora import DefaultMonitor, sentinel
+    from auditora.records import MetricSnapshot
+
+    class Counting(DefaultMonitor):
+        pass
+
+    asked: list = []
+
+    class Custom:
+        def _snapshot(self, run: object) -> None:
+            asked.append(run)
+
+    class Bare:
+        pass
+
+    counting = Counting()
+
+    @sentinel(monitor=counting)
+    def with_subclass(change: bool) -> None:
+        if change:
+            counting.increment_metric("n")
+
+    @sentinel(monitor=Custom())
+    def with_custom() -> None:
+        pass
+
+    @sentinel(monitor=Bare())
+    def with_bare() -> None:
+        pass
+
+    with capture() as records:
+        with_subclass(False)
+        with_subclass(True)
+        with_subclass(False)
+        with_custom()
+        with_custom()
+        with_bare()
+    snapshots = records.of(MetricSnapshot)
+    assert [s.metrics for s in snapshots] == [{"n": 1}]
+    assert len(asked) == 2

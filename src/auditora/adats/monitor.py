@@ -11,6 +11,7 @@ from typing import Any, Deque, Dict, Iterator, List, Optional
 
 from .. import _emit
 from ..core._paragon import _frame
+from ..core._runs import counted as _counted
 from ..records import Event, MetricSnapshot, Run
 
 __all__ = ["DefaultMonitor"]
@@ -26,6 +27,10 @@ class DefaultMonitor:
     it is full the oldest event is dropped and counted in ``get_summary()``.
     All methods are thread-safe.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _counted.add(cls)  # it inherits the change counters
 
     def __init__(self, max_events: int = 10_000) -> None:
         if not isinstance(max_events, int) or max_events < 1:
@@ -199,3 +204,6 @@ class DefaultMonitor:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(metrics={len(self._metrics)}, events={len(self._events)})"
+
+
+_counted.add(DefaultMonitor)

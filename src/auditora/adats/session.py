@@ -7,6 +7,7 @@ from time import time_ns
 from typing import Any, Dict, List, Optional
 
 from .._ids import new_session_id
+from ..core._runs import counted as _counted
 from ..records import Run, SessionRecord
 
 __all__ = ["DefaultSession"]
@@ -18,6 +19,10 @@ class DefaultSession:
     ``session_id`` defaults to a UUIDv7 string (time-ordered, 74 random bits). All methods are
     thread-safe. Subclass it to add your own state (call ``super().__init__``).
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _counted.add(cls)  # it inherits the change counters
 
     def __init__(self, session_id: Optional[str] = None, name: Optional[str] = None) -> None:
         if session_id is not None and not isinstance(session_id, str):
@@ -103,3 +108,6 @@ class DefaultSession:
 
 
 _MISSING = object()
+
+
+_counted.add(DefaultSession)
