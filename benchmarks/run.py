@@ -167,6 +167,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             log(f"sqlite: persisting {records} records")
             rate = sqlite_sink.persisted_rate(tmp, records)
             queued = sqlite_sink.bytes_per_queued(2_000 if quick else 50_000)
+            chunk = 20_000 if quick else 300_000
+            log(f"sqlite: insert rate as one store grows by {chunk} records at a time")
+            growth = sqlite_sink.growth_rates(tmp, 2 if quick else 4, chunk)
         results["sqlite"] = {
             "memory_only_ns": memory_only.median,
             "store_on_ns": store_on.median,
@@ -185,6 +188,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             },
             **rate,
             "bytes_per_queued_record": queued,
+            "growth_chunk_records": chunk,
+            "growth_rates_per_s": growth,
         }
         print("\n[sqlite store]  (unit: one call with one track and one info = 3 records)")
         print("  sustained load: bursts of 50 calls, idle in between (the budget's measure)")
@@ -212,6 +217,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             f"produced at {rate['produce_per_s']:.0f}/s)"
         )
         print(f"  {'bytes per queued record':<42} {queued:10.1f} B")
+        steps = "  ".join(f"{(i + 1) * chunk / 1e6:g}M: {r:,.0f}/s" for i, r in enumerate(growth))
+        print(f"  {'records/s as the store grows':<42} {steps}")
 
     # -- scaling -------------------------------------------------------------
     scale: List[Case] = []

@@ -188,6 +188,35 @@ def persisted_rate(tmpdir: str, records: int) -> Dict[str, float]:
     }
 
 
+def growth_rates(tmpdir: str, chunks: int, records: int) -> List[float]:
+    """Records/s persisted for each of ``chunks`` successive loads of ``records``
+    records (calls of the unit: a new run, trace and ids each) into one store, from
+    the first call to the last record stored: does the rate hold as the store grows?"""
+    handle = _unit()
+    path = os.path.join(tmpdir, "growth.db")
+    auditora.configure(store=path, queue_size=QUEUE_SIZE, sink_backlog=QUEUE_SIZE)
+    calls = max(1, records // 3)
+    rates: List[float] = []
+    try:
+        handle()
+        auditora.flush(timeout=60)
+        for _ in range(chunks):
+            before = _exported()
+            t0 = perf_counter_ns()
+            for _ in repeat(None, calls):
+                handle()
+            auditora.flush(timeout=300)
+            elapsed = perf_counter_ns() - t0
+            rates.append((_exported() - before) / (elapsed / 1e9))
+    finally:
+        auditora.configure(sinks=[])
+    return rates
+
+
+def _exported() -> int:
+    return sum(s.get("exported", 0) for s in auditora.stats().get("sinks", {}).values())
+
+
 class _Gate:
     """A sink that holds the recorder on its first batch, so records stay queued."""
 
