@@ -10,7 +10,15 @@ import pytest
 
 import auditora
 from auditora import DefaultReport, _config, report, sentinel, session
-from auditora.redaction import FAILED, MASK, configure, is_sensitive_key, redact, redact_text
+from auditora.redaction import (
+    FAILED,
+    MASK,
+    configure,
+    is_sensitive_key,
+    redact,
+    redact_text,
+    redact_texts,
+)
 from auditora.redaction import reset as reset_redaction
 
 OPENAI_KEY = "sk-proj-Abcdefghijklmnopqrstuvwxyz012345"
@@ -71,6 +79,33 @@ def test_secret_looking_values_are_masked_inside_strings(text: str, expected: st
     """OpenAI/Anthropic keys, AWS key ids and bearer tokens are cut out of any string."""
     assert expected == redact(text)
     assert expected == redact_text(text)
+
+
+def test_a_column_of_texts_is_masked_string_by_string() -> None:
+    """``redact_texts`` gives what ``redact_text`` gives for each string, keeps other
+    values, and returns a column with nothing to mask unchanged."""
+    column = ["plain", None, f"key={OPENAI_KEY}", 3, "Authorization: Bearer abc.def-ghi_jkl"]
+    assert redact_texts(column) == [
+        "plain",
+        None,
+        f"key={MASK}",
+        3,
+        f"Authorization: {MASK}",
+    ]
+    clean = ("request handled", None, "user u1 logged in")
+    assert redact_texts(clean) is clean
+
+
+def test_a_trigger_split_across_two_texts_masks_nothing() -> None:
+    """Joining a column to scan it once cannot make a secret out of two halves."""
+    column = ["ends with s", "k-" + "a" * 40, "ends with bear", "er token"]
+    assert list(redact_texts(column)) == column
+
+
+def test_a_column_uses_the_extra_patterns_too() -> None:
+    """User patterns, which have no trigger words, are applied to every string."""
+    configure(extra_patterns=[r"EMP-\d{6}"])
+    assert redact_texts(["id EMP-123456", "none"]) == [f"id {MASK}", "none"]
 
 
 def test_redaction_is_recursive_and_keeps_shapes() -> None:

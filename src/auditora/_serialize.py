@@ -248,10 +248,10 @@ TEXT_FIELDS = frozenset({"message", "error_message", "error", "explanation", "la
 def redact_texts(values: Sequence[Any]) -> Sequence[Any]:
     """``values`` with every string passed through ``redaction.redact_text``."""
     try:
-        from .redaction import redact_text
+        from .redaction import redact_texts as column
     except ImportError:  # pragma: no cover - the module ships with the package
         return values
-    return [redact_text(v) if v.__class__ is str else v for v in values]
+    return column(values)
 
 
 def _redacted(value: Any) -> Any:
