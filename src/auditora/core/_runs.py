@@ -155,7 +155,24 @@ def after_end(run: Run) -> None:
         if not _prefix[0] <= end < _prefix[1]:  # type: ignore[operator]
             _refresh(end)  # type: ignore[arg-type]
         _emit.emit(run)
-        _emit_snapshots(run)
+        # The snapshot checks, unrolled over (monitor, session) and inlined:
+        # this runs at every run end while recording.
+        mon: Any = run.monitor
+        try:
+            cls = mon.__class__  # a separate name: an inline test would narrow mon for mypy
+            skip = cls in counted and mon._version == mon._snapshot_version
+        except AttributeError:  # a subclass that skipped __init__
+            skip = False
+        if not skip:
+            _take_snapshot(mon, run)
+        ses: Any = run.session
+        try:
+            cls = ses.__class__
+            skip = cls in counted and ses._version == ses._snapshot_version
+        except AttributeError:
+            skip = False
+        if not skip:
+            _take_snapshot(ses, run)
     for hook in end_hooks:
         try:
             hook(run)
@@ -196,26 +213,6 @@ def _record_exception(run: Run, exc: BaseException) -> None:
 #: register themselves): an unchanged one costs two attribute reads at a run's
 #: end, not a method call and a lock.
 counted: Set[type] = set()
-
-
-def _emit_snapshots(run: Run) -> None:
-    # Unrolled over (monitor, session): this runs at every run end while recording.
-    mon: Any = run.monitor
-    try:
-        cls = mon.__class__  # a separate name: an inline test would narrow mon for mypy
-        skip = cls in counted and mon._version == mon._snapshot_version
-    except AttributeError:  # a subclass that skipped __init__
-        skip = False
-    if not skip:
-        _take_snapshot(mon, run)
-    ses: Any = run.session
-    try:
-        cls = ses.__class__
-        skip = cls in counted and ses._version == ses._snapshot_version
-    except AttributeError:
-        skip = False
-    if not skip:
-        _take_snapshot(ses, run)
 
 
 def _take_snapshot(adat: Any, run: Run) -> None:
