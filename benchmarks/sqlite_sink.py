@@ -26,9 +26,11 @@ from auditora import DefaultMonitor, bifrost_sync, monitor, report, sentinel
 QUEUE_SIZE = 2_000_000
 RATIO_TARGET = 1.5
 RATE_TARGET = 100_000.0
-#: Offered loads for the sustained hot-path measure, in calls (3 records each)
-#: per second: a busy service, and three quarters of what the store absorbs.
-PACED_RATES = (10_000, 25_000)
+#: Offered loads for the sustained hot-path measure, as fractions of the calls
+#: per second the store absorbs on the machine at hand (:func:`capacity`): a
+#: fixed rate would be a light load on a fast machine and an overload on a slow
+#: one, and above capacity the queue grows whatever the hot path costs.
+PACED_FRACTIONS = (0.25, 0.5, 0.75)
 #: Calls per burst: the app works in bursts and waits in between (on I/O, an
 #: LLM), which is when background threads get the interpreter.
 BURST = 50
@@ -186,6 +188,24 @@ def persisted_rate(tmpdir: str, records: int) -> Dict[str, float]:
         "produce_per_s": records / (produced / 1e9),
         "persisted_per_s": exported / (total / 1e9),
     }
+
+
+def capacity(tmpdir: str, calls: int) -> float:
+    """Calls of the unit per second the store absorbs on this machine: ``calls``
+    made in a tight loop, timed from the first to the last record stored."""
+    handle = _unit()
+    path = os.path.join(tmpdir, "capacity.db")
+    auditora.configure(store=path, queue_size=QUEUE_SIZE, sink_backlog=QUEUE_SIZE)
+    try:
+        handle()
+        auditora.flush(timeout=60)
+        t0 = perf_counter_ns()
+        for _ in repeat(None, calls):
+            handle()
+        auditora.flush(timeout=300)
+        return calls / ((perf_counter_ns() - t0) / 1e9)
+    finally:
+        auditora.configure(sinks=[])
 
 
 def growth_rates(tmpdir: str, chunks: int, records: int) -> List[float]:
