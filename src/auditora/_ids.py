@@ -18,11 +18,12 @@ in random bits:
 * session id: a UUIDv7 string (RFC 9562).
 
 The time prefixes live in :data:`prefix`, computed at import and refreshed by
-:func:`auditora.core._runs.after_end` while records flow to a target (a store,
-``capture()``): the hot path pays one ``|`` per id, never the big-int arithmetic
-or a clock check (together ~150 ns a call). With nothing recording, the prefix
-stays the import-time one: ids are as unique, only their order is coarser, and
-order matters only to a store. The sentinel and
+the recorder's worker each time it wakes (at every few hundred records, and at
+least every ``flush_interval`` while it runs) and by ``testing.capture()`` on
+entry: the hot path pays one ``|`` per id, never the big-int arithmetic or a
+clock check. Ids minted between two wakes carry the time of the last one; with
+no recorder running the prefix stays the import-time one. Either way ids are as
+unique, only their order is coarser, and order matters only to a store. The sentinel and
 :func:`auditora.core._runs.start_run` inline :func:`span_id_int` and
 :func:`trace_id_int`; keep them in step.
 

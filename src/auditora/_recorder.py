@@ -33,7 +33,7 @@ from collections import deque
 from threading import get_ident
 from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Union
 
-from . import _config, _emit
+from . import _config, _emit, _ids
 from ._config import settings
 from .records import Record
 from .sinks import RecordBatch, Sink, sink_from_spec
@@ -318,6 +318,7 @@ class _Pipeline:
             if self.worker is not None or self.stopped:
                 return
             _register_atexit()
+            _ids.keep_current(time.time_ns())
             try:
                 for runner in self.runners:
                     if runner.thread is None:
@@ -361,6 +362,9 @@ class _Pipeline:
         if not queue:
             self.wake.wait(settings.flush_interval)
         self.wake.clear()
+        # New ids' time prefixes (_ids) are kept current here, at least every
+        # flush_interval, rather than at every run end on the hot path.
+        _ids.keep_current(time.time_ns())
         threshold = _LEVELS.get(str(settings.log_level or "").upper(), 0)
         now = time.monotonic()
         for runner in self.runners:

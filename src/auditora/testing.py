@@ -14,10 +14,11 @@ thread or task, synchronously, so assertions need no flush::
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 from typing import Iterator, List, Type, TypeVar
 
-from . import _emit
+from . import _emit, _ids
 from .records import (
     AgentMessage,
     Evaluation,
@@ -89,6 +90,7 @@ def capture() -> Iterator[CapturedRecords]:
     """Collect every record produced inside the ``with`` block."""
     records = CapturedRecords()
     target = records._add
+    _ids.keep_current(time.time_ns())  # ids minted inside carry the current time
     _emit.add_target(target)
     try:
         yield records

@@ -15,7 +15,6 @@ from typing import Any, Callable, Optional, Set, Tuple
 
 from .. import _emit
 from .._ids import prefix as _prefix
-from .._ids import refresh as _refresh
 from ..records import Run
 from ._paragon import _frame
 
@@ -150,10 +149,6 @@ def end_ok(run: Run) -> None:
 def after_end(run: Run) -> None:
     """Hand a finished run to the record targets and the end hooks."""
     if _emit.targets:
-        # Keep new ids' time prefixes current while records flow (_ids).
-        end = run.end_ns
-        if not _prefix[0] <= end < _prefix[1]:  # type: ignore[operator]
-            _refresh(end)  # type: ignore[arg-type]
         _emit.emit(run)
         # The snapshot checks, unrolled over (monitor, session) and inlined:
         # this runs at every run end while recording.
