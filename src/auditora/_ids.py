@@ -23,9 +23,9 @@ least every ``flush_interval`` while it runs) and by ``testing.capture()`` on
 entry: the hot path pays one ``|`` per id, never the big-int arithmetic or a
 clock check. Ids minted between two wakes carry the time of the last one; with
 no recorder running the prefix stays the import-time one. Either way ids are as
-unique, only their order is coarser, and order matters only to a store. The sentinel and
-:func:`auditora.core._runs.start_run` inline :func:`span_id_int` and
-:func:`trace_id_int`; keep them in step.
+unique, only their order is coarser, and order matters only to a store. The
+sentinel and :func:`auditora.core._runs.start_run` inline :func:`span_id_int`
+and :func:`trace_id_int`; keep them in step.
 
 ``random.getrandbits`` uses the module's global generator, which CPython
 re-seeds in a forked child, so parent and child never mint the same ids.
