@@ -13,7 +13,7 @@ import time
 import tracemalloc
 from itertools import repeat
 from time import perf_counter_ns
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 from harness import Case
 from ours import quiet_report
@@ -175,8 +175,7 @@ def persisted_rate(tmpdir: str, records: int) -> Dict[str, float]:
             produced = perf_counter_ns() - t0
             ok = auditora.flush(timeout=300)
             total = perf_counter_ns() - t0
-        stats = auditora.stats()
-        exported = sum(s.get("exported", 0) for s in stats.get("sinks", {}).values())
+        exported = _exported()
         dropped = _dropped()
     finally:
         auditora.configure(sinks=[])
@@ -190,35 +189,16 @@ def persisted_rate(tmpdir: str, records: int) -> Dict[str, float]:
     }
 
 
-def capacity(tmpdir: str, calls: int) -> float:
-    """Calls of the unit per second the store absorbs on this machine: ``calls``
-    made in a tight loop, timed from the first to the last record stored."""
+def _loads(tmpdir: str, name: str, chunks: int, calls: int) -> List[Tuple[int, int]]:
+    """``chunks`` successive loads of ``calls`` calls of the unit, made in a tight
+    loop into one store: (ns from the first call to the last record stored,
+    records exported) for each."""
     handle = _unit()
-    path = os.path.join(tmpdir, "capacity.db")
+    path = os.path.join(tmpdir, f"{name}.db")
     auditora.configure(store=path, queue_size=QUEUE_SIZE, sink_backlog=QUEUE_SIZE)
+    loads: List[Tuple[int, int]] = []
     try:
-        handle()
-        auditora.flush(timeout=60)
-        t0 = perf_counter_ns()
-        for _ in repeat(None, calls):
-            handle()
-        auditora.flush(timeout=300)
-        return calls / ((perf_counter_ns() - t0) / 1e9)
-    finally:
-        auditora.configure(sinks=[])
-
-
-def growth_rates(tmpdir: str, chunks: int, records: int) -> List[float]:
-    """Records/s persisted for each of ``chunks`` successive loads of ``records``
-    records (calls of the unit: a new run, trace and ids each) into one store, from
-    the first call to the last record stored: does the rate hold as the store grows?"""
-    handle = _unit()
-    path = os.path.join(tmpdir, "growth.db")
-    auditora.configure(store=path, queue_size=QUEUE_SIZE, sink_backlog=QUEUE_SIZE)
-    calls = max(1, records // 3)
-    rates: List[float] = []
-    try:
-        handle()
+        handle()  # start the worker and open the store outside the timed region
         auditora.flush(timeout=60)
         for _ in range(chunks):
             before = _exported()
@@ -226,11 +206,24 @@ def growth_rates(tmpdir: str, chunks: int, records: int) -> List[float]:
             for _ in repeat(None, calls):
                 handle()
             auditora.flush(timeout=300)
-            elapsed = perf_counter_ns() - t0
-            rates.append((_exported() - before) / (elapsed / 1e9))
+            loads.append((perf_counter_ns() - t0, _exported() - before))
     finally:
         auditora.configure(sinks=[])
-    return rates
+    return loads
+
+
+def capacity(tmpdir: str, calls: int) -> float:
+    """Calls of the unit per second the store absorbs on this machine."""
+    ((elapsed, _),) = _loads(tmpdir, "capacity", 1, calls)
+    return calls / (elapsed / 1e9)
+
+
+def growth_rates(tmpdir: str, chunks: int, records: int) -> List[float]:
+    """Records/s persisted for each of ``chunks`` successive loads of ``records``
+    records (calls of the unit: a new run, trace and ids each) into one store, from
+    the first call to the last record stored: does the rate hold as the store grows?"""
+    loads = _loads(tmpdir, "growth", chunks, max(1, records // 3))
+    return [exported / (elapsed / 1e9) for elapsed, exported in loads]
 
 
 def _exported() -> int:

@@ -318,7 +318,6 @@ class _Pipeline:
             if self.worker is not None or self.stopped:
                 return
             _register_atexit()
-            _ids.keep_current(time.time_ns())
             try:
                 for runner in self.runners:
                     if runner.thread is None:

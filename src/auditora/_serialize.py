@@ -33,6 +33,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ._config import settings
 from .records import SCHEMA_VERSION
+from .redaction import redact_text
 
 __all__ = ["dumps", "json_text", "json_texts", "sanitize", "scalar", "to_jsonable"]
 
@@ -243,15 +244,6 @@ def sanitize(value: Any) -> Any:
 #: Free-text fields a secret may be written into (a log message, an exception's
 #: text): masked by pattern with ``redaction.redact_text``.
 TEXT_FIELDS = frozenset({"message", "error_message", "error", "explanation", "label"})
-
-
-def redact_texts(values: Sequence[Any]) -> Sequence[Any]:
-    """``values`` with every string passed through ``redaction.redact_text``."""
-    try:
-        from .redaction import redact_texts as column
-    except ImportError:  # pragma: no cover - the module ships with the package
-        return values
-    return column(values)
 
 
 def _redacted(value: Any) -> Any:
@@ -521,7 +513,7 @@ def to_jsonable(record: Any) -> Dict[str, Any]:
             else:
                 t = type(value)
                 if t is str and name in TEXT_FIELDS:
-                    value = redact_texts((value,))[0]
+                    value = redact_text(value)  # type: ignore[arg-type]
                 if t is str:
                     if len(value) <= max_string:  # type: ignore[arg-type]
                         out[name] = value

@@ -16,6 +16,7 @@ from operator import attrgetter, is_
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from .._serialize import TEXT_FIELDS
+from ..redaction import redact_texts
 
 __all__ = [
     "Prepared",
@@ -294,7 +295,7 @@ def _table_rows(
 ) -> Tuple[List[Sequence[Any]], List[Sequence[Any]]]:
     """Rows of one table, built column by column: every check and conversion is
     one call over a whole column instead of Python work per record."""
-    from .._serialize import json_texts, redact_texts
+    from .._serialize import json_texts
 
     getter, json_pos, scalar_pos = _PLANS[kind]
     text_pos = _TEXT_POS[kind]
