@@ -2,8 +2,9 @@
 
 ``json_texts`` / ``json_text`` skip redaction and the sanitizer's walk for flat
 dicts that neither would change, and ``prepare_records`` builds rows a column
-at a time; rows are inserted several per statement. None of that may change
-what is stored, nor let a secret through.
+at a time; rows are inserted several per statement, with a column that is
+uniform over a statement written as ``NULL`` or bound once. None of that may
+change what is stored, nor let a secret through.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from auditora.records import (
     SessionRecord,
 )
 from auditora.store import open_store
-from auditora.store._writer import prepare_dicts, prepare_records, write_records
+from auditora.store._writer import _insert, prepare_dicts, prepare_records, write_records
 
 
 class _Thing:
@@ -184,8 +185,8 @@ def test_prepare_records_matches_prepare_dicts() -> None:
     fast = prepare_records(records)
     slow = prepare_dicts([to_jsonable(r) for r in records])
     assert fast.count == slow.count == len(records)
-    assert {k: [tuple(r) for r in v] for k, v in fast.tables.items()} == {
-        k: [tuple(r) for r in v] for k, v in slow.tables.items()
+    assert {k: [list(c) for c in v] for k, v in fast.tables.items()} == {
+        k: [list(c) for c in v] for k, v in slow.tables.items()
     }
     assert (fast.metrics, fast.sessions, fast.spans) == (slow.metrics, slow.sessions, slow.spans)
 
@@ -205,3 +206,57 @@ def test_every_row_of_a_batch_is_inserted_in_order(tmp_path: Path, n: int) -> No
     assert [(m["name"], m["value"]) for m in metrics] == [
         (k, i) for i in range(n) for k in ("a", "b")
     ]
+
+
+def _typed_rows(conn: sqlite3.Connection) -> List[Any]:
+    return conn.execute(
+        "SELECT a, typeof(a), b, typeof(b), c, typeof(c), d, typeof(d) FROM t ORDER BY rowid"
+    ).fetchall()
+
+
+@pytest.mark.parametrize("n", [2, 5, 512, 700, 1029])
+def test_uniform_and_mixed_columns_are_stored_value_for_value(n: int) -> None:
+    """Per statement, an all-None column is written as NULL and a column of one
+    repeated string is bound once; other columns (including equal numbers of
+    different types, 1 / 1.0 / True) are bound per row: every value and its
+    type comes back as given, across statement boundaries."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute("CREATE TABLE t (a, b, c, d)")
+    # a: all None; b: one string, as equal copies (not the same object) but
+    # changing after row 600; c: None in between strings; d: equal numbers.
+    a: List[Any] = [None] * n
+    b: List[Any] = ["".join(["sam", "e"]) if i < 600 else f"v{i}" for i in range(n)]
+    c: List[Any] = [None if i % 3 else f"c{i}" for i in range(n)]
+    d: List[Any] = [(1, 1.0, True)[i % 3] if i % 5 else 1 for i in range(n)]
+    _insert(conn, "INSERT INTO t (a, b, c, d) VALUES (?, ?, ?, ?)", [a, b, c, d])
+    rows = _typed_rows(conn)
+    expected = [
+        (
+            None,
+            "null",
+            b[i],
+            "text",
+            c[i],
+            "null" if c[i] is None else "text",
+            int(d[i]) if d[i] is not True else 1,
+            "real" if d[i].__class__ is float else "integer",
+        )
+        for i in range(n)
+    ]
+    assert rows == expected
+
+
+def test_a_column_uniform_in_one_statement_and_not_the_next_keeps_every_value() -> None:
+    """Statements are planned one by one: a column written as NULL (or bound
+    once) in the first statement still gets each row's own value in the next,
+    and one value different from its equal ends keeps a column bound per row."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute("CREATE TABLE t (a, b, c, d)")
+    # Two statements of 512 rows each.
+    a: List[Any] = [None] * 512 + [None] * 100 + ["m"] + [None] * 411
+    b: List[Any] = ["x"] * 512 + ["x"] * 256 + ["w"] + ["x"] * 255
+    c: List[Any] = [f"c{i}" for i in range(512)] + ["z"] * 512
+    d: List[Any] = [None] * 511 + ["y"] + list(range(512))
+    _insert(conn, "INSERT INTO t (a, b, c, d) VALUES (?, ?, ?, ?)", [a, b, c, d])
+    got = conn.execute("SELECT a, b, c, d FROM t ORDER BY rowid").fetchall()
+    assert got == list(zip(a, b, c, d))
