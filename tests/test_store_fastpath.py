@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import subprocess
+import sys
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, List, Optional
@@ -260,3 +262,18 @@ def test_a_column_uniform_in_one_statement_and_not_the_next_keeps_every_value() 
     _insert(conn, "INSERT INTO t (a, b, c, d) VALUES (?, ?, ?, ?)", [a, b, c, d])
     got = conn.execute("SELECT a, b, c, d FROM t ORDER BY rowid").fetchall()
     assert got == list(zip(a, b, c, d))
+
+
+def test_a_cyclic_dict_in_a_batch_is_cut_even_with_a_huge_recursion_limit() -> None:
+    """Batches skip the encoder's cycle check only when no dict holds a
+    container; a dict holding itself is still found at once (not by running
+    into the recursion limit, which a high limit would turn into a crash)."""
+    code = (
+        "import sys; sys.setrecursionlimit(10**6)\n"
+        "from auditora._serialize import json_texts\n"
+        "d = {'a': 1}; d['self'] = d\n"
+        "print(json_texts([{'k': 1}, d, {'k': 2}]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "<cycle>" in done.stdout and '{"k":1}' in done.stdout

@@ -277,20 +277,27 @@ def _quick_limit() -> int:
 _strict_py = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
+#: Exact types the JSON encoder writes without looking inside.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _no_default(value: Any) -> Any:
     raise TypeError("not JSON")
 
 
-def _strict(value: Any) -> str:
+def _strict(value: Any, acyclic: bool = False) -> str:
     """Strict JSON text of ``value`` (raises on NaN, cycles and non-JSON types).
 
     Calls the C encoder directly: about twice as fast as ``JSONEncoder.encode``
     for the small dicts records carry. A fresh one per call keeps it thread-safe.
+    ``acyclic=True`` (the caller knows no container holds another) skips the
+    cycle bookkeeping, ~20 % of the encoding.
     """
     make = _c_make_encoder
     if make is None:  # pragma: no cover - interpreters without the C accelerator
         return _strict_py(value)
-    chunks = make({}, _no_default, _encode_str, None, ":", ",", False, False, False)(value, 0)
+    markers: Optional[Dict[int, Any]] = None if acyclic else {}
+    chunks = make(markers, _no_default, _encode_str, None, ":", ",", False, False, False)(value, 0)
     return "".join(chunks)
 
 
@@ -376,8 +383,11 @@ def _flat_batch(
         for k in set(chain.from_iterable(dicts)):
             if sensitive(k):
                 return None
+    # Values all scalars: the list holds dicts that hold no container, so no
+    # cycle can exist and the encoder need not look for one.
     try:
-        text = _strict(dicts)
+        acyclic = set(map(type, chain.from_iterable(map(dict.values, dicts)))) <= _SCALARS
+        text = _strict(dicts, acyclic)
     except Exception:  # TypeError, ValueError (NaN, cycle), RecursionError
         return None
     # One "{" per dict and only the outer "[": no nesting, and no string holds a
