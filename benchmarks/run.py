@@ -169,6 +169,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             records = 20_000 if quick else 300_000
             log(f"sqlite: persisting {records} records")
             rate = sqlite_sink.persisted_rate(tmp, records)
+            log(f"sqlite: persisting {records} varied records")
+            varied = sqlite_sink.persisted_rate(tmp, records, varied=True)
             queued = sqlite_sink.bytes_per_queued(2_000 if quick else 50_000)
             chunk = 20_000 if quick else 300_000
             log(f"sqlite: insert rate as one store grows by {chunk} records at a time")
@@ -192,6 +194,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 for calls, (c, lag, lost) in paced.items()
             },
             **rate,
+            "varied": varied,
             "bytes_per_queued_record": queued,
             "growth_chunk_records": chunk,
             "growth_rates_per_s": growth,
@@ -222,6 +225,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             f"  {'persisted records/s':<42} {rate['persisted_per_s']:10.0f} /s     "
             f"target 100,000/s: {ok}  ({rate['exported']:.0f} of {rate['records']:.0f} stored, "
             f"produced at {rate['produce_per_s']:.0f}/s)"
+        )
+        print(
+            f"  {'  the same, varied names and metadata':<42} "
+            f"{varied['persisted_per_s']:10.0f} /s     ({varied['exported']:.0f} of "
+            f"{varied['records']:.0f} stored, produced at {varied['produce_per_s']:.0f}/s)"
         )
         print(f"  {'bytes per queued record':<42} {queued:10.1f} B")
         steps = "  ".join(f"{(i + 1) * chunk / 1e6:g}M: {r:,.0f}/s" for i, r in enumerate(growth))

@@ -162,16 +162,27 @@ def paced_cases(
     ]
 
 
-def persisted_rate(tmpdir: str, records: int) -> Dict[str, float]:
-    """Produce ``records`` events as fast as possible; time until all are in the store."""
-    path = os.path.join(tmpdir, "rate.db")
+def persisted_rate(tmpdir: str, records: int, varied: bool = False) -> Dict[str, float]:
+    """Produce ``records`` events as fast as possible; time until all are in the store.
+
+    The events of one run share their ids, as an app's do. By default they also
+    share their name and metadata; ``varied`` gives each a name out of 97 and
+    metadata of its own (an int that differs per record and a user out of 13),
+    which the writer cannot bind once per statement."""
+    path = os.path.join(tmpdir, f"rate{'-varied' if varied else ''}.db")
     auditora.configure(store=path, queue_size=QUEUE_SIZE, sink_backlog=QUEUE_SIZE)
     mon = DefaultMonitor(max_events=16)
+    names = [f"event-{i}" for i in range(97)]
+    users = [f"u{i}" for i in range(13)]
     try:
         with bifrost_sync(monitor=mon, report=quiet_report()):
             t0 = perf_counter_ns()
-            for _ in repeat(None, records):
-                monitor.track("cache_miss", key="k1")
+            if varied:
+                for i in range(records):
+                    monitor.track(names[i % 97], key=i, user=users[i % 13])
+            else:
+                for _ in repeat(None, records):
+                    monitor.track("cache_miss", key="k1")
             produced = perf_counter_ns() - t0
             ok = auditora.flush(timeout=300)
             total = perf_counter_ns() - t0
