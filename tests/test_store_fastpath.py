@@ -19,7 +19,7 @@ from typing import Any, List, Optional
 
 import pytest
 
-from auditora import _serialize, redaction
+from auditora import _config, _serialize, redaction
 from auditora._serialize import json_text, json_texts, sanitize, to_jsonable
 from auditora.records import (
     AgentMessage,
@@ -277,3 +277,33 @@ def test_a_cyclic_dict_in_a_batch_is_cut_even_with_a_huge_recursion_limit() -> N
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "<cycle>" in done.stdout and '{"k":1}' in done.stdout
+
+
+def test_a_repeated_long_string_is_cut_like_a_single_one() -> None:
+    """A column holding one string throughout is measured once; over the limit,
+    every copy is cut with the marker, exactly as the general path cuts it."""
+    _config.settings.max_string_length = 16
+    long_name = "n" * 40
+    batch: List[Any] = [Event(long_name, i, None, None, None, None, "s") for i in range(300)]
+    fast = prepare_records(batch)
+    slow = prepare_dicts([to_jsonable(r) for r in batch])
+    names = fast.tables["event"][0]
+    assert names == slow.tables["event"][0]
+    assert all(n.startswith("n" * 16) and n != long_name for n in names)
+    # A long string among short ones is found too.
+    batch[150] = Event(long_name, 150, None, None, None, None, "s")
+    batch[0] = Event("short", 0, None, None, None, None, "s")
+    assert prepare_records(batch).tables["event"][0][150] == names[0]
+
+
+def test_a_record_with_an_unset_field_is_stored_with_that_column_null(tmp_path: Path) -> None:
+    """Fields are read a column at a time by generated code; a record missing
+    one (an unset slot) falls back to reading field by field, and the batch is
+    stored whole with that field NULL."""
+    batch: List[Any] = [Event(f"e{i}", i, 0.5, {"i": i}, None, None, "s") for i in range(5)]
+    del batch[2].duration
+    with open_store(tmp_path / "s.db", readonly=False) as store:
+        assert write_records(store._conn, batch) == 5
+        events = store.events(session_id="s", limit=None)
+    assert [e["name"] for e in events] == [f"e{i}" for i in range(5)]
+    assert [e["duration"] for e in events] == [0.5, 0.5, None, 0.5, 0.5]

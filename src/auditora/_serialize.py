@@ -395,11 +395,14 @@ def _flat_batch(
     if text.count("{") != len(dicts) or text.count("[") != 1:
         return None
     pieces = text[1:-1].replace("},{", "}\x00{").split("\x00")
-    if len(pieces) != len(dicts) or max(map(len, pieces)) > max_string:
+    if len(pieces) != len(dicts):
+        return None
+    # Repeated values (the same metadata on many records) are measured and
+    # scanned once.
+    distinct = set(pieces) if triggers or pieces[0] == pieces[-1] else pieces
+    if max(map(len, distinct)) > max_string:
         return None
     if triggers:
-        # Repeated values (the same metadata on many records) are scanned once.
-        distinct = set(pieces)
         scan = "\x00".join(distinct) if 2 * len(distinct) <= len(pieces) else text
         if _trigger_search(triggers)(scan.lower()) is not None:
             return None

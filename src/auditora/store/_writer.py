@@ -12,7 +12,7 @@ import json
 import sqlite3
 from itertools import compress, repeat
 from math import isfinite
-from operator import attrgetter, is_
+from operator import is_
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .._serialize import TEXT_FIELDS
@@ -133,10 +133,31 @@ _SPECS: Dict[str, List[Tuple[str, bool]]] = {
     kind: [(name, conv is _json) for name, conv in cols] for kind, (_t, cols) in _TABLES.items()
 }
 
-#: kind -> (a getter per column, JSON column positions, other positions).
-_PLANS: Dict[str, Tuple[List[Callable[[Any], Any]], Tuple[int, ...], Tuple[int, ...]]] = {
+
+def _column_reader(names: Sequence[str]) -> Callable[[Sequence[Any]], List[List[Any]]]:
+    """A function returning ``[[r.<name> for r in items] for each name]``.
+
+    Written out as one comprehension per field because CPython 3.11+
+    specializes an attribute load on a known class inside a loop: ~19 ns per
+    value, against ~52 ns through ``map(attrgetter(name), items)``. The names
+    are the record classes' own fields, never user input.
+    """
+    for name in names:
+        if not name.isidentifier():
+            raise ValueError(f"not a field name: {name!r}")
+    body = ", ".join(f"[r.{name} for r in items]" for name in names)
+    namespace: Dict[str, Any] = {}
+    exec(f"def read_columns(items):\n    return [{body}]\n", namespace)
+    reader: Callable[[Sequence[Any]], List[List[Any]]] = namespace["read_columns"]
+    return reader
+
+
+#: kind -> (its columns' reader, JSON column positions, other positions).
+_PLANS: Dict[
+    str, Tuple[Callable[[Sequence[Any]], List[List[Any]]], Tuple[int, ...], Tuple[int, ...]]
+] = {
     kind: (
-        [attrgetter(name) for name, _ in spec],
+        _column_reader([name for name, _ in spec]),
         tuple(i for i, (_, is_json) in enumerate(spec) if is_json),
         tuple(i for i, (_, is_json) in enumerate(spec) if not is_json),
     )
@@ -273,7 +294,15 @@ def _scalar_column(values: List[Any], max_string: int) -> List[Any]:
     :func:`auditora._serialize.scalar`."""
     types = set(map(type, values))
     if types <= _TEXT_TYPES:
-        plain = str not in types or max(map(len, filter(None, values))) <= max_string
+        first = values[0] if values else None
+        if str not in types:
+            plain = True
+        elif first.__class__ is str and values.count(first) == len(values):
+            # One string throughout (ids, names): list.count's identity check
+            # makes this ~50x cheaper than measuring every string.
+            plain = len(first) <= max_string
+        else:
+            plain = max(map(len, filter(None, values))) <= max_string
     else:
         # ints and bools as they are; floats when finite (NaN becomes "NaN").
         plain = types <= _INT_TYPES or (
@@ -310,10 +339,10 @@ def _table_columns(
     made per record."""
     from .._serialize import json_texts
 
-    getters, json_pos, scalar_pos = _PLANS[kind]
+    read_columns, json_pos, scalar_pos = _PLANS[kind]
     text_pos = _TEXT_POS[kind]
     try:
-        columns: List[List[Any]] = [list(map(get, items)) for get in getters]
+        columns = read_columns(items)
     except AttributeError:
         columns = [[getattr(r, name, None) for r in items] for name, _ in _SPECS[kind]]
     for i in text_pos:
