@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from itertools import compress, repeat
+from itertools import compress, islice, repeat
 from math import isfinite
 from operator import is_
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -468,20 +468,12 @@ def _statement(sql: str, rows: int, ways: Tuple[int, ...]) -> str:
         return text
     once = ways.count(_ONCE)
     each = ways.count(_EACH)
-    cells: List[str] = []
-    k = 0
-    for way in ways:
-        if way == _NULL:
-            cells.append("NULL")
-        elif way == _ONCE:
-            k += 1
-            cells.append(f"?{k}")
-        else:
-            cells.append("?{}")
+    shared = iter(range(1, once + 1))
+    cells = ("NULL" if w == _NULL else f"?{next(shared)}" if w == _ONCE else "?{}" for w in ways)
     row = "(" + ",".join(cells) + ")"
     head = sql.rpartition(" VALUES ")[0]
     numbers = iter(range(once + 1, once + rows * each + 1))
-    values = ",".join(row.format(*(next(numbers) for _ in range(each))) for _ in range(rows))
+    values = ",".join(row.format(*islice(numbers, each)) for _ in range(rows))
     text = f"{head} VALUES {values}"
     if len(_STATEMENTS) >= 256:
         _STATEMENTS.clear()  # bound the texts kept; the common ones come back first
