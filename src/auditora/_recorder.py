@@ -181,7 +181,9 @@ class _Runner:
     def _failed(self, exc: BaseException, lost: int) -> None:
         self.failed_batches += 1
         self.pipeline._export_failures += 1
-        self.dropped["sink_error"] = self.dropped.get("sink_error", 0) + lost
+        reason = getattr(exc, "reason", None)
+        reason = reason if isinstance(reason, str) and reason else "sink_error"
+        self.dropped[reason] = self.dropped.get(reason, 0) + lost
         if not self.error_logged:
             self.error_logged = True
             _logger.error(
@@ -462,6 +464,12 @@ class _Pipeline:
                 "busy": r.busy_since is not None,
                 "hangs": r.hangs,
             }
+            try:
+                extra = r.sink.stats()
+            except Exception:
+                extra = {}
+            if isinstance(extra, dict):
+                sinks[r.name].update(extra)
         return {
             "queued": sum(1 for r in list(self.queue) if not isinstance(r, _Marker)),
             "capacity": self.maxsize,

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Union
 
-from ._base import RecordBatch, Sink, jsonable
+from ._base import RecordBatch, Sink, SinkWriteError, jsonable
 from .console import ConsoleSink
 from .jsonl import JSONLSink
 from .memory import MemorySink
-from .sqlite import SinkWriteError, SQLiteSink
+from .sqlite import SQLiteSink
 
 __all__ = [
     "ConsoleSink",

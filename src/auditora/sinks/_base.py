@@ -8,7 +8,24 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 from .._serialize import to_jsonable
 from ..records import Record
 
-__all__ = ["RecordBatch", "Sink", "jsonable"]
+__all__ = ["RecordBatch", "Sink", "SinkWriteError", "jsonable"]
+
+
+class SinkWriteError(Exception):
+    """Raised by a sink's ``export``/``flush``/``close`` when records were not delivered.
+
+    ``records_lost`` says how many (of this batch, or of earlier batches a sink
+    writes asynchronously); the recorder counts them under ``reason`` in
+    ``auditora.stats()`` and makes ``flush()`` return False. A sink that raises
+    any other exception from ``export`` loses the whole batch.
+    """
+
+    def __init__(self, message: str, records_lost: int, reason: str = "sink_error") -> None:
+        super().__init__(message)
+        #: Records not delivered.
+        self.records_lost = records_lost
+        #: The drop reason they are counted under (``sink_error``, ``unstorable``, ...).
+        self.reason = reason
 
 
 class RecordBatch(List[Record]):
@@ -71,6 +88,10 @@ class Sink:
     def close(self, timeout: float = 5.0) -> None:
         """Flush and release resources; the sink receives nothing afterwards."""
         self.flush(timeout)
+
+    def stats(self) -> Dict[str, Any]:
+        """Sink-specific counters, merged into ``auditora.stats()["sinks"][name]``."""
+        return {}
 
     def _after_fork_in_child(self) -> None:
         """Called in a forked child before the sink is used there: drop inherited state."""

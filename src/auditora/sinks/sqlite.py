@@ -10,18 +10,9 @@ from typing import Optional, Sequence, Union
 from ..records import Record
 from ..store._schema import connect_writer
 from ..store._writer import Prepared, prepare_records, write_prepared
-from ._base import Sink
+from ._base import Sink, SinkWriteError
 
 __all__ = ["SQLiteSink", "SinkWriteError"]
-
-
-class SinkWriteError(Exception):
-    """An earlier batch could not be written; ``records_lost`` says how many records."""
-
-    def __init__(self, message: str, records_lost: int) -> None:
-        super().__init__(message)
-        #: Records of the failed batch (the recorder counts these as lost).
-        self.records_lost = records_lost
 
 
 class SQLiteSink(Sink):
