@@ -6,11 +6,12 @@ from contextvars import Token
 from types import TracebackType
 from typing import Any, List, Optional, Tuple, Type
 
+from .._config import settings
 from ..records import Run
 from ._paragon import Paragon, _frame
 from ._runs import end_run, start_run
 
-__all__ = ["bifrost_async", "bifrost_sync", "resolve_adats"]
+__all__ = ["bifrost_async", "bifrost_sync", "check_adat_arguments", "resolve_adats"]
 
 
 def resolve_adats(
@@ -21,10 +22,7 @@ def resolve_adats(
     from ..adats.report import DefaultReport
     from ..adats.session import DefaultSession
 
-    if session is not None and session_id is not None:
-        raise ValueError("pass either session= or session_id=, not both")
-    if session_id is not None and not isinstance(session_id, str):
-        raise TypeError(f"session_id must be a str, not {type(session_id).__name__}")
+    check_adat_arguments(session, session_id)
     if session is None:
         session = DefaultSession(session_id=session_id)
     if monitor is None:
@@ -32,6 +30,14 @@ def resolve_adats(
     if report is None:
         report = DefaultReport()
     return session, monitor, report
+
+
+def check_adat_arguments(session: Any, session_id: Optional[str]) -> None:
+    """Reject a ``session``/``session_id`` pair :func:`resolve_adats` cannot use."""
+    if session is not None and session_id is not None:
+        raise ValueError("pass either session= or session_id=, not both")
+    if session_id is not None and not isinstance(session_id, str):
+        raise TypeError(f"session_id must be a str, not {type(session_id).__name__}")
 
 
 class bifrost_sync:
@@ -44,6 +50,11 @@ class bifrost_sync:
 
     One instance may be entered again while it is active (each entry is its own
     run); the previous context is restored on every exit, even on error.
+
+    Constructed while Auditora is disabled (``AUDITORA_DISABLED=1``), the block
+    is transparent: no adats are built, no run is started or recorded, ``as``
+    binds the run already active (None outside any context), and the proxies
+    inside act as they do inside a disabled ``@sentinel`` call.
     """
 
     def __init__(
@@ -58,13 +69,16 @@ class bifrost_sync:
     ) -> None:
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
+        # Read once, here, as @sentinel reads it at decoration: an instance
+        # keeps one mode for all its entries, so each exit undoes its entry.
+        self._disabled: bool = settings.disabled
         self._explicit = (session, monitor, report, session_id) != (None, None, None, None)
+        self._adats: Optional[Tuple[Any, Any, Any]] = None
         if self._explicit:
-            self._adats: Optional[Tuple[Any, Any, Any]] = resolve_adats(
-                session, monitor, report, session_id
-            )
-        else:
-            self._adats = None
+            if self._disabled:
+                check_adat_arguments(session, session_id)  # wrong code fails either way
+            else:
+                self._adats = resolve_adats(session, monitor, report, session_id)
         self.name = name
         self.agent = agent
         self._stack: List[Tuple[Run, Token[Optional[Run]]]] = []
@@ -86,7 +100,9 @@ class bifrost_sync:
         Paragon.reset(token)
         end_run(run, exc)
 
-    def __enter__(self) -> Run:
+    def __enter__(self) -> Optional[Run]:
+        if self._disabled:
+            return _frame.get()  # what current_run() says inside a disabled @sentinel
         return self._push("block")
 
     def __exit__(
@@ -95,7 +111,8 @@ class bifrost_sync:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        self._pop(exc)
+        if not self._disabled:
+            self._pop(exc)
 
 
 class bifrost_async(bifrost_sync):
@@ -106,7 +123,9 @@ class bifrost_async(bifrost_sync):
     context when a task is created).
     """
 
-    async def __aenter__(self) -> Run:
+    async def __aenter__(self) -> Optional[Run]:
+        if self._disabled:
+            return _frame.get()
         return self._push("block")
 
     async def __aexit__(
@@ -115,4 +134,5 @@ class bifrost_async(bifrost_sync):
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        self._pop(exc)
+        if not self._disabled:
+            self._pop(exc)
