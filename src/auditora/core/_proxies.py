@@ -11,7 +11,8 @@ disabled (``AUDITORA_DISABLED=1``), where every call is a silent no-op.
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from contextlib import nullcontext
+from typing import Any, ContextManager, List, Optional
 
 from .._config import settings
 from ._errors import ContextError
@@ -123,6 +124,15 @@ class MonitorProxy(_Proxy):
             mon._add_event(event, duration, metadata, run)
         else:
             mon.track(event, duration, **metadata)
+
+    def timer(self, name: str, **metadata: Any) -> ContextManager[Any]:
+        run = _get()
+        if run is None:
+            _outside("monitor")
+            # ``with monitor.timer(...):`` needs a context manager, not _noop's None.
+            return nullcontext()
+        cm: ContextManager[Any] = run.monitor.timer(name, **metadata)
+        return cm
 
 
 class ReportProxy(_Proxy):
