@@ -26,7 +26,15 @@ TARGETS = {
 
 
 #: Groups in display order.
-GROUPS = ("call.sync", "call.async", "generator.step", "metric.increment", "event", "log")
+GROUPS = (
+    "call.sync",
+    "call.async",
+    "generator.step",
+    "metric.increment",
+    "event",
+    "log",
+    "block",
+)
 
 
 def quiet_report() -> DefaultReport:
@@ -81,6 +89,32 @@ def in_context(body: Callable[[int], None]) -> Runner:
             return perf_counter_ns() - t0
 
     return run
+
+
+def disabled_loop(loop: Callable[[int], None]) -> Runner:
+    """Time ``loop(n)`` with Auditora disabled (blocks read the switch when built)."""
+
+    def run(n: int) -> int:
+        previous = settings.disabled
+        settings.disabled = True
+        try:
+            t0 = perf_counter_ns()
+            loop(n)
+            return perf_counter_ns() - t0
+        finally:
+            settings.disabled = previous
+
+    return run
+
+
+class BareBlock:
+    """The bare ``with`` statement a bifrost block is compared to."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
 
 
 def bare() -> None:
@@ -212,6 +246,42 @@ def cases() -> List[Case]:
             ours=True,
             target_ns=TARGETS["log"],
             note="kept in memory, no console",
+        ),
+    ]
+
+    # -- with blocks, one proxy call inside --------------------------------
+    def bare_blocks(n: int) -> None:
+        for _ in repeat(None, n):
+            with BareBlock():
+                bare_args("requests")
+
+    def blocks(n: int) -> None:
+        for _ in repeat(None, n):
+            with bifrost_sync():
+                monitor.increment_metric("requests")
+
+    out += [
+        Case("block", "bare with", timed(bare_blocks), baseline=True),
+        Case(
+            "block",
+            "auditora bifrost_sync()",
+            timed(blocks),
+            ours=True,
+            note="top level: fresh default adats per block",
+        ),
+        Case(
+            "block",
+            "auditora bifrost_sync() in a run",
+            in_context(blocks),
+            ours=True,
+            note="joins the enclosing adats",
+        ),
+        Case(
+            "block",
+            "auditora bifrost_sync() disabled",
+            disabled_loop(blocks),
+            ours=True,
+            note="AUDITORA_DISABLED=1",
         ),
     ]
     return out
