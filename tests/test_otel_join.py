@@ -82,7 +82,7 @@ def test_an_explicit_remote_parent_wins_over_the_otel_span(tracer: object) -> No
 
 def test_the_sink_instruments_unless_told_not_to(tracer: object) -> None:
     """OTelSink(join_otel_context=True) installs the join; close() removes it."""
-    sink = OTelSink(span_exporter=InMemorySpanExporter(), logs=False, metrics=False, batch=False)
+    sink = OTelSink(span_exporter=InMemorySpanExporter(), logs=False, metrics=False)
     with capture() as records, tracer.start_as_current_span("request"):  # type: ignore[attr-defined]
         step()
     sink.close()

@@ -40,21 +40,33 @@ import logging
 import os
 import re
 import threading
+import time
+import warnings
 from collections import OrderedDict
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 try:
     from opentelemetry import context as otel_context_api
     from opentelemetry import trace as otel_trace
     from opentelemetry._logs import LogRecord, SeverityNumber
     from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, SimpleLogRecordProcessor
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
     from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import Event as SpanEvent
     from opentelemetry.sdk.trace import ReadableSpan
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
     from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
     from opentelemetry.trace.status import Status, StatusCode
@@ -79,7 +91,7 @@ from ..records import (
     Run,
     SessionRecord,
 )
-from ..sinks import Sink, jsonable
+from ..sinks import Sink, SinkWriteError, jsonable
 
 __all__ = ["OTelSink", "instrument", "otel_context", "uninstrument"]
 
@@ -263,6 +275,168 @@ def _int_id(hex_id: Optional[str]) -> int:
     return int(hex_id, 16) if hex_id else 0
 
 
+_SIGNALS = ("traces", "logs", "metrics")
+
+# Statuses that mean "this endpoint does not take this signal", not a passing failure.
+_REFUSED = frozenset({404, 405, 415, 501})
+
+
+class _Delivery:
+    """One record's fate: lost as soon as any signal it was translated into failed."""
+
+    __slots__ = ("lost",)
+
+    def __init__(self) -> None:
+        self.lost = False
+
+
+def _lose(deliveries: Iterable[Optional[_Delivery]]) -> int:
+    """Mark ``deliveries`` lost; how many were not already (a record counts once)."""
+    n = 0
+    for delivery in deliveries:
+        if delivery is not None and not delivery.lost:
+            delivery.lost = True
+            n += 1
+    return n
+
+
+class _QuietRepeats(logging.Filter):
+    """Silences an exporter's own per-batch error lines while this thread exports a
+    signal already known to fail: the sink logs the failure once and counts the rest."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self.local, "on", False)
+
+
+_QUIET = _QuietRepeats()
+
+
+class _Status:
+    """The HTTP status of the last response an exporter's session saw."""
+
+    __slots__ = ("code",)
+
+    def __init__(self) -> None:
+        self.code: Optional[int] = None
+
+    def hook(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        self.code = getattr(response, "status_code", None)
+
+
+def _succeeded(result: Any) -> bool:
+    # Span, log and metric export results are distinct enums sharing member
+    # names (and the log enum was renamed across SDK versions).
+    return result is None or getattr(result, "name", None) == "SUCCESS"
+
+
+def _env_off(signal: str) -> bool:
+    """True when ``OTEL_{SIGNAL}_EXPORTER`` is ``none``."""
+    value = os.environ.get(f"OTEL_{signal.upper()}_EXPORTER", "")
+    names = {part.strip().lower() for part in value.split(",")} - {""}
+    return names == {"none"}
+
+
+def _points(data: Any) -> int:
+    return sum(
+        len(getattr(metric.data, "data_points", ()))
+        for resource_metrics in data.resource_metrics
+        for scope_metrics in resource_metrics.scope_metrics
+        for metric in scope_metrics.metrics
+    )
+
+
+class _Signal:
+    """One signal's exporter, its counters, and its failure logged once."""
+
+    def __init__(self, name: str, exporter: Any, status: Optional[_Status]) -> None:
+        self.name = name
+        self.exporter = exporter
+        self.status = status
+        #: Items (spans, log records, metric data points) the exporter accepted / refused.
+        self.exported = 0
+        self.failed = 0
+        self.error: Optional[str] = None
+        self.warned = False
+        # The previous export of this signal failed: the exporter's repeats are noise.
+        self.failing = False
+        self.endpoint = str(getattr(exporter, "_endpoint", "") or type(exporter).__name__)
+        logging.getLogger(type(exporter).__module__).addFilter(_QUIET)
+
+    def send(self, call: Callable[[], Tuple[Any, int]], expected: int) -> bool:
+        """Run ``call`` (an export returning ``(result, items)``); True when it succeeded."""
+        if self.status is not None:
+            self.status.code = None
+        error: Optional[str] = None
+        _QUIET.local.on = self.failing
+        try:
+            result, count = call()
+            ok = _succeeded(result)
+        except Exception as exc:
+            ok, count, error = False, expected, f"{type(exc).__name__}: {exc}"
+        finally:
+            _QUIET.local.on = False
+        if ok:
+            self.exported += count
+            self.failing = False
+            return True
+        self.failed += count
+        self.failing = True
+        code = self.status.code if self.status is not None else None
+        self.error = error or (f"HTTP {code}" if code else "the exporter reported a failure")
+        if not self.warned:
+            self.warned = True
+            _logger.warning("auditora: %s", self._explain(code, count))
+        return False
+
+    def _explain(self, code: Optional[int], count: int) -> str:
+        what = f"answered HTTP {code}" if code else f"refused the export ({self.error})"
+        message = (
+            f"OTelSink could not export {self.name}: {self.endpoint} {what}; {count} "
+            f"{self.name} items lost. Further failures of this signal are only counted "
+            f"(auditora.stats()['sinks'][...]['signals']['{self.name}'])"
+        )
+        if code in _REFUSED and self.name != "traces":
+            hint = (
+                "if this backend takes traces only (as Arize Phoenix and MLflow do), pass "
+                f'signals=("traces",) or set OTEL_{self.name.upper()}_EXPORTER=none'
+            )
+        elif code in _REFUSED:
+            hint = (
+                "check the endpoint: endpoint= and OTEL_EXPORTER_OTLP_ENDPOINT take the "
+                "collector's base URL (/v1/traces is appended)"
+            )
+        elif code is not None and code >= 500:
+            hint = "the backend failed after the exporter's own retries"
+        else:
+            hint = ""
+        return f"{message}; {hint}" if hint else message
+
+    def stats(self) -> Dict[str, Any]:
+        return {"exported": self.exported, "failed": self.failed, "error": self.error}
+
+
+class _LogCollector:
+    """Stands in for the log exporter behind a ``SimpleLogRecordProcessor``: keeps
+    the SDK's finished log records (whatever type this SDK version makes) so the
+    sink exports them per batch, synchronously, through the real exporter."""
+
+    def __init__(self) -> None:
+        self.items: List[Any] = []
+
+    def export(self, batch: Sequence[Any]) -> None:
+        self.items.extend(batch)
+
+    def force_flush(self, timeout_millis: int = 0) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        pass
+
+
 class OTelSink(Sink):
     """A sink that exports Auditora records to OpenTelemetry (OTLP/HTTP by default).
 
@@ -274,11 +448,24 @@ class OTelSink(Sink):
     ``..._TIMEOUT``. ``service_name`` and ``resource_attributes`` extend the
     resource built from ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES``.
 
-    ``traces``, ``logs`` and ``metrics`` switch signals off; ``span_exporter``,
+    ``signals`` names the signals to export (default all three:
+    ``("traces", "logs", "metrics")``); without it ``OTEL_TRACES_EXPORTER``,
+    ``OTEL_LOGS_EXPORTER`` or ``OTEL_METRICS_EXPORTER`` set to ``none`` switch
+    a signal off (unless its exporter is passed). ``traces``, ``logs`` and
+    ``metrics`` set to False switch a signal off too. ``span_exporter``,
     ``log_exporter`` and ``metric_exporter`` replace the OTLP exporters (any
-    SDK exporter, e.g. the in-memory ones in tests). With ``batch=True`` the
-    SDK's batch processors export from their own threads; ``batch=False``
-    exports synchronously in the recorder's thread.
+    SDK exporter, e.g. the in-memory ones in tests).
+
+    Each batch the recorder hands over is exported synchronously, spans and log
+    records in one call per signal, so the recorder's bounded backlog and
+    backpressure are the only queue and nothing is dropped in between.
+    Metrics are aggregated by the SDK and pushed at most every
+    ``metric_export_interval`` seconds (when records fed them), and at flush.
+    A record whose span, log record or metric export failed is lost: ``export``
+    or ``flush`` raises :class:`~auditora.sinks.SinkWriteError` saying how
+    many, so ``auditora.flush()`` returns False. :meth:`stats` counts
+    exported and failed items per signal; the first failure of each signal is
+    logged with the endpoint and a hint. ``batch`` is deprecated and ignored.
 
     ``evaluation_events`` chooses where ``gen_ai.evaluation.result`` goes:
     ``"span"`` (an event on the run's span), ``"log"`` (a log-based event in
@@ -304,6 +491,7 @@ class OTelSink(Sink):
         timeout: Optional[float] = None,
         service_name: Optional[str] = None,
         resource_attributes: Optional[Mapping[str, Any]] = None,
+        signals: Optional[Union[str, Iterable[str]]] = None,
         traces: bool = True,
         logs: bool = True,
         metrics: bool = True,
@@ -311,7 +499,7 @@ class OTelSink(Sink):
         log_exporter: Any = None,
         metric_exporter: Any = None,
         metric_export_interval: float = 60.0,
-        batch: bool = True,
+        batch: Optional[bool] = None,
         evaluation_events: Sequence[str] = ("span", "log"),
         join_otel_context: bool = True,
         max_pending_runs: int = 10_000,
@@ -320,6 +508,27 @@ class OTelSink(Sink):
         unknown = set(evaluation_events) - {"span", "log"}
         if unknown:
             raise ValueError(f"evaluation_events may hold 'span' and 'log', not {sorted(unknown)}")
+        if batch is not None:
+            warnings.warn(
+                "OTelSink(batch=...) is deprecated and has no effect: the sink exports "
+                "each of the recorder's batches synchronously",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        exporters = {"traces": span_exporter, "logs": log_exporter, "metrics": metric_exporter}
+        wanted = {"traces": traces, "logs": logs, "metrics": metrics}
+        if signals is not None:
+            chosen = {signals} if isinstance(signals, str) else set(signals)
+            if chosen - set(_SIGNALS):
+                raise ValueError(
+                    f"signals may hold {', '.join(map(repr, _SIGNALS))}, "
+                    f"not {sorted(chosen - set(_SIGNALS))}"
+                )
+        else:
+            # Explicit arguments win over the environment, as for the exporters.
+            chosen = {s for s in _SIGNALS if exporters[s] is not None or not _env_off(s)}
+        enabled = [s for s in _SIGNALS if s in chosen and wanted[s]]
+
         attrs: Dict[str, Any] = dict(resource_attributes or {})
         if service_name is not None:
             attrs["service.name"] = service_name
@@ -330,7 +539,9 @@ class OTelSink(Sink):
         self._max_pending = max(1, int(max_pending_runs))
         self._max_events = max(1, int(max_events_per_run))
         self._lock = threading.Lock()
-        self._pending: OrderedDict[str, List[SpanEvent]] = OrderedDict()
+        # export/flush/close run one at a time (the recorder guarantees it; direct callers may not).
+        self._io = threading.RLock()
+        self._pending: OrderedDict[str, List[Tuple[SpanEvent, Optional[_Delivery]]]] = OrderedDict()
         # run id -> trace id of recently exported runs, to route late events.
         self._ended: OrderedDict[str, str] = OrderedDict()
         self._gauges: Dict[str, Any] = {}
@@ -339,30 +550,54 @@ class OTelSink(Sink):
         self.failed = 0
         #: Span events exported as log records (late or overflowing).
         self.events_as_logs = 0
+        #: Late or overflowing span events not exported because logs are off.
+        self.events_not_exported = 0
+        # The record being translated: what its spans, logs and metrics carry.
+        self._current: Optional[_Delivery] = None
         exporter_kwargs = {"headers": dict(headers) if headers else None, "timeout": timeout}
 
-        self._span_processor: Any = None
-        if traces:
-            exporter = span_exporter or _otlp("traces", endpoint, exporter_kwargs)
-            self._span_processor = (BatchSpanProcessor if batch else SimpleSpanProcessor)(exporter)
+        def make(signal: str) -> _Signal:
+            if exporters[signal] is not None:
+                return _Signal(signal, exporters[signal], None)
+            exporter, status = _otlp(signal, endpoint, exporter_kwargs)
+            return _Signal(signal, exporter, status)
 
+        self._traces: Optional[_Signal] = make("traces") if "traces" in enabled else None
+
+        self._logs: Optional[_Signal] = None
         self._logger_provider: Any = None
         self._otel_logger: Any = None
-        if logs:
-            exporter = log_exporter or _otlp("logs", endpoint, exporter_kwargs)
+        self._log_items = _LogCollector()
+        self._log_deliveries: List[Optional[_Delivery]] = []
+        if "logs" in enabled:
+            self._logs = make("logs")
             self._logger_provider = LoggerProvider(resource=self.resource, shutdown_on_exit=False)
-            processor = (BatchLogRecordProcessor if batch else SimpleLogRecordProcessor)(exporter)
+            # The simple processor only converts each record to the SDK's exported
+            # form; the collector keeps them for one export call per batch.
+            collector: Any = self._log_items  # duck-typed: the exporter type varies by SDK
+            processor = SimpleLogRecordProcessor(collector)
             self._logger_provider.add_log_record_processor(processor)
             self._otel_logger = self._logger_provider.get_logger("auditora", __version__)
 
+        self._metrics: Optional[_Signal] = None
         self._meter_provider: Any = None
-        if metrics:
-            exporter = metric_exporter or _otlp("metrics", endpoint, exporter_kwargs)
-            reader = PeriodicExportingMetricReader(
-                exporter, export_interval_millis=metric_export_interval * 1000
+        self._metric_deliveries: List[Optional[_Delivery]] = []
+        self._metric_interval = max(0.0, float(metric_export_interval))
+        self._metrics_due = time.monotonic() + self._metric_interval
+        if "metrics" in enabled:
+            self._metrics = make("metrics")
+            exporter = self._metrics.exporter
+            # Collected on demand in the sink's thread and exported synchronously,
+            # so every metric export's result is checked. Temporality and
+            # aggregation follow the exporter's preference, as the SDK's own readers do.
+            self._metric_reader = InMemoryMetricReader(
+                preferred_temporality=getattr(exporter, "_preferred_temporality", None),
+                preferred_aggregation=getattr(exporter, "_preferred_aggregation", None),
             )
             self._meter_provider = MeterProvider(
-                metric_readers=[reader], resource=self.resource, shutdown_on_exit=False
+                metric_readers=[self._metric_reader],
+                resource=self.resource,
+                shutdown_on_exit=False,
             )
             meter = self._meter_provider.get_meter("auditora", __version__)
             self._meter = meter
@@ -381,6 +616,7 @@ class OTelSink(Sink):
             self._cost = meter.create_counter(
                 "auditora.llm.cost", description="Cost of LLM calls, as recorded."
             )
+        self._signals = [s for s in (self._traces, self._logs, self._metrics) if s is not None]
 
         self._instrumented = False
         if join_otel_context:
@@ -388,79 +624,167 @@ class OTelSink(Sink):
             self._instrumented = True
 
     # -- the sink contract ---------------------------------------------------
+    @property
+    def signals(self) -> Tuple[str, ...]:
+        """The signals this sink exports."""
+        return tuple(s.name for s in self._signals)
+
     def export(self, batch: Sequence[Record]) -> None:
-        """Translate ``batch`` into spans, log records and metric points."""
-        spans: List[ReadableSpan] = []
-        # User-provided fields come from the shared, redacted and bounded
-        # serialization (computed once per batch for all sinks).
-        for record, data in zip(batch, jsonable(batch)):
-            try:
-                self._translate(record, data, spans)
-            except Exception:
-                self.failed += 1
-                if self.failed == 1:
-                    _logger.exception(
-                        "auditora: OTelSink could not translate a %s record; "
-                        "further failures are counted in OTelSink.failed",
-                        getattr(record, "kind", type(record).__name__),
-                    )
-        processor = self._span_processor
-        if processor is not None:
-            for span in spans:
-                processor.on_end(span)
+        """Translate ``batch`` and export it; raise SinkWriteError naming what was lost."""
+        with self._io:
+            spans: List[Tuple[ReadableSpan, List[Optional[_Delivery]]]] = []
+            untranslated = 0
+            # User-provided fields come from the shared, redacted and bounded
+            # serialization (computed once per batch for all sinks).
+            for record, data in zip(batch, jsonable(batch)):
+                self._current = _Delivery()
+                try:
+                    self._translate(record, data, spans)
+                except Exception:
+                    untranslated += 1
+                    self.failed += 1
+                    if self.failed == 1:
+                        _logger.exception(
+                            "auditora: OTelSink could not translate a %s record; "
+                            "further failures are counted in OTelSink.stats()",
+                            getattr(record, "kind", type(record).__name__),
+                        )
+            self._current = None
+            lost = self._send(spans)
+            if self._metric_deliveries and time.monotonic() >= self._metrics_due:
+                lost += self._push_metrics(10.0)
+            self._raise_if_lost(lost, untranslated)
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Export everything handed over so far; True when every signal finished in time."""
-        millis = int(max(timeout, 0.0) * 1000)
-        ok = True
-        for part in (self._span_processor, self._logger_provider, self._meter_provider):
-            if part is None:
-                continue
-            try:
-                ok = bool(part.force_flush(millis)) and ok
-            except Exception:
-                _logger.exception("auditora: OTelSink flush failed")
-                ok = False
-        return ok
+        """Push metrics and flush the exporters; raise SinkWriteError if records were lost."""
+        with self._io:
+            lost = self._send([])
+            if self._metric_deliveries:
+                lost += self._push_metrics(timeout)
+            millis = int(max(timeout, 0.0) * 1000)
+            ok = True
+            for signal in self._signals:
+                try:
+                    ok = bool(signal.exporter.force_flush(millis)) and ok
+                except Exception:
+                    _logger.exception("auditora: OTelSink could not flush its %s", signal.name)
+                    ok = False
+            self._raise_if_lost(lost, 0)
+            return ok
 
     def close(self, timeout: float = 10.0) -> None:
         """Export buffered events as logs, flush, and shut the exporters down."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            leftovers = list(self._pending.items())
-            self._pending.clear()
-        for run_id, events in leftovers:
-            self._events_to_logs(run_id, events)
-        self.flush(timeout)
-        if self._instrumented:
-            uninstrument()
-            self._instrumented = False
-        for part in (self._span_processor, self._logger_provider, self._meter_provider):
-            if part is None:
-                continue
+        with self._io:
+            with self._lock:
+                if self._closed:
+                    return
+                self._closed = True
+                leftovers = list(self._pending.items())
+                self._pending.clear()
             try:
-                part.shutdown()
-            except Exception:
-                _logger.exception("auditora: OTelSink shutdown failed")
+                for run_id, events in leftovers:
+                    self._events_to_logs(run_id, events)
+                self.flush(timeout)
+            finally:
+                if self._instrumented:
+                    uninstrument()
+                    self._instrumented = False
+                parts = [s.exporter for s in self._signals]
+                for part in (self._logger_provider, self._meter_provider, *parts):
+                    if part is None:
+                        continue
+                    try:
+                        part.shutdown()
+                    except Exception:
+                        _logger.exception("auditora: OTelSink shutdown failed")
+
+    def stats(self) -> Dict[str, Any]:
+        """Per signal, the items exported and failed (and the last error), plus
+        records that could not be translated and span events sent as logs."""
+        return {
+            "signals": {s.name: s.stats() for s in self._signals},
+            "untranslatable": self.failed,
+            "events_as_logs": self.events_as_logs,
+            "events_not_exported": self.events_not_exported,
+        }
 
     def _after_fork_in_child(self) -> None:
         """In a forked child, forget the parent's buffered events (they are the parent's)."""
         self._lock = threading.Lock()
+        self._io = threading.RLock()
         self._pending = OrderedDict()
         self._ended = OrderedDict()
+        self._log_items.items.clear()
+        self._log_deliveries = []
+        self._metric_deliveries = []
+
+    # -- delivery --------------------------------------------------------------
+    def _send(self, spans: List[Tuple[ReadableSpan, List[Optional[_Delivery]]]]) -> int:
+        """Export ``spans`` and the log records emitted since the last call; records lost."""
+        lost = 0
+        traces = self._traces
+        if spans and traces is not None:
+            items = [span for span, _ in spans]
+            exporter = traces.exporter
+            if not traces.send(lambda: (exporter.export(items), len(items)), len(items)):
+                lost += _lose(d for _, deliveries in spans for d in deliveries)
+        logs = self._logs
+        if logs is not None and self._log_items.items:
+            records, self._log_items.items = self._log_items.items, []
+            deliveries, self._log_deliveries = self._log_deliveries, []
+            exporter = logs.exporter
+            if not logs.send(lambda: (exporter.export(records), len(records)), len(records)):
+                lost += _lose(deliveries)
+        return lost
+
+    def _push_metrics(self, timeout: float) -> int:
+        """Collect and export the metrics now; records lost."""
+        metrics = self._metrics
+        if metrics is None:
+            return 0
+        deliveries, self._metric_deliveries = self._metric_deliveries, []
+        self._metrics_due = time.monotonic() + self._metric_interval
+        millis = max(timeout, 0.0) * 1000
+
+        def push() -> Tuple[Any, int]:
+            data = self._metric_reader.get_metrics_data()
+            if data is None:
+                return None, 0
+            return metrics.exporter.export(data, timeout_millis=millis), _points(data)
+
+        # A failed push counts the records that fed the metrics since the last
+        # good one as lost, even where a later cumulative push may carry their totals.
+        return 0 if metrics.send(push, 0) else _lose(deliveries)
+
+    def _raise_if_lost(self, lost: int, untranslated: int) -> None:
+        if not lost and not untranslated:
+            return
+        errors = "; ".join(f"{s.name}: {s.error}" for s in self._signals if s.failing)
+        if lost:
+            message = f"OTelSink: {lost + untranslated} records not delivered ({errors})"
+            raise SinkWriteError(message, records_lost=lost + untranslated)
+        raise SinkWriteError(
+            f"OTelSink: {untranslated} records could not be translated",
+            records_lost=untranslated,
+            reason="unstorable",
+        )
 
     # -- translation ---------------------------------------------------------
-    def _translate(self, record: Record, data: Dict[str, Any], spans: List[ReadableSpan]) -> None:
+    def _translate(
+        self,
+        record: Record,
+        data: Dict[str, Any],
+        spans: List[Tuple[ReadableSpan, List[Optional[_Delivery]]]],
+    ) -> None:
         if isinstance(record, Run):
-            if self._span_processor is not None:
+            if self._traces is not None:
                 spans.append(self._run_span(record, data))
         elif isinstance(record, LLMCall):
-            if self._span_processor is not None:
-                spans.append(self._llm_span(record, data))
+            if self._traces is not None:
+                spans.append((self._llm_span(record, data), [self._current]))
             if self._meter_provider is not None:
                 self._llm_metrics(record)
+                self._metric_deliveries.append(self._current)
         elif isinstance(record, Evaluation):
             self._evaluation(record, data)
         elif isinstance(record, Event):
@@ -491,8 +815,8 @@ class OTelSink(Sink):
                 body=record.message,
             )
         elif isinstance(record, MetricSnapshot):
-            if self._meter_provider is not None:
-                self._metric_snapshot(record, data)
+            if self._meter_provider is not None and self._metric_snapshot(record, data):
+                self._metric_deliveries.append(self._current)
         elif isinstance(record, SessionRecord):
             attrs = _session_attrs({}, record.session_id)
             _put(attrs, "auditora.session.name", record.name)
@@ -542,12 +866,17 @@ class OTelSink(Sink):
             instrumentation_scope=self._scope,
         )
 
-    def _run_span(self, run: Run, data: Dict[str, Any]) -> ReadableSpan:
+    def _run_span(
+        self, run: Run, data: Dict[str, Any]
+    ) -> Tuple[ReadableSpan, List[Optional[_Delivery]]]:
+        """The run's span with its buffered events, and the records it carries."""
         with self._lock:
-            events = self._pending.pop(run.run_id, [])
+            pending = self._pending.pop(run.run_id, [])
             self._ended[run.run_id] = run.trace_id
             while len(self._ended) > self._max_pending:
                 self._ended.popitem(last=False)
+        events = [event for event, _ in pending]
+        deliveries = [self._current, *(delivery for _, delivery in pending)]
         attrs: Dict[str, Any] = {"auditora.run.kind": run.run_kind}
         if run.status != "ok":
             attrs["auditora.run.status"] = run.status
@@ -565,9 +894,10 @@ class OTelSink(Sink):
             _put(exception, "exception.type", run.error_type)
             _put(exception, "exception.message", run.error_message)
             events.append(SpanEvent("exception", exception, end))
-        return self._span(
+        span = self._span(
             run.name, run.trace_id, run.run_id, run.parent_id, start, end, attrs, events, status
         )
+        return span, deliveries
 
     def _llm_attributes(self, call: LLMCall) -> Dict[str, Any]:
         attrs: Dict[str, Any] = {"gen_ai.operation.name": call.operation or "chat"}
@@ -643,7 +973,7 @@ class OTelSink(Sink):
         attrs["auditora.evaluation.status"] = ev.status
         attrs["auditora.evaluation.direction"] = ev.direction
         _put_all(attrs, data.get("extra"), "auditora.evaluation.")
-        as_span_event = self._eval_span and ev.run_id and self._span_processor is not None
+        as_span_event = self._eval_span and ev.run_id and self._traces is not None
         if as_span_event:
             event = SpanEvent("gen_ai.evaluation.result", dict(attrs), ev.time_ns)
             self._span_event(ev.run_id, event, ev)
@@ -659,7 +989,9 @@ class OTelSink(Sink):
                 event_name="gen_ai.evaluation.result",
             )
 
-    def _metric_snapshot(self, snap: MetricSnapshot, data: Dict[str, Any]) -> None:
+    def _metric_snapshot(self, snap: MetricSnapshot, data: Dict[str, Any]) -> bool:
+        """Set one gauge per numeric metric; True when any was set."""
+        fed = False
         attrs = {"session.id": snap.session_id} if snap.session_id else {}
         for name, value in (data.get("metrics") or {}).items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -669,13 +1001,15 @@ class OTelSink(Sink):
                 gauge = self._meter.create_gauge(_metric_name(name))
                 self._gauges[name] = gauge
             gauge.set(value, attrs)
+            fed = True
+        return fed
 
     # -- span events and logs --------------------------------------------------
     def _span_event(self, run_id: Optional[str], event: SpanEvent, record: Any) -> None:
         """Buffer ``event`` until its run's span is built; otherwise export it as a log."""
-        overflow: List[Tuple[str, List[SpanEvent]]] = []
+        overflow: List[Tuple[str, List[Tuple[SpanEvent, Optional[_Delivery]]]]] = []
         late = False
-        if run_id and self._span_processor is not None:
+        if run_id and self._traces is not None:
             with self._lock:
                 if run_id in self._ended or self._closed:
                     late = True
@@ -686,7 +1020,7 @@ class OTelSink(Sink):
                         while len(self._pending) > self._max_pending:
                             overflow.append(self._pending.popitem(last=False))
                     if len(events) < self._max_events:
-                        events.append(event)
+                        events.append((event, self._current))
                     else:
                         late = True
         else:
@@ -698,11 +1032,14 @@ class OTelSink(Sink):
             if trace_id is None and run_id:
                 with self._lock:
                     trace_id = self._ended.get(run_id)
-            self._event_log(event, trace_id, run_id, getattr(record, "session_id", None))
+            session_id = getattr(record, "session_id", None)
+            self._event_log(event, trace_id, run_id, session_id, self._current)
 
-    def _events_to_logs(self, run_id: str, events: Iterable[SpanEvent]) -> None:
-        for event in events:
-            self._event_log(event, None, run_id, None)
+    def _events_to_logs(
+        self, run_id: str, events: Iterable[Tuple[SpanEvent, Optional[_Delivery]]]
+    ) -> None:
+        for event, delivery in events:
+            self._event_log(event, None, run_id, None, delivery)
 
     def _event_log(
         self,
@@ -710,7 +1047,12 @@ class OTelSink(Sink):
         trace_id: Optional[str],
         run_id: Optional[str],
         session_id: Optional[str],
+        delivery: Optional[_Delivery],
     ) -> None:
+        if self._otel_logger is None:
+            # Logs are switched off: the event has no span to join and nowhere to go.
+            self.events_not_exported += 1
+            return
         self.events_as_logs += 1
         attrs = _session_attrs(dict(event.attributes or {}), session_id)
         self._emit_log(
@@ -721,6 +1063,7 @@ class OTelSink(Sink):
             "INFO",
             attrs,
             event_name=event.name,
+            delivery=delivery,
         )
 
     def _emit_log(
@@ -734,6 +1077,7 @@ class OTelSink(Sink):
         *,
         body: Any = None,
         event_name: Optional[str] = None,
+        delivery: Optional[_Delivery] = None,
     ) -> None:
         logger = self._otel_logger
         if logger is None:
@@ -741,6 +1085,7 @@ class OTelSink(Sink):
         # The trace context travels in an OpenTelemetry Context; an empty one
         # keeps whatever span the recorder thread might have active out of it.
         context = _span_context(trace_id, span_id) if trace_id and span_id else _EMPTY
+        before = len(self._log_items.items)
         logger.emit(
             LogRecord(
                 timestamp=time_ns,
@@ -753,6 +1098,9 @@ class OTelSink(Sink):
                 event_name=event_name,
             )
         )
+        # One delivery per collected log record, so a failed export finds its records.
+        added = len(self._log_items.items) - before
+        self._log_deliveries.extend([delivery or self._current] * added)
 
 
 def _guess_provider(model: Optional[str]) -> Optional[str]:
@@ -777,8 +1125,11 @@ def _metric_name(name: str) -> str:
     return cleaned if cleaned[:1].isalpha() else f"m_{cleaned}"[:255]
 
 
-def _otlp(signal: str, endpoint: Optional[str], kwargs: Dict[str, Any]) -> Any:
-    """An OTLP exporter for ``signal``: HTTP/protobuf, or gRPC when the environment asks."""
+def _otlp(
+    signal: str, endpoint: Optional[str], kwargs: Dict[str, Any]
+) -> Tuple[Any, Optional[_Status]]:
+    """An OTLP exporter for ``signal`` (HTTP/protobuf, or gRPC when the environment
+    asks) and, for HTTP, what tells the HTTP status of its last response."""
     protocol = (
         os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL")
         or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
@@ -796,7 +1147,7 @@ def _otlp(signal: str, endpoint: Optional[str], kwargs: Dict[str, Any]) -> Any:
         if module is not None:
             if endpoint:
                 options["endpoint"] = endpoint
-            return getattr(module, names[signal])(**options)
+            return getattr(module, names[signal])(**options), None
         _logger.warning(
             "auditora: OTEL_EXPORTER_OTLP_PROTOCOL=grpc but the gRPC exporter is not "
             "installed (pip install opentelemetry-exporter-otlp-proto-grpc); using HTTP"
@@ -804,7 +1155,19 @@ def _otlp(signal: str, endpoint: Optional[str], kwargs: Dict[str, Any]) -> Any:
     module = importlib.import_module(f"opentelemetry.exporter.otlp.proto.http.{modules[signal]}")
     if endpoint:
         options["endpoint"] = f"{endpoint.rstrip('/')}/v1/{signal}"
-    return getattr(module, names[signal])(**options)
+    status: Optional[_Status] = None
+    requests = _optional("requests")
+    credentials = os.environ.get("OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER") or (
+        os.environ.get(f"OTEL_PYTHON_EXPORTER_OTLP_HTTP_{signal.upper()}_CREDENTIAL_PROVIDER")
+    )
+    # The exporter reports failure without its status; a response hook on the
+    # session it uses tells it. A credential provider brings its own session.
+    if requests is not None and not credentials:
+        status = _Status()
+        session = requests.Session()
+        session.hooks["response"].append(status.hook)
+        options["session"] = session
+    return getattr(module, names[signal])(**options), status
 
 
 # -- joining OpenTelemetry's active span ---------------------------------------
