@@ -277,6 +277,8 @@ def _int_id(hex_id: Optional[str]) -> int:
 
 _SIGNALS = ("traces", "logs", "metrics")
 
+_UNITS = {"traces": "spans", "logs": "log records", "metrics": "metric data points"}
+
 # Statuses that mean "this endpoint does not take this signal", not a passing failure.
 _REFUSED = frozenset({404, 405, 415, 501})
 
@@ -396,7 +398,7 @@ class _Signal:
         what = f"answered HTTP {code}" if code else f"refused the export ({self.error})"
         message = (
             f"OTelSink could not export {self.name}: {self.endpoint} {what}; {count} "
-            f"{self.name} items lost. Further failures of this signal are only counted "
+            f"{_UNITS[self.name]} lost. Further failures of this signal are only counted "
             f"(auditora.stats()['sinks'][...]['signals']['{self.name}'])"
         )
         if code in _REFUSED and self.name != "traces":
