@@ -12,6 +12,8 @@ import argparse
 import sys
 from typing import List, Optional, Sequence
 
+from ..store._schema import TABLES
+
 __all__ = ["build_parser", "main"]
 
 _DESCRIPTION = """\
@@ -75,8 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--kind",
         default="all",
-        help="one record table (sessions, runs, events, logs, llm_calls, evaluations, "
-        "metrics, agent_messages) or 'all' (default)",
+        help=f"one record table ({', '.join(t.name for t in TABLES)}) or 'all' (default)",
     )
     p.add_argument("-o", "--output", default="-", help="output file (default: standard output)")
 

@@ -14,6 +14,7 @@ import time
 from contextlib import contextmanager
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional
 
+from ..store._schema import TABLES
 from . import _format as fmt
 
 __all__ = ["CommandError", "run"]
@@ -323,35 +324,38 @@ def _tree_table(runs: List[Dict[str, Any]], per_run: Dict[str, List[Any]]) -> st
 
 
 # -- tail --------------------------------------------------------------------------
-_TAIL_TABLES = ("runs", "logs", "llm_calls", "evaluations", "events")
-
-
-def _tail_line(table: str, r: Dict[str, Any]) -> str:
+def _tail_what(table: str, r: Dict[str, Any]) -> str:
     if table == "runs":
-        when = r.get("end_ns") or r.get("start_ns")
         took = fmt.duration((r.get("duration_ns") or 0) / 1e9)
-        what = f"run {r.get('name')} {r.get('status')} {took}"
-    elif table == "logs":
-        when = r.get("time_ns")
-        what = f"{r.get('level')} {r.get('message')}"
-    elif table == "llm_calls":
-        when = r.get("time_ns")
+        return f"run {r.get('name')} {r.get('status')} {took}"
+    if table == "logs":
+        return f"{r.get('level')} {r.get('message')}"
+    if table == "llm_calls":
         state = "ok" if r.get("success") else f"FAILED {r.get('error') or ''}".rstrip()
-        what = (
+        return (
             f"llm {r.get('model')} {fmt.tokens(r.get('input_tokens'))} in / "
             f"{fmt.tokens(r.get('output_tokens'))} out {r.get('response_time')}s "
             f"{fmt.cost(r.get('cost'))} {state}"
         )
-    elif table == "evaluations":
-        when = r.get("time_ns")
-        what = (
+    if table == "evaluations":
+        return (
             f"eval {r.get('metric_name')}={r.get('value')} "
             f"threshold={r.get('threshold')} {r.get('status')}"
         )
-    else:
-        when = r.get("time_ns")
-        what = f"event {r.get('name')}"
-    text = f"{_when(when)} [{r.get('session_id')}] {what}"
+    if table == "agent_messages":
+        return f"{r.get('message_kind')} {r.get('sender')} -> {r.get('recipient')}"
+    if table == "metrics":
+        return f"metric {r.get('name')}={r.get('value')}"
+    return f"event {r.get('name')}"
+
+
+#: Every table of records that arrive over time (sessions are state, updated in place).
+_TAIL_TABLES = tuple(t.name for t in TABLES if t.kind != "session")
+
+
+def _tail_line(table: str, r: Dict[str, Any]) -> str:
+    when = (r.get("end_ns") or r.get("start_ns")) if table == "runs" else r.get("time_ns")
+    text = f"{_when(when)} [{r.get('session_id')}] {_tail_what(table, r)}"
     return text.replace("\n", " ").replace("\r", " ")
 
 
@@ -398,16 +402,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 # -- export ------------------------------------------------------------------------
-_EXPORT_TABLES = {
-    "sessions": None,
-    "runs": "run",
-    "events": "event",
-    "logs": "log",
-    "llm_calls": "llm_call",
-    "evaluations": "evaluation",
-    "metrics": "metric",
-    "agent_messages": "agent_message",
-}
+#: Table name -> the kind of the records it keeps, in the schema's order.
+_EXPORT_TABLES = {t.name: t.kind for t in TABLES}
 
 
 def _export_rows(store: Any, kind: str) -> Iterator[Dict[str, Any]]:
@@ -417,9 +413,9 @@ def _export_rows(store: Any, kind: str) -> Iterator[Dict[str, Any]]:
             rows = store.sessions()
         elif table == "runs":
             rows = store.runs(limit=None)
-        else:
+        else:  # every other table has a reader method of its name
             rows = getattr(store, table)(limit=None)
-        record_kind = _EXPORT_TABLES[table] or "session"
+        record_kind = _EXPORT_TABLES[table]
         for r in rows:
             yield {"kind": record_kind, **r}
 

@@ -13,22 +13,10 @@ import sqlite3
 import threading
 from typing import Any, Dict, List, Optional, Sequence, Union
 
-from ._schema import SCHEMA_VERSION, StoreError, connect_writer, read_version
+from ._schema import JSON_COLUMNS, SCHEMA_VERSION, StoreError, connect_writer, read_version
 
 __all__ = ["Store", "open_store"]
 
-_JSON_COLUMNS = {
-    "tags",
-    "state",
-    "attributes",
-    "metadata",
-    "fields",
-    "request",
-    "input",
-    "output",
-    "extra",
-    "content",
-}
 
 #: Columns a caller may filter a record table by (besides the ids).
 _DEFAULT_LIMIT = 1000
@@ -71,7 +59,7 @@ class Store:
         for row in rows:
             item = {}
             for name, value in zip(names, row):
-                item[name] = _decode(value) if name in _JSON_COLUMNS else value
+                item[name] = _decode(value) if name in JSON_COLUMNS else value
             if "success" in item and item["success"] is not None:
                 item["success"] = bool(item["success"])
             out.append(item)

@@ -1,19 +1,31 @@
 """The SQLite store's schema (version 1), connection settings and migration.
 
-One table per record kind, plus ``meta`` (``schema_version``). Columns mirror
-the record fields of ``docs/records.md``; values that are dicts or lists (tags,
-state, metadata, fields, request, input, output, extra, content, attributes)
-are stored as JSON text. Every table but ``runs`` and ``sessions`` has an
-``id INTEGER PRIMARY KEY`` giving insertion order.
+One table per record kind, plus ``meta`` (``schema_version``), all declared
+once in :data:`TABLES`. Columns mirror the record fields of
+``docs/records.md``; values that are dicts or lists (tags, state, metadata,
+fields, request, input, output, extra, content, attributes) are stored as JSON
+text. Every table but ``runs`` and ``sessions`` has an ``id INTEGER PRIMARY
+KEY`` giving insertion order.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, NamedTuple, Tuple
 
-__all__ = ["SCHEMA_VERSION", "StoreError", "connect_writer", "migrate"]
+__all__ = [
+    "BY_KIND",
+    "BY_NAME",
+    "JSON_COLUMNS",
+    "SCHEMA_VERSION",
+    "TABLES",
+    "Column",
+    "StoreError",
+    "Table",
+    "connect_writer",
+    "migrate",
+]
 
 #: The store schema version written to ``meta.schema_version``.
 SCHEMA_VERSION = 1
@@ -26,117 +38,201 @@ class StoreError(Exception):
     """The store file is missing, unreadable, corrupt, or from a newer Auditora."""
 
 
-_IDS = "run_id TEXT, trace_id TEXT, session_id TEXT"
+class Column(NamedTuple):
+    """One column of a store table."""
+
+    name: str
+    #: The SQL type (its SQLite affinity decides how a value is kept).
+    type: str
+    #: Dicts and lists (any value, in fact) kept as JSON text, decoded on read.
+    json: bool = False
+    #: Constraint written after the type in the DDL (``PRIMARY KEY``, ``NOT NULL``).
+    constraint: str = ""
+
+
+class Table(NamedTuple):
+    """One store table and the record kind kept in it."""
+
+    name: str
+    #: The ``kind`` of the records kept here (see ``docs/records.md``).
+    kind: str
+    columns: Tuple[Column, ...]
+    #: Index name suffix -> the columns it covers (``{table}_{suffix}``).
+    indexes: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
+    #: An ``id INTEGER PRIMARY KEY`` column giving insertion order.
+    serial: bool = True
+
+
+def _ids() -> Tuple[Column, ...]:
+    return (Column("run_id", "TEXT"), Column("trace_id", "TEXT"), Column("session_id", "TEXT"))
+
+
+def _record_indexes(trace: bool = True) -> Tuple[Tuple[str, Tuple[str, ...]], ...]:
+    # Every index costs each insert a b-tree update: only those the readers use
+    # (the viewer reads a trace's records by trace_id; metrics by session or run).
+    found = (("session", ("session_id", "time_ns")), ("run", ("run_id",)))
+    return (*found, ("trace", ("trace_id",))) if trace else found
+
+
+#: The whole schema, declared once: the DDL, the writer's INSERTs, the
+#: reader's JSON columns and the CLI's table lists are all derived from it.
+TABLES: Tuple[Table, ...] = (
+    Table(
+        "sessions",
+        "session",
+        (
+            Column("session_id", "TEXT", constraint="PRIMARY KEY"),
+            Column("name", "TEXT"),
+            Column("tags", "TEXT", json=True),
+            Column("state", "TEXT", json=True),
+            Column("state_ns", "INTEGER"),
+            Column("first_ns", "INTEGER"),
+            Column("last_ns", "INTEGER"),
+        ),
+        serial=False,
+    ),
+    Table(
+        "runs",
+        "run",
+        (
+            Column("run_id", "TEXT", constraint="PRIMARY KEY"),
+            Column("trace_id", "TEXT", constraint="NOT NULL"),
+            Column("parent_id", "TEXT"),
+            Column("name", "TEXT"),
+            Column("session_id", "TEXT"),
+            Column("start_ns", "INTEGER"),
+            Column("end_ns", "INTEGER"),
+            Column("duration_ns", "INTEGER"),
+            Column("status", "TEXT"),
+            Column("error_type", "TEXT"),
+            Column("error_message", "TEXT"),
+            Column("run_kind", "TEXT"),
+            Column("agent", "TEXT"),
+            Column("attributes", "TEXT", json=True),
+        ),
+        (
+            ("session", ("session_id", "start_ns")),
+            ("trace", ("trace_id", "start_ns")),
+            ("start", ("start_ns",)),
+        ),
+        serial=False,
+    ),
+    Table(
+        "events",
+        "event",
+        (
+            Column("name", "TEXT"),
+            Column("time_ns", "INTEGER"),
+            Column("duration", "REAL"),
+            Column("metadata", "TEXT", json=True),
+            *_ids(),
+        ),
+        _record_indexes(),
+    ),
+    Table(
+        "logs",
+        "log",
+        (
+            Column("level", "TEXT"),
+            Column("message", "TEXT"),
+            Column("fields", "TEXT", json=True),
+            Column("time_ns", "INTEGER"),
+            *_ids(),
+        ),
+        _record_indexes(),
+    ),
+    Table(
+        "llm_calls",
+        "llm_call",
+        (
+            Column("model", "TEXT"),
+            Column("provider", "TEXT"),
+            Column("operation", "TEXT"),
+            Column("input_tokens", "INTEGER"),
+            Column("output_tokens", "INTEGER"),
+            Column("cached_tokens", "INTEGER"),
+            Column("reasoning_tokens", "INTEGER"),
+            Column("response_time", "REAL"),
+            Column("time_to_first_token", "REAL"),
+            Column("success", "INTEGER"),
+            Column("finish_reason", "TEXT"),
+            Column("error", "TEXT"),
+            Column("cost", "REAL"),
+            Column("request", "TEXT", json=True),
+            Column("input", "TEXT", json=True),
+            Column("output", "TEXT", json=True),
+            Column("extra", "TEXT", json=True),
+            Column("time_ns", "INTEGER"),
+            *_ids(),
+        ),
+        (*_record_indexes(), ("model", ("model",))),
+    ),
+    Table(
+        "evaluations",
+        "evaluation",
+        (
+            Column("metric_name", "TEXT"),
+            Column("value", "REAL"),
+            Column("threshold", "REAL"),
+            Column("status", "TEXT"),
+            Column("direction", "TEXT"),
+            Column("label", "TEXT"),
+            Column("explanation", "TEXT"),
+            Column("extra", "TEXT", json=True),
+            Column("time_ns", "INTEGER"),
+            *_ids(),
+        ),
+        (*_record_indexes(), ("metric", ("metric_name",))),
+    ),
+    Table(
+        "agent_messages",
+        "agent_message",
+        (
+            Column("sender", "TEXT"),
+            Column("recipient", "TEXT"),
+            Column("message_kind", "TEXT"),
+            Column("content", "TEXT", json=True),
+            Column("extra", "TEXT", json=True),
+            Column("time_ns", "INTEGER"),
+            *_ids(),
+        ),
+        _record_indexes(),
+    ),
+    # One row per metric of a snapshot record (its ``metrics`` mapping).
+    Table(
+        "metrics",
+        "metric",
+        (Column("name", "TEXT"), Column("value", "REAL"), Column("time_ns", "INTEGER"), *_ids()),
+        _record_indexes(trace=False),
+    ),
+)
+
+#: Record kind -> its table.
+BY_KIND: Dict[str, Table] = {t.kind: t for t in TABLES}
+#: Table name -> the table.
+BY_NAME: Dict[str, Table] = {t.name: t for t in TABLES}
+#: Every column kept as JSON text, in any table.
+JSON_COLUMNS = frozenset(c.name for t in TABLES for c in t.columns if c.json)
+
+
+def create_statements(table: Table) -> List[str]:
+    """The ``CREATE TABLE`` and ``CREATE INDEX`` statements of ``table``."""
+    cols = [f"{c.name} {c.type}{' ' + c.constraint if c.constraint else ''}" for c in table.columns]
+    if table.serial:
+        cols.insert(0, "id INTEGER PRIMARY KEY")
+    body = ",\n    ".join(cols)
+    out = [f"CREATE TABLE IF NOT EXISTS {table.name} (\n    {body}\n)"]
+    for suffix, on in table.indexes:
+        out.append(
+            f"CREATE INDEX IF NOT EXISTS {table.name}_{suffix} ON {table.name} ({', '.join(on)})"
+        )
+    return out
+
 
 _V1: List[str] = [
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)",
-    """CREATE TABLE IF NOT EXISTS sessions (
-        session_id TEXT PRIMARY KEY,
-        name TEXT,
-        tags TEXT,
-        state TEXT,
-        state_ns INTEGER,
-        first_ns INTEGER,
-        last_ns INTEGER
-    )""",
-    """CREATE TABLE IF NOT EXISTS runs (
-        run_id TEXT PRIMARY KEY,
-        trace_id TEXT NOT NULL,
-        parent_id TEXT,
-        name TEXT,
-        session_id TEXT,
-        start_ns INTEGER,
-        end_ns INTEGER,
-        duration_ns INTEGER,
-        status TEXT,
-        error_type TEXT,
-        error_message TEXT,
-        run_kind TEXT,
-        agent TEXT,
-        attributes TEXT
-    )""",
-    "CREATE INDEX IF NOT EXISTS runs_session ON runs (session_id, start_ns)",
-    "CREATE INDEX IF NOT EXISTS runs_trace ON runs (trace_id, start_ns)",
-    "CREATE INDEX IF NOT EXISTS runs_start ON runs (start_ns)",
-    f"""CREATE TABLE IF NOT EXISTS events (
-        id INTEGER PRIMARY KEY,
-        name TEXT,
-        time_ns INTEGER,
-        duration REAL,
-        metadata TEXT,
-        {_IDS}
-    )""",
-    f"""CREATE TABLE IF NOT EXISTS logs (
-        id INTEGER PRIMARY KEY,
-        level TEXT,
-        message TEXT,
-        fields TEXT,
-        time_ns INTEGER,
-        {_IDS}
-    )""",
-    f"""CREATE TABLE IF NOT EXISTS llm_calls (
-        id INTEGER PRIMARY KEY,
-        model TEXT,
-        provider TEXT,
-        operation TEXT,
-        input_tokens INTEGER,
-        output_tokens INTEGER,
-        cached_tokens INTEGER,
-        reasoning_tokens INTEGER,
-        response_time REAL,
-        time_to_first_token REAL,
-        success INTEGER,
-        finish_reason TEXT,
-        error TEXT,
-        cost REAL,
-        request TEXT,
-        input TEXT,
-        output TEXT,
-        extra TEXT,
-        time_ns INTEGER,
-        {_IDS}
-    )""",
-    f"""CREATE TABLE IF NOT EXISTS evaluations (
-        id INTEGER PRIMARY KEY,
-        metric_name TEXT,
-        value REAL,
-        threshold REAL,
-        status TEXT,
-        direction TEXT,
-        label TEXT,
-        explanation TEXT,
-        extra TEXT,
-        time_ns INTEGER,
-        {_IDS}
-    )""",
-    f"""CREATE TABLE IF NOT EXISTS agent_messages (
-        id INTEGER PRIMARY KEY,
-        sender TEXT,
-        recipient TEXT,
-        message_kind TEXT,
-        content TEXT,
-        extra TEXT,
-        time_ns INTEGER,
-        {_IDS}
-    )""",
-    f"""CREATE TABLE IF NOT EXISTS metrics (
-        id INTEGER PRIMARY KEY,
-        name TEXT,
-        value REAL,
-        time_ns INTEGER,
-        {_IDS}
-    )""",
+    *(statement for table in TABLES for statement in create_statements(table)),
 ]
-# Every index costs each insert a b-tree update: each table gets only the indexes
-# its readers use (the viewer reads a trace's records by trace_id; metrics are
-# read by session or run only).
-for _table in ("events", "logs", "llm_calls", "evaluations", "agent_messages", "metrics"):
-    _V1.append(f"CREATE INDEX IF NOT EXISTS {_table}_session ON {_table} (session_id, time_ns)")
-    _V1.append(f"CREATE INDEX IF NOT EXISTS {_table}_run ON {_table} (run_id)")
-for _table in ("events", "logs", "llm_calls", "evaluations", "agent_messages"):
-    _V1.append(f"CREATE INDEX IF NOT EXISTS {_table}_trace ON {_table} (trace_id)")
-_V1.append("CREATE INDEX IF NOT EXISTS llm_calls_model ON llm_calls (model)")
-_V1.append("CREATE INDEX IF NOT EXISTS evaluations_metric ON evaluations (metric_name)")
 
 #: Schema version reached -> statements that bring the previous version to it.
 MIGRATIONS: Dict[int, List[str]] = {1: _V1}
