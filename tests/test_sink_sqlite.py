@@ -38,50 +38,54 @@ def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
     assert (mode, version) == ("wal", "1")
 
 
-def test_failed_batch_is_rolled_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A batch that fails half-way leaves nothing of itself in the store and is reported
-    (with the number of records lost) by the next flush."""
+def test_store_failure_rolls_the_whole_batch_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure of the store itself (here: a missing table) mid-batch leaves nothing of
+    the batch in the store and raises, so the recorder counts the whole batch as lost."""
     path = tmp_path / "s.db"
     sink = SQLiteSink(path)
     sink.export([Log("INFO", "first", {}, 1, None, None, None)])
-    # Committed before the failing batch: batches still queued behind a busy writer
-    # share its next transaction, and would share its failure.
-    assert sink.flush(10) is True
     from auditora.store import _writer
 
     # The event insert fails inside the transaction, after the log row went in.
-    monkeypatch.setitem(_writer._SQL, "event", "INSERT INTO nowhere VALUES (?)")
+    monkeypatch.setitem(_writer._STATEMENTS, "event", "INSERT INTO nowhere VALUES (?)")
     batch = [
         Log("INFO", "second", {}, 2, None, None, None),
         Event("e", 2, None, {}, None, None, None),
     ]
-    sink.export(batch)
-    with pytest.raises(SinkWriteError) as failure:
-        sink.flush(10)
+    with pytest.raises(sqlite3.OperationalError):
+        sink.export(batch)
     sink.close(1.0)
-    assert failure.value.records_lost == 2
     with open_store(path) as store:
         assert ([r["message"] for r in store.logs()], store.events()) == (["first"], [])
 
 
-def test_writes_inline_when_no_thread_can_start(
+def test_unstorable_record_costs_only_itself(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """At interpreter shutdown (no new threads) the sink commits the batch itself."""
-    import threading
+    """A record SQLite refuses is left out alone: its neighbours are stored, the loss is
+    raised as SinkWriteError(reason="unstorable") and counted by kind in stats()."""
+    path = tmp_path / "s.db"
+    sink = SQLiteSink(path)
+    from auditora.store import _writer
 
-    from auditora.sinks import sqlite as sqlite_module
+    real = _writer._cell
 
-    class NoThread(threading.Thread):
-        def start(self) -> None:
-            raise RuntimeError("can't create new thread at interpreter shutdown")
+    def refuse_poison(value: object) -> object:
+        # A value the sqlite3 module cannot bind.
+        return object() if value == "poison" else real(value)
 
-    monkeypatch.setattr(sqlite_module.threading, "Thread", NoThread)
-    sink = SQLiteSink(tmp_path / "s.db")
-    sink.export([Log("INFO", "late", {}, 1, None, None, None)])
+    monkeypatch.setattr(_writer, "_cell", refuse_poison)
+    batch = [Log("INFO", f"m{i}", {}, i, None, None, None) for i in range(7)]
+    batch.insert(3, Event("poison", 3, None, {}, None, None, None))
+    with pytest.raises(SinkWriteError) as failure:
+        sink.export(batch)
     sink.close(1.0)
-    with open_store(tmp_path / "s.db") as store:
-        assert [r["message"] for r in store.logs()] == ["late"]
+    assert (failure.value.records_lost, failure.value.reason) == (1, "unstorable")
+    assert sink.stats() == {"unstorable": {"event": 1}}
+    with open_store(path) as store:
+        assert [r["message"] for r in store.logs()] == [f"m{i}" for i in range(7)]
 
 
 class _BadRepr:
