@@ -102,7 +102,7 @@ def test_records_from_instrumented_code_arrive_in_order() -> None:
 
 def test_queue_full_drops_new_records_and_counts(caplog: pytest.LogCaptureFixture) -> None:
     """Beyond queue_size new records are dropped, counted, and logged once."""
-    auditora.configure(sinks=[MemorySink()], queue_size=5)
+    auditora.configure(sinks=[MemorySink()], queue_size=5, overflow="drop")
     pipeline = _recorder._pipeline
     assert pipeline is not None
     pipeline.worker = threading.Thread()  # a never-started stand-in: nothing drains

@@ -16,8 +16,11 @@ Environment variables (read at import and by :func:`reset`):
     Minimum level of log records that sinks receive.
 ``AUDITORA_CAPTURE_CONTENT=1``
     Record LLM prompts/completions and agent message contents.
-``AUDITORA_QUEUE_SIZE=100000``
+``AUDITORA_QUEUE_SIZE=32768``
     Capacity of the recorder's queue.
+``AUDITORA_OVERFLOW=block``
+    What a full queue does: ``block`` (the producer waits for room, bounded by
+    ``block_timeout``) or ``drop`` (the new record is dropped and counted).
 """
 
 from __future__ import annotations
@@ -42,6 +45,15 @@ def _env_int(name: str, default: int) -> int:
     return value if value > 0 else default
 
 
+#: The overflow policies: a full queue makes producers wait, or drops new records.
+OVERFLOW_POLICIES = ("block", "drop")
+
+
+def _env_overflow() -> str:
+    value = os.environ.get("AUDITORA_OVERFLOW", "").strip().lower()
+    return value if value in OVERFLOW_POLICIES else "block"
+
+
 def _env_str(name: str) -> Optional[str]:
     value = os.environ.get(name, "").strip()
     return value or None
@@ -53,6 +65,7 @@ class Settings:
     __slots__ = (
         "atexit_timeout",
         "batch_size",
+        "block_timeout",
         "capture_content",
         "console",
         "disabled",
@@ -63,6 +76,7 @@ class Settings:
         "max_items",
         "max_nodes",
         "max_string_length",
+        "overflow",
         "queue_size",
         "sink_backlog",
         "sinks",
@@ -82,17 +96,26 @@ class Settings:
         self.store: Optional[str] = _env_str("AUDITORA_STORE")
         #: Sink specs from ``AUDITORA_SINKS`` (None: none).
         self.sinks: Optional[str] = _env_str("AUDITORA_SINKS")
-        #: Records the recorder's queue holds before it drops new ones.
-        self.queue_size = _env_int("AUDITORA_QUEUE_SIZE", 100_000)
+        #: Records the recorder's queue holds; beyond, ``overflow`` applies.
+        self.queue_size = _env_int("AUDITORA_QUEUE_SIZE", 32_768)
+        #: ``"block"``: a producer finding the queue full waits for room (up to
+        #: ``block_timeout``); ``"drop"``: the new record is dropped and counted.
+        self.overflow = _env_overflow()
+        #: Seconds a producer waits for room in a full queue before its record is
+        #: dropped (then producers drop at once until the recorder makes room).
+        self.block_timeout = 15.0
         #: Records per batch handed to a sink.
         self.batch_size = 2048
         #: Seconds the worker waits for more records before exporting a partial batch.
         self.flush_interval = 0.2
-        #: Seconds a sink's export may take before it is reported as hung.
+        #: Seconds a sink's export may take before it is reported as hung; also
+        #: how long (under ``overflow="block"``) the recorder waits for room in a
+        #: sink's backlog before dropping that sink's batch.
         self.export_timeout = 10.0
-        #: Records waiting for one sink before further batches for it are dropped.
-        self.sink_backlog = 100_000
-        #: Seconds the exit-time flush may take.
+        #: Records waiting for one sink; beyond, ``overflow`` applies to that sink.
+        self.sink_backlog = 16_384
+        #: Seconds the exit-time flush may go on without any record being
+        #: delivered (it goes on while the sinks make progress).
         self.atexit_timeout = 2.0
         #: Serialization limits (see ``docs/records.md``).
         self.max_string_length = 16_384

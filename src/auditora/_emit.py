@@ -12,11 +12,17 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from contextvars import ContextVar
 from typing import Callable, Tuple
 
 from .records import Record
 
 Target = Callable[[Record], None]
+
+#: True while records are produced where waiting could deadlock: inside a
+#: logging handler (which holds the handler's lock the recorder's own threads
+#: may need to log). A full queue then drops instead of making the producer wait.
+no_wait: ContextVar[bool] = ContextVar("auditora_no_wait", default=False)
 
 #: The active targets; replaced (never mutated) under ``_lock``.
 targets: Tuple[Target, ...] = ()

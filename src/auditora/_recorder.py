@@ -1,19 +1,34 @@
-"""The recorder: a bounded, never-blocking queue between the hot path and the sinks.
+"""The recorder: a bounded queue between the hot path and the sinks.
 
 ``configure()`` installs a :class:`_Pipeline` whose :meth:`_Pipeline.submit` is
 registered as an :mod:`auditora._emit` target. ``submit`` appends to a deque
 and returns (no lock, no I/O, never raises). A daemon *worker* thread, started
 lazily with the first record, drains the deque in batches and hands each batch
 to one *runner* thread per sink; a runner owns its sink, so a sink never runs
-concurrently with itself, and a slow, hung or failing sink only delays or loses
-its own batches (counted), never the app's or the other sinks'.
+concurrently with itself.
 
-Drop policy (every drop counted by reason in :func:`stats`, and logged once):
+Overflow (``settings.overflow``):
 
-``queue_full``   the queue holds ``queue_size`` records: the *new* record is dropped
-``sampled``      the configured sampler returned False
+``"block"`` (the default)
+    Nothing is dropped for being produced fast. A producer that finds the
+    queue full waits for room, up to ``block_timeout`` seconds; the worker
+    likewise waits for room in a sink's backlog, up to ``export_timeout``.
+    Only a sink that stays stuck past those bounds loses records (counted),
+    and until it moves again producers do not wait for it. The recorder's own
+    threads, and code inside a logging handler (:data:`auditora._emit.no_wait`),
+    never wait: their records are dropped when the queue is full.
+``"drop"``
+    A full queue drops the new record, a full backlog the new batch for that
+    sink; the app never waits.
+
+Every drop is counted by reason in :func:`stats`, logged once, and makes the
+next :func:`flush` return False:
+
+``queue_full``   the queue holds ``queue_size`` records (and waiting is not allowed or timed out)
+``sampled``      the configured sampler returned False (intended: not a loss)
 ``sink_backlog`` ``sink_backlog`` records already wait for a sink: the new batch is dropped for it
 ``sink_error``   a sink's ``export`` raised (e.g. ``OSError`` on a full disk)
+``unstorable``   a sink could not keep single records (it says which, by kind)
 ``reentrant``    a record produced inside the recorder's own threads (e.g. by logging)
 ``shutdown``     records still queued when ``shutdown()`` ran out of time
 
@@ -48,6 +63,9 @@ _UNSET: Any = object()
 _LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50}
 #: Queued records that wake the recorder worker (it also wakes every flush_interval).
 _WAKE_AT = 256
+#: Drop reasons that are not a loss: the user's sampling, and records the
+#: recorder's own threads produce (a sink logging), refused to break a loop.
+_INTENDED = frozenset({"sampled", "sampler_error_kept", "reentrant"})
 
 
 class _Marker:
@@ -95,6 +113,9 @@ class _Runner:
         self.hangs = 0
         self.error_logged = False
         self.closed = False
+        #: The backlog stayed full past ``export_timeout``: batches are dropped
+        #: at once, without waiting, until the sink has drained it.
+        self.stalled = False
 
     def queued(self) -> int:
         return self.waiting
@@ -105,22 +126,37 @@ class _Runner:
         )
         self.thread.start()
 
+    def _full(self, n: int) -> bool:
+        return bool(self.waiting) and self.waiting + n > settings.sink_backlog
+
     def put(self, item: Union[RecordBatch, _Marker]) -> None:
+        """Queue ``item`` for the sink. A batch finding the backlog full waits for
+        room (``overflow="block"``, up to ``export_timeout``) or is dropped."""
         with self.cond:
             if self.closed:
                 if isinstance(item, _Marker):
                     item.arrive(True)
                 return
             if isinstance(item, RecordBatch):
-                if self.waiting and self.waiting + len(item) > settings.sink_backlog:
-                    self._count("sink_backlog", len(item))
+                n = len(item)
+                if self._full(n) and settings.overflow == "block" and not self.stalled:
+                    if not self.cond.wait_for(
+                        lambda: not self._full(n) or self.closed, settings.export_timeout
+                    ):
+                        # Stuck: stop waiting for this sink until it drains again.
+                        self.stalled = True
+                    if self.closed:
+                        return
+                if self._full(n):
+                    self._count("sink_backlog", n)
                     return
-                self.waiting += len(item)
+                self.waiting += n
             self.backlog.append(item)
-            self.cond.notify()
+            self.cond.notify_all()
 
     def _count(self, reason: str, n: int) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + n
+        self.pipeline._lose(n)
         self.pipeline._log_drop_once(reason, self.name)
 
     def check_hung(self, now: float) -> None:
@@ -146,6 +182,9 @@ class _Runner:
                 item = self.backlog.popleft()
                 if isinstance(item, RecordBatch):
                     self.waiting -= len(item)
+                    if self.stalled and not self.waiting:
+                        self.stalled = False
+                    self.cond.notify_all()  # room for a batch the worker holds
             if isinstance(item, RecordBatch):
                 self._export(item)
                 continue
@@ -181,10 +220,12 @@ class _Runner:
     def _failed(self, exc: BaseException, lost: int) -> None:
         self.failed_batches += 1
         self.pipeline._export_failures += 1
+        self.pipeline._lose(lost)
         reason = getattr(exc, "reason", None)
         reason = reason if isinstance(reason, str) and reason else "sink_error"
         self.dropped[reason] = self.dropped.get(reason, 0) + lost
-        if not self.error_logged:
+        # A sink reporting unstorable records names them in its own log line.
+        if not self.error_logged and reason != "unstorable":
             self.error_logged = True
             _logger.error(
                 "auditora: sink %s failed to export %d records (%s: %s); further "
@@ -239,6 +280,16 @@ class _Pipeline:
         self._logged: set = set()
         self._own: set = set()
         self._export_failures = 0
+        #: Records lost (every drop but sampling), and that count when the last
+        #: flush returned: a flush is True only if none were lost in between.
+        self.lost = 0
+        self._lost_reported = 0
+        #: Producers wait here for room in a full queue (``overflow="block"``).
+        self.room = threading.Condition(threading.Lock())
+        self.waiters = 0
+        #: The queue stayed full past ``block_timeout``: producers drop at once
+        #: until the worker has made room.
+        self.stalled = False
         names: Dict[str, int] = {}
         self.runners: List[_Runner] = []
         for sink in self.sinks:
@@ -278,11 +329,11 @@ class _Pipeline:
                         drop("sampled")
                         return
                 n = len(queue)
-                if n >= maxsize:
-                    drop("queue_full")
-                    return
                 if get_ident() in own:
                     drop("reentrant")
+                    return
+                if n >= maxsize and not pipeline._wait_for_room():
+                    drop("queue_full")
                     return
                 append(record)
                 if pipeline.worker is None:
@@ -295,16 +346,57 @@ class _Pipeline:
         return submit
 
     # -- slow paths ---------------------------------------------------------
+    def _wait_for_room(self) -> bool:
+        """Wait (bounded) until the full queue has room; False when the record
+        must be dropped instead: ``overflow="drop"``, a producer that must not
+        wait, or a queue that stayed full past ``block_timeout``."""
+        if settings.overflow != "block" or self.stalled or _emit.no_wait.get():
+            return False
+        if self.worker is None:
+            self._start()
+        maxsize = self.maxsize
+        with self.room:
+            self.waiters += 1
+            try:
+                self.wake.set()
+                ok = self.room.wait_for(
+                    lambda: len(self.queue) < maxsize or self.stopped, settings.block_timeout
+                )
+            finally:
+                self.waiters -= 1
+        if not ok and not self.stalled:
+            self.stalled = True
+            _logger.warning(
+                "auditora: the recorder's queue stayed full for %.1fs (a sink is stuck?); "
+                "records are dropped until it drains (auditora.stats())",
+                settings.block_timeout,
+            )
+        return ok and not self.stopped
+
+    def _made_room(self) -> None:
+        """Called by the worker after taking records from the queue."""
+        if self.stalled:
+            self.stalled = False
+        if self.waiters:
+            with self.room:
+                self.room.notify_all()
+
+    def _lose(self, n: int) -> None:
+        with self.lock:
+            self.lost += n
+
     def _drop(self, reason: str, n: int = 1) -> None:
         try:
             with self.lock:
                 self.dropped[reason] = self.dropped.get(reason, 0) + n
+                if reason not in _INTENDED:
+                    self.lost += n
             self._log_drop_once(reason, None)
         except Exception:
             pass
 
     def _log_drop_once(self, reason: str, sink: Optional[str]) -> None:
-        if reason in ("sampled", "sampler_error_kept") or (reason, sink) in self._logged:
+        if reason in _INTENDED or (reason, sink) in self._logged:
             return
         self._logged.add((reason, sink))
         where = f" for sink {sink}" if sink else ""
@@ -377,6 +469,7 @@ class _Pipeline:
             # Take up to a batch at once (only this thread pops, so the queue
             # holds at least this many); records are checked a chunk at a time.
             items = [popleft() for _ in range(min(size - len(batch), len(queue)))]
+            self._made_room()
             if threshold or _Marker in set(map(type, items)):
                 for i, item in enumerate(items):
                     if isinstance(item, _Marker):
@@ -417,14 +510,39 @@ class _Pipeline:
 
     # -- control -------------------------------------------------------------
     def flush(self, timeout: float) -> bool:
+        """True when every record produced before the call reached every sink and
+        none was lost since the previous flush returned."""
         if self.worker is None:
-            return not self.queue
-        before = self._export_failures
-        marker = _Marker("flush", time.monotonic() + timeout)
-        self.queue.append(marker)
-        self.wake.set()
-        done = marker.done.wait(timeout)
-        return done and marker.ok and self._export_failures == before
+            done = not self.queue
+        else:
+            marker = _Marker("flush", time.monotonic() + timeout)
+            self.queue.append(marker)
+            self.wake.set()
+            done = marker.done.wait(timeout) and marker.ok
+        with self.lock:
+            lost = self.lost - self._lost_reported
+            self._lost_reported = self.lost
+        if lost:
+            _logger.warning(
+                "auditora: flush: %d records were lost since the last flush (%s)",
+                lost,
+                ", ".join(f"{k}: {v}" for k, v in sorted(self._losses().items())),
+            )
+        return done and not lost
+
+    def progress(self) -> int:
+        """Records taken from the queue plus records exported: grows while the
+        recorder gets anything done."""
+        return self.received + sum(r.exported for r in self.runners)
+
+    def _losses(self) -> Dict[str, int]:
+        """Records lost so far, by reason, the sinks' included."""
+        with self.lock:
+            out = {k: v for k, v in self.dropped.items() if k not in _INTENDED}
+        for runner in self.runners:
+            for k, v in list(runner.dropped.items()):
+                out[k] = out.get(k, 0) + v
+        return out
 
     def shutdown(self, timeout: float) -> bool:
         with self.lock:
@@ -440,16 +558,20 @@ class _Pipeline:
                 except Exception:
                     _logger.exception("auditora: closing sink %s failed", runner.name)
             return True
-        before = self._export_failures
         marker = _Marker("stop", time.monotonic() + timeout)
         self.queue.append(marker)
         self.wake.set()
+        with self.room:
+            self.room.notify_all()  # waiting producers give up: nothing more is taken
         done = marker.done.wait(timeout)
         if not done:
             left = sum(1 for r in self.queue if not isinstance(r, _Marker))
             if left:
                 self._drop("shutdown", left)
-        return done and marker.ok and self._export_failures == before
+        with self.lock:
+            lost = self.lost - self._lost_reported
+            self._lost_reported = self.lost
+        return done and marker.ok and not lost
 
     def stats(self) -> Dict[str, Any]:
         with self.lock:
@@ -473,9 +595,11 @@ class _Pipeline:
         return {
             "queued": sum(1 for r in list(self.queue) if not isinstance(r, _Marker)),
             "capacity": self.maxsize,
+            "overflow": settings.overflow,
             "received": self.received,
             "filtered": self.filtered,
             "dropped": dropped,
+            "lost": self.lost,
             "sinks": sinks,
             "running": self.worker is not None and self.worker.is_alive(),
         }
@@ -496,7 +620,19 @@ def _register_atexit() -> None:
 
 
 def _at_exit() -> None:
+    """Deliver what is queued before the interpreter exits.
+
+    Waits as long as the sinks make progress (a program that ends normally
+    keeps every record, however many are queued); gives up once
+    ``atexit_timeout`` passes with nothing delivered.
+    """
     try:
+        pipeline = _pipeline
+        if pipeline is not None and pipeline.worker is not None:
+            while True:
+                before = pipeline.progress()
+                if pipeline.flush(settings.atexit_timeout) or pipeline.progress() == before:
+                    break
         shutdown(settings.atexit_timeout)
     except Exception:
         pass
@@ -535,6 +671,8 @@ def configure(
     export_timeout: Optional[float] = None,
     sink_backlog: Optional[int] = None,
     atexit_timeout: Optional[float] = None,
+    overflow: Optional[str] = None,
+    block_timeout: Optional[float] = None,
     max_string_length: Optional[int] = None,
     max_items: Optional[int] = None,
     max_depth: Optional[int] = None,
@@ -551,9 +689,13 @@ def configure(
     turns the report's echo on or off; ``disabled=True`` makes ``@sentinel``
     (for functions decorated afterwards) and the proxies no-ops.
     ``capture_content`` records LLM prompts/completions. ``log_level`` is the
-    minimum level of log records sent to sinks. ``queue_size``,
-    ``batch_size``, ``flush_interval``, ``export_timeout``, ``sink_backlog`` and
-    ``atexit_timeout`` tune the recorder; ``max_*`` bound serialization.
+    minimum level of log records sent to sinks. ``overflow`` is what a full
+    queue does: ``"block"`` (the default: the producer waits for room, at most
+    ``block_timeout`` seconds, so nothing is lost for being produced fast) or
+    ``"drop"`` (the record is dropped and counted; the app never waits).
+    ``queue_size``, ``batch_size``, ``flush_interval``, ``export_timeout``,
+    ``sink_backlog`` and ``atexit_timeout`` tune the recorder; ``max_*``
+    bound serialization.
     ``sampler(record) -> bool`` decides which records are kept (``None``
     removes it); it runs on the hot path, so keep it cheap.
 
@@ -568,6 +710,10 @@ def configure(
         ):
             if value is not None:
                 setattr(settings, name, bool(value))
+        if overflow is not None:
+            if overflow not in _config.OVERFLOW_POLICIES:
+                raise ValueError(f"overflow must be 'block' or 'drop', not {overflow!r}")
+            settings.overflow = overflow
         if log_level is not None:
             level = str(log_level).upper()
             if level not in _LEVELS:
@@ -590,6 +736,7 @@ def configure(
             ("flush_interval", flush_interval),
             ("export_timeout", export_timeout),
             ("atexit_timeout", atexit_timeout),
+            ("block_timeout", block_timeout),
         ):
             if seconds is not None:
                 if not isinstance(seconds, (int, float)) or seconds <= 0:
@@ -633,8 +780,11 @@ def _configure_from_env() -> None:
 def flush(timeout: float = 5.0) -> bool:
     """Deliver every record produced so far to every sink; True when all were delivered.
 
-    Returns within ``timeout`` seconds (False when time ran out, a sink failed
-    or is hung). Records keep flowing meanwhile.
+    True only if every record produced since the previous ``flush`` reached
+    every sink: False when time ran out, a sink failed or is hung, or any
+    record was dropped or lost meanwhile (then a warning says how many, by
+    reason; ``stats()`` has the counts). Returns within ``timeout`` seconds.
+    Records keep flowing meanwhile.
     """
     pipeline = _pipeline
     if pipeline is None:
@@ -680,9 +830,11 @@ def stats() -> Dict[str, Any]:
         return {
             "queued": 0,
             "capacity": settings.queue_size,
+            "overflow": settings.overflow,
             "received": 0,
             "filtered": 0,
             "dropped": {},
+            "lost": 0,
             "sinks": {},
             "running": False,
         }

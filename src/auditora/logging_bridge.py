@@ -102,6 +102,8 @@ class AuditoraHandler(logging.Handler):
         if report is None or record.levelno < getattr(report, "levelno", 0):
             return
         token = _forwarding.set(True)
+        # This handler's lock is held: a full queue must drop, not wait.
+        no_wait = _emit.no_wait.set(True)
         try:
             fields = _fields(record)
             message = record.getMessage()
@@ -112,6 +114,7 @@ class AuditoraHandler(logging.Handler):
         except Exception:
             self.handleError(record)
         finally:
+            _emit.no_wait.reset(no_wait)
             _forwarding.reset(token)
 
 
