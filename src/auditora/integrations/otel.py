@@ -412,7 +412,7 @@ class _Signal:
                 "collector's base URL (/v1/traces is appended)"
             )
         elif code is not None and code >= 500:
-            hint = "the backend failed after the exporter's own retries"
+            hint = "the backend failed (the exporter retries 502, 503 and 504 within its timeout)"
         else:
             hint = ""
         return f"{message}; {hint}" if hint else message
