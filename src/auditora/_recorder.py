@@ -51,7 +51,7 @@ from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequenc
 from . import _config, _emit, _ids
 from ._config import settings
 from .records import Record
-from .sinks import RecordBatch, Sink, sink_from_spec
+from .sinks import RecordBatch, Sink, SinkWriteError, sink_from_spec
 
 __all__ = ["configure", "flush", "reset", "shutdown", "stats"]
 
@@ -234,7 +234,7 @@ class _Runner:
                 lost,
                 type(exc).__name__,
                 exc,
-                exc_info=not isinstance(exc, OSError),
+                exc_info=not isinstance(exc, (OSError, SinkWriteError)),
             )
 
     def _export(self, batch: RecordBatch) -> None:
