@@ -7,8 +7,10 @@ Runs off the hot path (in the recorder's threads). The rules, documented in
   the infinities become the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``.
 - dicts (any mapping) become dicts with string keys; lists, tuples, sets,
   frozensets and deques become lists.
-- anything else becomes its ``repr``; a ``repr`` that raises becomes
-  ``"<unrepresentable TypeName>"``.
+- anything else becomes its ``repr``, masked by ``redaction.redact_text`` (a
+  ``repr`` shows what ``redact`` could not look inside); a ``repr`` that raises
+  becomes ``"<unrepresentable TypeName>"``. The same holds for a dict key that
+  is not a string, number, bool or None.
 - strings longer than ``max_string_length`` are cut and end with
   ``"…[+N chars]"``; containers wider than ``max_items`` keep the first items
   plus a marker (``"…": "+N items"`` in a dict, ``"…[+N items]"`` in a list);
@@ -119,7 +121,8 @@ def _safe_repr(value: Any, limit: int) -> str:
             raise TypeError("__repr__ returned a non-string")
     except Exception:
         return f"<unrepresentable {_type_name(value)}>"
-    return _cut(text, limit)
+    # Masked before the cut: a secret cut short no longer matches its pattern.
+    return _cut(redact_text(text), limit)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -179,7 +182,7 @@ class _Walker:
                 extra = len(value) - len(head)
             except Exception:
                 return f"<unrepresentable {_type_name(value)}>"
-            text = repr(head)
+            text = redact_text(repr(head))
             return text if extra <= 0 else f"{text}…[+{extra} bytes]"
         return _safe_repr(value, self.max_string)
 
@@ -347,7 +350,9 @@ def _flat_text(
 
     ``masking`` is :func:`_masking`'s profile (not None). The text is exactly
     what ``json_text`` builds the long way: redaction only masks values under
-    sensitive keys and strings holding a trigger substring, both ruled out here.
+    sensitive keys and strings — values and keys alike — holding a trigger
+    substring, both ruled out here (the scan is of the whole JSON text, keys
+    included; JSON escapes no character a trigger holds).
     """
     if value.__class__ is not dict or len(value) > max_keys:
         return None
@@ -403,6 +408,8 @@ def _flat_batch(
     if max(map(len, distinct)) > max_string:
         return None
     if triggers:
+        # Pieces hold the keys as well as the values: a key holding a secret
+        # sends the batch down the long way too.
         scan = "\x00".join(distinct) if 2 * len(distinct) <= len(pieces) else text
         if _trigger_search(triggers)(scan.lower()) is not None:
             return None

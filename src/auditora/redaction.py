@@ -9,6 +9,10 @@ copy in which
 * every substring of a string that looks like a secret (OpenAI / Anthropic style
   keys, AWS access key ids, ``Bearer`` tokens, GitHub, Google and Slack tokens,
   JSON Web Tokens, PEM private keys) is replaced by :data:`MASK`;
+* dict keys are masked by the same patterns (a key that is not a string,
+  a number, a bool or None by those of its ``repr``, which the serializer would
+  store); keys that become equal once masked stay distinct: the second is
+  suffixed ``#2``, the next ``#3``, in the dict's order (see :func:`redact`);
 * a user hook (see :func:`configure`) may replace any leaf further (e-mails,
   phone numbers, names…).
 
@@ -27,6 +31,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections import deque
+from collections.abc import Mapping
 from typing import Any, Callable, Dict, Iterable, List, Optional, Pattern, Sequence, Tuple
 
 __all__ = [
@@ -150,6 +156,7 @@ class _State:
         "keys",
         "pattern",
         "patterns",
+        "plain_keys",
     )
 
     def __init__(self) -> None:
@@ -161,6 +168,21 @@ class _State:
         self.extra_pattern: Optional[Pattern[str]] = None
         self.hook: Optional[Hook] = None
         self.key_cache: Dict[str, bool] = {}
+        # Dict keys (exact str) that masking leaves as they are -> whether they
+        # are sensitive: one lookup per key on the walk. Never holds a key
+        # that masking changes, so no secret is kept here.
+        self.plain_keys: Dict[str, bool] = {}
+
+    def changed(self) -> _State:
+        """A copy with empty caches. configure() edits the copy and then swaps
+        it in whole, so a walk that started on the old state never caches a
+        verdict made under one set of rules into the other's caches."""
+        new = _State.__new__(_State)
+        for name in _State.__slots__:
+            setattr(new, name, getattr(self, name))
+        new.key_cache = {}
+        new.plain_keys = {}
+        return new
 
 
 _state = _State()
@@ -184,23 +206,25 @@ def configure(
     ``"card number"``);
     ``extra_patterns`` more regular expressions of values to mask.
     """
+    global _state
     with _lock:
+        state = _state.changed()
         if enabled is not None:
-            _state.enabled = bool(enabled)
+            state.enabled = bool(enabled)
         if hook is not ...:
             if hook is not None and not callable(hook):
                 raise TypeError("hook must be callable or None")
-            _state.hook = hook
+            state.hook = hook
         if extra_keys is not None:
             added = tuple(tuple(_words(k)) for k in extra_keys)
-            _state.anywhere = _state.anywhere + tuple(k for k in added if k)
-            _state.key_cache = {}
+            state.anywhere = state.anywhere + tuple(k for k in added if k)
         if extra_patterns is not None:
             new = tuple(extra_patterns)
             for p in new:
                 re.compile(p)  # fail here, at configuration time, not on the hot path
-            _state.patterns = _state.patterns + new
-            _state.extra_pattern = re.compile("|".join(f"(?:{p})" for p in _state.patterns))
+            state.patterns = state.patterns + new
+            state.extra_pattern = re.compile("|".join(f"(?:{p})" for p in state.patterns))
+        _state = state
 
 
 def reset() -> None:
@@ -219,7 +243,10 @@ def is_sensitive_key(key: Any) -> bool:
     """Whether values stored under ``key`` are masked whatever they look like."""
     if not isinstance(key, str):
         return False
-    state = _state
+    return _is_sensitive(key, _state)
+
+
+def _is_sensitive(key: str, state: _State) -> bool:
     cached = state.key_cache.get(key)
     if cached is not None:
         return cached
@@ -242,8 +269,9 @@ def masking_profile() -> Optional[Tuple[bool, Tuple[str, ...]]]:
     ``None``: anything may change (a hook or extra patterns are configured);
     call :func:`redact`. Otherwise ``(keys, triggers)``: :func:`redact` returns
     a plain value unchanged unless ``keys`` is true and a dict key is
-    :func:`is_sensitive_key`, or a string's lower-cased text contains one of
-    ``triggers`` (``(False, ())`` when redaction is off).
+    :func:`is_sensitive_key`, or the lower-cased text of a string — a value
+    or a dict key — contains one of ``triggers`` (``(False, ())`` when
+    redaction is off).
     """
     state = _state
     if not state.enabled:
@@ -297,8 +325,16 @@ def redact_texts(values: Sequence[Any]) -> Sequence[Any]:
 def redact(value: Any) -> Any:
     """A copy of ``value`` with secrets masked; see the module docstring.
 
-    Never raises. Containers are copied (dicts stay dicts, tuples stay tuples,
-    sets become lists); other objects are returned unchanged.
+    Never raises. Containers are copied (dicts stay dicts, other mappings become
+    dicts, tuples stay tuples, sets and deques become lists); other objects are
+    returned unchanged.
+
+    Dict keys are masked like free text (:func:`redact_text`). A key that
+    masking changed never replaces another entry: when its masked form is
+    already taken — by a key left as it was, or by an earlier masked key — it
+    gets the first free suffix ``#2``, ``#3``… in the dict's order, so
+    ``{"sk-proj-…A": 1, "sk-proj-…B": 2}`` becomes
+    ``{"[REDACTED]": 1, "[REDACTED]#2": 2}``.
     """
     state = _state
     if not state.enabled:
@@ -330,23 +366,8 @@ def _walk(value: Any, key: Optional[str], state: _State, depth: int, active: set
         value = _mask(value, state)
         return _apply_hook(state, key, value) if state.hook is not None else value
     if isinstance(value, dict):
-        if depth >= _MAX_DEPTH:
-            return FAILED
-        ident = id(value)
-        if ident in active:
-            return "<cycle>"
-        active.add(ident)
-        try:
-            out: Dict[Any, Any] = {}
-            for k, v in list(value.items()):
-                if is_sensitive_key(k):
-                    out[k] = MASK
-                else:
-                    out[k] = _walk(v, k if isinstance(k, str) else None, state, depth + 1, active)
-            return out
-        finally:
-            active.discard(ident)
-    if isinstance(value, (list, tuple, set, frozenset)):
+        return _walk_mapping(value, state, depth, active)
+    if isinstance(value, (list, tuple, set, frozenset, deque)):
         if depth >= _MAX_DEPTH:
             return FAILED
         ident = id(value)
@@ -362,6 +383,99 @@ def _walk(value: Any, key: Optional[str], state: _State, depth: int, active: set
         return items
     if isinstance(value, bytes):
         return _walk(value.decode("utf-8", "replace"), key, state, depth, active)
-    # Other objects: left for the serializer, which uses their repr (and should
-    # call redact_text on it); the hook still sees them.
+    if isinstance(value, Mapping):
+        # The serializer writes any mapping as a dict: walk it as one, or its
+        # keys and values would be stored unmasked.
+        return _walk_mapping(value, state, depth, active)
+    # Other objects: left for the serializer, which masks their repr with
+    # redact_text; the hook still sees them.
     return _apply_hook(state, key, value) if state.hook is not None else value
+
+
+def _walk_mapping(value: Any, state: _State, depth: int, active: set) -> Any:
+    if depth >= _MAX_DEPTH:
+        return FAILED
+    ident = id(value)
+    if ident in active:
+        return "<cycle>"
+    active.add(ident)
+    try:
+        try:
+            items = list(value.items())
+        except Exception:  # a hostile mapping: fail closed for it alone
+            return FAILED
+        plain = state.plain_keys.get
+        out: Dict[Any, Any] = {}
+        # Set once a key was masked: (name, value, renamed) in order, so that
+        # colliding names can be told apart once every kept name is known.
+        entries: Optional[List[Tuple[Any, Any, bool]]] = None
+        for k, v in items:
+            sensitive = plain(k) if k.__class__ is str else None
+            if sensitive is None:
+                name, sensitive = _key(k, state)
+            else:
+                name = k
+            if sensitive:
+                v = MASK
+            else:
+                v = _walk(v, name if isinstance(k, str) else None, state, depth + 1, active)
+            if entries is None:
+                if name is k:
+                    out[k] = v
+                    continue
+                entries = [(n, item, False) for n, item in out.items()]
+            entries.append((name, v, name is not k))
+        return out if entries is None else _distinct(entries)
+    finally:
+        active.discard(ident)
+
+
+def _key(key: Any, state: _State) -> Tuple[Any, bool]:
+    """``(name, sensitive)`` of a dict key: ``name`` is ``key`` itself when
+    masking leaves it as it is, else its masked text.
+
+    A key that is not a string, number, bool or None is stored by the
+    serializer as its ``repr``, so that text is masked (and returned, always:
+    a second ``repr`` need not be the same).
+    """
+    if key is None or isinstance(key, (bool, int, float)):
+        return key, False
+    if not isinstance(key, str):
+        try:
+            text = repr(key)
+            if not isinstance(text, str):
+                raise TypeError("__repr__ returned a non-string")
+            text = str.__str__(text)
+        except Exception:
+            try:
+                kind = type(key).__qualname__
+            except Exception:
+                kind = "object"
+            return f"<unrepresentable {kind}>", False
+        return _mask(text, state), False
+    sensitive = _is_sensitive(key, state)
+    text = key if key.__class__ is str else str.__str__(key)
+    masked = _mask(text, state)
+    if masked != text:
+        return masked, sensitive
+    if key.__class__ is str and len(state.plain_keys) < 4096:
+        state.plain_keys[key] = sensitive
+    return key, sensitive
+
+
+def _distinct(entries: List[Tuple[Any, Any, bool]]) -> Dict[Any, Any]:
+    """A dict of ``entries`` in order, where a renamed key never takes a name
+    already used: keys left as they were keep theirs, the others get the first
+    free ``#2``, ``#3``… suffix."""
+    taken = {name for name, _, renamed in entries if not renamed}
+    out: Dict[Any, Any] = {}
+    for name, v, renamed in entries:
+        if renamed:
+            if name in taken:
+                n = 2
+                while f"{name}#{n}" in taken:
+                    n += 1
+                name = f"{name}#{n}"
+            taken.add(name)
+        out[name] = v
+    return out
