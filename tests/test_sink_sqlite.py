@@ -70,13 +70,13 @@ def test_unstorable_record_costs_only_itself(
     sink = SQLiteSink(path)
     from auditora.store import _writer
 
-    real = _writer._cell
+    real = _writer._typed_column
 
-    def refuse_poison(value: object) -> object:
+    def refuse_poison(values: list) -> list:
         # A value the sqlite3 module cannot bind.
-        return object() if value == "poison" else real(value)
+        return [object() if v == "poison" else v for v in real(values)]
 
-    monkeypatch.setattr(_writer, "_cell", refuse_poison)
+    monkeypatch.setattr(_writer, "_typed_column", refuse_poison)
     batch = [Log("INFO", f"m{i}", {}, i, None, None, None) for i in range(7)]
     batch.insert(3, Event("poison", 3, None, {}, None, None, None))
     with pytest.raises(SinkWriteError) as failure:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ._schema import BY_KIND, Table
 
@@ -58,14 +59,25 @@ def _cell(value: Any) -> Any:
     return _encode(value)
 
 
-def _json_cell(value: Any) -> Optional[str]:
-    return None if value is None else _encode(value)
+#: Types the sqlite3 module binds as they are.
+_BINDABLE = frozenset({str, float, bool, type(None)})
 
 
-def _row(table: Table, data: Mapping[str, Any]) -> Tuple[Any, ...]:
-    return tuple(
-        _json_cell(data.get(c.name)) if c.json else _cell(data.get(c.name)) for c in table.columns
-    )
+def _typed_column(values: List[Any]) -> List[Any]:
+    """``[_cell(v) for v in values]``, checked a whole column at a time: the column
+    is usually all plain values already, and then it is kept as it is."""
+    types = set(map(type, values))
+    if types <= _BINDABLE:
+        return values
+    if types <= _BINDABLE | {int}:
+        ints = [v for v in values if type(v) is int]
+        if _INT64[0] <= min(ints) and max(ints) <= _INT64[1]:
+            return values
+    return list(map(_cell, values))
+
+
+def _json_column(values: List[Any]) -> List[Optional[str]]:
+    return [None if v is None else _encode(v) for v in values]
 
 
 _SESSION_STATE = """
@@ -92,54 +104,46 @@ def _insert(table: Table) -> str:
     return f"{verb} INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
 
 
-#: Record kind -> (the statement its rows go through, how a record becomes rows).
+#: Record kind -> the statement its rows go through.
 _STATEMENTS: Dict[str, str] = {
     kind: _SESSION_STATE if kind == "session" else _insert(table) for kind, table in BY_KIND.items()
 }
+#: Record kind -> (the serialized field each parameter of its statement is read from,
+#: kept as JSON text or not). A session record's time is its state's time.
+_FIELDS: Dict[str, List[Tuple[str, bool]]] = {
+    kind: [(c.name, c.json) for c in table.columns] for kind, table in BY_KIND.items()
+}
+_FIELDS["session"] = [
+    ("session_id", False),
+    ("name", False),
+    ("tags", True),
+    ("state", True),
+    ("time_ns", False),
+]
 
 
-class _Entry:
-    """One record, turned into the rows it is stored as."""
+def _rows(kind: str, records: Sequence[Mapping[str, Any]]) -> List[Tuple[Any, ...]]:
+    """The rows of ``records`` (all of one kind), built a column at a time.
 
-    __slots__ = ("kind", "rows", "span")
-
-    def __init__(self, kind: str, rows: List[Tuple[Any, ...]], span: Optional[Tuple]) -> None:
-        self.kind = kind
-        self.rows = rows
-        #: ``(session_id, start_ns, end_ns)`` of a run, for the session's time span.
-        self.span = span
-
-
-def _rows(kind: str, data: Mapping[str, Any]) -> Iterator[Tuple[Any, ...]]:
-    table = BY_KIND[kind]
-    if kind == "session":
-        yield (
-            _cell(data.get("session_id")),
-            _cell(data.get("name")),
-            _json_cell(data.get("tags")),
-            _json_cell(data.get("state")),
-            _cell(data.get("time_ns")),
-        )
-    elif kind == "metric":
-        values = data.get("metrics")
-        if not isinstance(values, Mapping):
-            raise TypeError(f"a metric record's metrics is a {type(values).__name__}, not a dict")
-        for name, value in values.items():
-            yield _row(table, {**data, "name": name, "value": value})
-    else:
-        yield _row(table, data)
+    A metric record (a snapshot of many metrics) is one row per metric.
+    """
+    if kind == "metric":
+        records = [{**r, "name": k, "value": v} for r in records for k, v in r["metrics"].items()]
+    columns = [
+        (_json_column if is_json else _typed_column)([r.get(name) for r in records])
+        for name, is_json in _FIELDS[kind]
+    ]
+    return list(zip(*columns))
 
 
-def _entry(data: Mapping[str, Any]) -> _Entry:
-    kind = data.get("kind")
+def _check(record: Any) -> str:
+    """The kind of a storable record; raises (naming the problem) for any other."""
+    kind = record.get("kind") if isinstance(record, Mapping) else None
     if not isinstance(kind, str) or kind not in BY_KIND:
         raise TypeError(f"no store table keeps records of kind {kind!r}")
-    span = None
-    if kind == "run":
-        sid, start, end = data.get("session_id"), data.get("start_ns"), data.get("end_ns")
-        if isinstance(sid, str) and type(start) is int:
-            span = (sid, start, end if type(end) is int else start)
-    return _Entry(kind, list(_rows(kind, data)), span)
+    if kind == "metric" and not isinstance(record.get("metrics"), Mapping):
+        raise TypeError("a metric record's metrics is not a dict")
+    return kind
 
 
 class Written:
@@ -165,24 +169,27 @@ class Written:
         self.reasons.setdefault(kind, f"{type(reason).__name__}: {reason}")
 
 
-def _commit(conn: sqlite3.Connection, entries: Sequence[_Entry]) -> None:
-    """Write ``entries`` in one transaction (all or nothing)."""
-    by_statement: Dict[str, List[Tuple[Any, ...]]] = {}
+def _commit(conn: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) -> None:
+    """Write ``records`` (all checked) in one transaction (all or nothing)."""
+    groups: Dict[str, List[Mapping[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(r["kind"], []).append(r)
     spans: Dict[str, List[int]] = {}
-    for e in entries:
-        by_statement.setdefault(_STATEMENTS[e.kind], []).extend(e.rows)
-        if e.span is not None:
-            sid, start, end = e.span
+    for r in groups.get("run", ()):
+        sid, start, end = r.get("session_id"), r.get("start_ns"), r.get("end_ns")
+        if isinstance(sid, str) and type(start) is int:
+            end = end if type(end) is int else start
             known = spans.get(sid)
             if known is None:
                 spans[sid] = [start, end]
             else:
                 known[0] = min(known[0], start)
                 known[1] = max(known[1], end)
+    rows = [(_STATEMENTS[kind], _rows(kind, group)) for kind, group in groups.items()]
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for statement, rows in by_statement.items():
-            conn.executemany(statement, rows)
+        for statement, table_rows in rows:
+            conn.executemany(statement, table_rows)
         if spans:
             conn.executemany(_SESSION_SPAN, [(sid, a, b) for sid, (a, b) in spans.items()])
         conn.execute("COMMIT")
@@ -195,21 +202,21 @@ def _commit(conn: sqlite3.Connection, entries: Sequence[_Entry]) -> None:
         raise
 
 
-def _write(conn: sqlite3.Connection, entries: Sequence[_Entry], out: Written) -> None:
-    """Commit ``entries``; on a record's error, commit each half apart, down to that record."""
-    if not entries:
+def _write(conn: sqlite3.Connection, records: Sequence[Mapping[str, Any]], out: Written) -> None:
+    """Commit ``records``; on a record's error, commit each half apart, down to that record."""
+    if not records:
         return
     try:
-        _commit(conn, entries)
+        _commit(conn, records)
     except _RECORD_ERRORS as exc:
-        if len(entries) == 1:
-            out._lose(entries[0].kind, exc)
+        if len(records) == 1:
+            out._lose(records[0]["kind"], exc)
             return
-        half = len(entries) // 2
-        _write(conn, entries[:half], out)
-        _write(conn, entries[half:], out)
+        half = len(records) // 2
+        _write(conn, records[:half], out)
+        _write(conn, records[half:], out)
         return
-    out.stored += len(entries)
+    out.stored += len(records)
 
 
 def write_rows(conn: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) -> Written:
@@ -220,14 +227,15 @@ def write_rows(conn: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) -
     itself fails, after rolling back: then nothing of the batch was written.
     """
     out = Written()
-    entries: List[_Entry] = []
-    for data in records:
+    storable: List[Mapping[str, Any]] = []
+    for r in records:
         try:
-            entries.append(_entry(data))
-        except Exception as exc:
-            kind = data.get("kind") if isinstance(data, Mapping) else None
-            out._lose(str(kind), exc)
-    _write(conn, entries, out)
+            _check(r)
+        except TypeError as exc:
+            out._lose(str(r.get("kind") if isinstance(r, Mapping) else type(r).__name__), exc)
+            continue
+        storable.append(r)
+    _write(conn, storable, out)
     return out
 
 
