@@ -460,3 +460,65 @@ def test_secret_keys_are_absent_from_the_store_and_jsonl_bytes(tmp_path: Path) -
     lines: List[Dict[str, Any]] = [json.loads(line) for line in jsonl.read_text().splitlines()]
     (log,) = [r for r in lines if r["kind"] == "log" and r["message"] == "loaded clients"]
     assert log["fields"] == {"clients": {MASK: {"tier": "pro"}, f"{MASK}#2": "x"}}
+
+
+class _RawReceiver:
+    """An OTLP/HTTP endpoint on 127.0.0.1 keeping every request body as bytes."""
+
+    def __init__(self) -> None:
+        import gzip
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.bodies: Dict[str, List[bytes]] = {}
+        bodies = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                bodies.setdefault(self.path, []).append(body)
+                self.send_response(200)  # an empty protobuf response is a valid one
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+
+def test_secret_keys_are_absent_from_what_an_otlp_receiver_gets() -> None:
+    """Spans, logs and metrics exported over OTLP/HTTP hold no secret key."""
+    pytest.importorskip("opentelemetry.sdk")
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
+    from auditora.integrations.otel import OTelSink
+
+    receiver = _RawReceiver()
+    receiver.thread.start()
+    try:
+        auditora.configure(capture_content=True)
+        with capture() as records:
+            _pipeline(2)
+        sink = OTelSink(endpoint=receiver.endpoint)
+        try:
+            sink.export(list(records))
+            assert sink.flush(10.0)
+        finally:
+            sink.close()
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+        receiver.thread.join(timeout=10)
+    assert {"/v1/traces", "/v1/logs", "/v1/metrics"} <= set(receiver.bodies)
+    received = b"".join(b for bodies in receiver.bodies.values() for b in bodies)
+    for needle in NEEDLES:
+        assert needle.encode() not in received
+    assert MASK.encode() in received
+    assert b"quota." in received  # the metric went out, under its masked (then cleaned) name
