@@ -103,3 +103,55 @@ def test_quick_run_prints_each_installed_peer(
     stdout, _ = quick_run
     missing = [f"{g}/{n}" for g, n in PEERS[module] if not _printed(stdout, g, n)]
     assert missing == []
+
+
+E2E = ROOT / "benchmarks" / "end_to_end.py"
+E2E_N = 200
+
+
+@pytest.fixture(scope="module")
+def e2e_run() -> Tuple[str, Dict[str, Any]]:
+    """Run ``benchmarks/end_to_end.py`` once on a small N; its table and JSON figures."""
+    proc = subprocess.run(
+        [sys.executable, str(E2E), "--n", str(E2E_N), "--repeats", "1", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc.stderr, json.loads(proc.stdout)
+
+
+@pytest.mark.parametrize("variant", ["auditora-store", "auditora-noop"])
+def test_end_to_end_auditora_delivers_everything(
+    variant: str, e2e_run: Tuple[str, Dict[str, Any]]
+) -> None:
+    """On the default settings every record produced reaches the sink: none lost."""
+    table, figures = e2e_run
+    (run,) = figures["runs"][variant]
+    assert run["expected"] >= 9 * E2E_N  # 4 runs, 2 events, a log, an LLM call, an evaluation
+    assert run["delivered"] == run["expected"]
+    assert run["flush_ok"] and run["dropped"] == {} and run["lost"] == 0
+    assert run["wall_s"] > 0 and run["rss_added_mb"] >= 0
+    assert re.search(rf"^\s+{variant}\s.*\s{run['expected']:,} / {run['expected']:,} ", table, re.M)
+    if variant == "auditora-store":  # the rows themselves, table by table
+        for kind, table_name in (("run", "runs"), ("event", "events"), ("llm_call", "llm_calls")):
+            assert run["rows_added"][table_name] == run["per_root"][kind] * E2E_N
+
+
+@pytest.mark.parametrize("variant", ["auditora-otel", "otel-batch"])
+def test_end_to_end_otel_variants(variant: str, e2e_run: Tuple[str, Dict[str, Any]]) -> None:
+    """With the OpenTelemetry SDK installed, both OTel rows and their budgets are printed."""
+    table, figures = e2e_run
+    if not _installed("opentelemetry.sdk"):
+        assert f"{variant}: skipped" in table and "pip install 'auditora[otel]'" in table
+        pytest.skip("opentelemetry-sdk is not installed (pip install 'auditora[otel]')")
+    (run,) = figures["runs"][variant]
+    assert run["expected"] == 5 * E2E_N
+    if variant == "auditora-otel":
+        assert run["delivered"] == run["expected"]  # the recorder's backpressure loses nothing
+    else:
+        assert 0 < run["delivered"] <= run["expected"]  # its queue may drop under load
+    budget = {"auditora-otel": "budget >= 3x", "otel-batch": "budget >= 2x"}[variant]
+    assert re.search(rf"{budget}: (met|missed)", table), budget
