@@ -47,7 +47,7 @@ OTEL_HINT = "pip install 'auditora[otel]'"
 WARMUP = 20
 #: Spans per root call in both OTel variants: root, 3 steps and the LLM call's CLIENT span.
 SPANS_PER_ROOT = 5
-LLM_ATTRIBUTES = {
+LLM_ATTRIBUTES: Dict[str, Any] = {
     "gen_ai.operation.name": "chat",
     "gen_ai.provider.name": "openai",
     "gen_ai.request.model": "gpt-4o-mini",
@@ -77,7 +77,7 @@ class Pipeline(NamedTuple):
     root: Callable[[int], None]
     flush: Callable[[], bool]
     #: Items delivered so far (records or spans), and variant-specific figures.
-    count: Callable[[], Dict[str, Any]]
+    counts: Callable[[], Dict[str, Any]]
     unit: str
 
 
@@ -354,7 +354,7 @@ def child(variant: str, n: int, store: str) -> Dict[str, Any]:
     else:
         expected = sum((per_root or {}).values()) * n
     warm_ok = pipeline.flush()
-    before = pipeline.count()
+    before = pipeline.counts()
     gc.collect()
     rss = _rss_start()
 
@@ -366,7 +366,7 @@ def child(variant: str, n: int, store: str) -> Dict[str, Any]:
     t2 = time.perf_counter()
 
     memory = _rss_added_kb(rss)
-    after = pipeline.count()
+    after = pipeline.counts()
     delivered = after["delivered"] - before["delivered"]
     out: Dict[str, Any] = {
         "variant": variant,
