@@ -29,7 +29,7 @@ def test_redaction_hook_example_runs() -> None:
     """The PII hook of docs/redaction.md masks e-mails as documented."""
     from auditora.redaction import redact, reset
 
-    code = _snippets("redaction.md")[0]
+    code = next(c for c in _snippets("redaction.md") if "hook=" in c)
     try:
         exec(code, {})
         assert redact({"to": "ada@example.com", "ssn": "1"}) == {

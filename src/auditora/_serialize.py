@@ -11,6 +11,9 @@ Runs off the hot path (in the recorder's threads). The rules, documented in
   ``repr`` shows what ``redact`` could not look inside); a ``repr`` that raises
   becomes ``"<unrepresentable TypeName>"``. The same holds for a dict key that
   is not a string, number, bool or None.
+- a string that is not valid Unicode (a lone surrogate, as ``"\\ud800"`` or a
+  badly decoded byte gives) has each lone surrogate replaced by U+FFFD, in keys
+  and values alike: no sink can write such a string as UTF-8.
 - strings longer than ``max_string_length`` are cut and end with
   ``"…[+N chars]"``; containers wider than ``max_items`` keep the first items
   plus a marker (``"…": "+N items"`` in a dict, ``"…[+N items]"`` in a list);
@@ -35,9 +38,17 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ._config import settings
 from .records import SCHEMA_VERSION
-from .redaction import redact_text
+from .redaction import redact_text, redact_texts
 
-__all__ = ["dumps", "json_text", "json_texts", "sanitize", "scalar", "to_jsonable"]
+__all__ = [
+    "dumps",
+    "json_text",
+    "json_texts",
+    "sanitize",
+    "scalar",
+    "to_jsonable",
+    "to_jsonable_many",
+]
 
 #: Record fields holding user-provided values: redacted, then sanitized.
 USER_FIELDS = frozenset(
@@ -125,6 +136,16 @@ def _safe_repr(value: Any, limit: int) -> str:
     return _cut(redact_text(text), limit)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD (most texts: unchanged)."""
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def _cut(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
@@ -150,6 +171,7 @@ class _Walker:
             return "<size limit>"
         t = type(value)
         if t is str:
+            value = _valid(value)
             return value if len(value) <= self.max_string else _cut(value, self.max_string)
         if t is int or t is bool or value is None:
             return value
@@ -172,7 +194,7 @@ class _Walker:
                 self.path.discard(key)
         if isinstance(value, _SIMPLE):  # subclasses of str/int: keep the plain value
             if isinstance(value, str):
-                return _cut(str.__str__(value), self.max_string)
+                return _cut(_valid(str.__str__(value)), self.max_string)
             return bool(value) if isinstance(value, bool) else int(value)  # type: ignore[arg-type]
         if isinstance(value, float):
             return self.walk(float(value), depth)
@@ -198,7 +220,7 @@ class _Walker:
                 if n >= self.max_items or self.budget <= 0:
                     break
                 n += 1
-                name = k if type(k) is str else self._key(k)
+                name = _valid(k) if type(k) is str else self._key(k)
                 out[name] = self.walk(v, depth + 1)
         except Exception:
             out[_TRUNC_KEY] = "<error while reading mapping>"
@@ -209,7 +231,7 @@ class _Walker:
 
     def _key(self, key: Any) -> str:
         if isinstance(key, str):
-            return _cut(str.__str__(key), self.max_string)
+            return _cut(_valid(str.__str__(key)), self.max_string)
         if key is None or isinstance(key, (int, float, bool)):
             try:
                 return json.dumps(self.walk(key, 0))
@@ -503,6 +525,140 @@ def scalar(value: Any) -> Any:
     return out
 
 
+class _Limits:
+    """The serialization limits, read once for a batch."""
+
+    __slots__ = ("max_depth", "max_keys", "max_string", "quick")
+
+    def __init__(self) -> None:
+        self.quick = _quick_limit()
+        self.max_string = int(settings.max_string_length)
+        self.max_depth = int(settings.max_depth)
+        self.max_keys = _flat_limits()[1]
+
+
+def _field(name: str, value: Any, limits: _Limits) -> Any:
+    """One field of a record made safe: the rules of the module docstring, value by value."""
+    if name in USER_FIELDS:
+        if value is None:
+            return None
+        value = _redacted(value)
+        text = _quick_text(value, limits.quick, limits.max_depth)
+        if text is not None and (text.isascii() or _SURROGATE.search(text) is None):
+            return value  # plain JSON within every limit: keep as is
+    else:
+        t = type(value)
+        if t is str:
+            if name in TEXT_FIELDS:
+                value = redact_text(value)
+            value = _valid(value)
+            if len(value) <= limits.max_string:
+                return value
+        elif value is None or t is int or t is bool or (t is float and value - value == 0):
+            return value
+    try:
+        return _Walker().walk(value, 0)
+    except BaseException:
+        return f"<unserializable {_type_name(value)}>"
+
+
+#: Types a plain field may hold as it is (floats when finite).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain_column(name: str, values: List[Any], limits: _Limits) -> Optional[List[Any]]:
+    """``values`` of a non-user field when every one is already safe (checked with
+    passes in C over the whole column), text fields masked; else None."""
+    if name in TEXT_FIELDS:
+        values = list(redact_texts(values))
+    types = set(map(type, values))
+    if not types <= _PLAIN:
+        return None
+    if float in types and not all(math.isfinite(v) for v in values if type(v) is float):
+        return None
+    if str in types:
+        # Repeated strings (ids, names) are measured and scanned once.
+        texts = {v for v in values if type(v) is str}
+        if max(map(len, texts)) > limits.max_string:
+            return None
+        joined = "".join(texts)
+        if not joined.isascii() and _SURROGATE.search(joined) is not None:
+            return None
+    return values
+
+
+def _user_column(values: List[Any], limits: _Limits) -> Optional[List[Any]]:
+    """``values`` of a user field when redaction and the sanitizer would leave
+    every one unchanged (flat dicts, checked with one encoding and one scan for
+    the whole column); else None."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return values
+    masking = _masking()
+    if masking is None or set(map(type, present)) != {dict}:
+        return None
+    texts = _flat_batch(present, masking, limits.max_string, limits.max_keys)
+    if texts is None:
+        return None
+    joined = "".join(texts)
+    if not joined.isascii() and _SURROGATE.search(joined) is not None:
+        return None
+    return values
+
+
+def _column(name: str, values: List[Any], limits: _Limits) -> List[Any]:
+    """One field of many records of one class, made safe: kept whole when a check of
+    the column shows nothing to change, else value by value with :func:`_field`."""
+    try:
+        kept = (
+            _user_column(values, limits)
+            if name in USER_FIELDS
+            else _plain_column(name, values, limits)
+        )
+    except Exception:  # a hostile __eq__ or __hash__ in a column: go value by value
+        kept = None
+    if kept is not None:
+        return kept
+    return [_field(name, v, limits) for v in values]
+
+
+def to_jsonable_many(records: Sequence[Any]) -> List[Dict[str, Any]]:
+    """Each record as :func:`to_jsonable` makes it; records of one class are done a
+    field at a time, so the checks of a column run once for the batch. Never raises.
+
+    This is the way every record is serialized (``to_jsonable`` is this for one
+    record): the JSONL, SQLite and OpenTelemetry sinks share the dicts of a batch.
+    """
+    out: List[Dict[str, Any]] = [{}] * len(records)
+    limits = _Limits()
+    groups: Dict[type, List[int]] = {}
+    for i, record in enumerate(records):
+        groups.setdefault(type(record), []).append(i)
+    for cls, where in groups.items():
+        names = getattr(cls, "_fields", None)
+        kind = getattr(cls, "kind", None)
+        if names is None or not isinstance(kind, str):
+            for i in where:
+                out[i] = {"kind": "value", "schema": SCHEMA_VERSION, "value": sanitize(records[i])}
+            continue
+        try:
+            items = [records[i] for i in where]
+            columns = [_column(n, [getattr(r, n, None) for r in items], limits) for n in names]
+            head = {"kind": kind, "schema": SCHEMA_VERSION}
+            for i, row in zip(where, zip(*columns)):
+                data = head.copy()
+                data.update(zip(names, row))
+                out[i] = data
+        except BaseException:
+            for i in where:
+                out[i] = {
+                    "kind": "invalid",
+                    "schema": SCHEMA_VERSION,
+                    "value": "<unserializable record>",
+                }
+    return out
+
+
 def to_jsonable(record: Any) -> Dict[str, Any]:
     """A record as a JSON-ready dict: ``kind``, ``schema`` and its fields, made safe.
 
@@ -510,47 +666,7 @@ def to_jsonable(record: Any) -> Dict[str, Any]:
     module exists) and then :func:`sanitize`. A non-record value is sanitized and
     wrapped as ``{"kind": "value", "value": ...}``. Never raises.
     """
-    try:
-        names = getattr(type(record), "_fields", None)
-        kind = getattr(type(record), "kind", None)
-        if names is None or not isinstance(kind, str):
-            return {"kind": "value", "schema": SCHEMA_VERSION, "value": sanitize(record)}
-        walker: Optional[_Walker] = None
-        limit = _quick_limit()
-        max_string = int(settings.max_string_length)
-        max_depth = int(settings.max_depth)
-        out: Dict[str, Any] = {"kind": kind, "schema": SCHEMA_VERSION}
-        for name in names:
-            value = getattr(record, name, None)
-            if name in USER_FIELDS:
-                if value is None:
-                    out[name] = None
-                    continue
-                value = _redacted(value)
-                if _quick_text(value, limit, max_depth) is not None:
-                    out[name] = value  # plain JSON within every limit: keep as is
-                    continue
-            else:
-                t = type(value)
-                if t is str and name in TEXT_FIELDS:
-                    value = redact_text(value)  # type: ignore[arg-type]
-                if t is str:
-                    if len(value) <= max_string:  # type: ignore[arg-type]
-                        out[name] = value
-                        continue
-                elif value is None or t is int or t is bool or (t is float and value - value == 0):
-                    out[name] = value
-                    continue
-            if walker is None:
-                walker = _Walker()
-            try:
-                out[name] = walker.walk(value, 0)
-            except BaseException:
-                out[name] = f"<unserializable {_type_name(value)}>"
-            walker.path.clear()
-        return out
-    except BaseException:
-        return {"kind": "invalid", "schema": SCHEMA_VERSION, "value": "<unserializable record>"}
+    return to_jsonable_many([record])[0]
 
 
 _encode = json.JSONEncoder(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-from .._serialize import to_jsonable
+from .._serialize import to_jsonable_many
 from ..records import Record
 
 __all__ = ["RecordBatch", "Sink", "SinkWriteError", "jsonable"]
@@ -40,7 +40,7 @@ class RecordBatch(List[Record]):
         """The records as :func:`auditora._serialize.to_jsonable` dicts (cached)."""
         with self._lock:
             if self._dicts is None:
-                self._dicts = [to_jsonable(r) for r in self]
+                self._dicts = to_jsonable_many(self)
             return self._dicts
 
 
@@ -48,7 +48,7 @@ def jsonable(batch: Sequence[Record]) -> List[Dict[str, Any]]:
     """Serialized dicts for ``batch``, shared with other sinks when it is a RecordBatch."""
     if isinstance(batch, RecordBatch):
         return batch.jsonable()
-    return [to_jsonable(r) for r in batch]
+    return to_jsonable_many(batch)
 
 
 class Sink:
