@@ -49,7 +49,14 @@ def test_store_failure_rolls_the_whole_batch_back(
     from auditora.store import _writer
 
     # The event insert fails inside the transaction, after the log row went in.
-    monkeypatch.setitem(_writer._STATEMENTS, "event", "INSERT INTO nowhere VALUES (?)")
+    real = _writer._statement
+    monkeypatch.setattr(
+        _writer,
+        "_statement",
+        lambda kind, names: (
+            "INSERT INTO nowhere VALUES (?)" if kind == "event" else real(kind, names)
+        ),
+    )
     batch = [
         Log("INFO", "second", {}, 2, None, None, None),
         Event("e", 2, None, {}, None, None, None),
