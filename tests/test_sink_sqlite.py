@@ -53,8 +53,8 @@ def test_store_failure_rolls_the_whole_batch_back(
     monkeypatch.setattr(
         _writer,
         "_statement",
-        lambda kind, names: (
-            "INSERT INTO nowhere VALUES (?)" if kind == "event" else real(kind, names)
+        lambda kind, *rest: (
+            "INSERT INTO nowhere VALUES (?)" if kind == "event" else real(kind, *rest)
         ),
     )
     batch = [

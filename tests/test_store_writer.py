@@ -188,10 +188,10 @@ def _runs(d: Any) -> List[Record]:
 
 
 # -- comparing the two sinks -------------------------------------------------------
-def _same_number(jsonl: Any, stored: Any) -> bool:
+def _same_number(jsonl: Any, stored: Any, sql_type: str) -> bool:
     """A typed numeric column holds what SQLite's affinity makes of the serialized value:
-    an int beyond 64 bits as a float (docs/store.md)."""
-    if type(jsonl) is int and not -(2**63) <= jsonl < 2**63:
+    an int beyond 64 bits, or any int in a REAL column, as a float (docs/store.md)."""
+    if type(jsonl) is int and (sql_type == "REAL" or not -(2**63) <= jsonl < 2**63):
         return stored == float(jsonl)
     if isinstance(jsonl, float) and isinstance(stored, float) and math.isnan(jsonl):
         return math.isnan(stored)
@@ -205,7 +205,10 @@ def _same(table: str, expected: Dict[str, Any], row: Dict[str, Any]) -> List[str
         got = row.get(column.name)
         if column.name in ("first_ns", "last_ns", "state_ns"):
             continue  # sessions: derived from runs / renamed (checked apart)
-        ok = want == got if column.json or column.type == "TEXT" else _same_number(want, got)
+        if column.json or column.type == "TEXT":
+            ok = want == got
+        else:
+            ok = _same_number(want, got, column.type)
         if not ok:
             differences.append(f"{table}.{column.name}: jsonl {want!r} != store {got!r}")
     return differences

@@ -99,14 +99,54 @@ ON CONFLICT (session_id) DO UPDATE SET
 
 
 @lru_cache(maxsize=256)
-def _statement(kind: str, names: Tuple[str, ...]) -> str:
-    """The statement inserting a row of ``kind`` records' columns ``names``."""
-    if kind == "session":
-        return _SESSION_STATE
+def _statement(kind: str, names: Tuple[str, ...], rows: int) -> str:
+    """The statement inserting ``rows`` rows of ``kind`` records' columns ``names``."""
     # A re-sent run (a retried batch) replaces itself instead of duplicating.
     verb = "INSERT OR REPLACE" if kind == "run" else "INSERT"
-    marks = ", ".join("?" * len(names))
-    return f"{verb} INTO {BY_KIND[kind].name} ({', '.join(names)}) VALUES ({marks})"
+    row = f"({', '.join('?' * len(names))})"
+    return f"{verb} INTO {BY_KIND[kind].name} ({', '.join(names)}) VALUES {','.join([row] * rows)}"
+
+
+#: Most rows per INSERT statement. One statement of many rows is bound and run
+#: in one call, which releases the interpreter lock once; ``executemany``
+#: releases and retakes it for every row, and while the app and the recorder's
+#: worker want the lock too each retake is a thread hand-over.
+_CHUNK = 256
+
+
+def _max_variables(conn: sqlite3.Connection) -> int:
+    """How many ``?`` one statement may hold on this connection."""
+    getlimit = getattr(conn, "getlimit", None)  # Python 3.11+
+    if getlimit is not None:
+        return int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))  # type: ignore[attr-defined,unused-ignore]
+    return 32_766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+
+
+def _insert(
+    conn: sqlite3.Connection, kind: str, names: Tuple[str, ...], columns: List[List[Any]]
+) -> None:
+    """Insert the rows held in ``columns`` (one list per column of ``names``).
+
+    Statements hold up to :data:`_CHUNK` rows, in power-of-two sizes so that a
+    few cached statements serve every batch size. A statement's parameters are
+    laid out row after row from the columns by one slice assignment per column.
+    """
+    if kind == "session":
+        conn.executemany(_SESSION_STATE, list(zip(*columns)))
+        return
+    n, width = len(columns[0]), len(columns)
+    size = _CHUNK
+    while size > 1 and size * width > _max_variables(conn):
+        size //= 2
+    start = 0
+    while start < n:
+        while size > n - start:
+            size //= 2
+        params: List[Any] = [None] * (size * width)
+        for j, column in enumerate(columns):
+            params[j::width] = column[start : start + size]
+        conn.execute(_statement(kind, names, size), params)
+        start += size
 
 
 #: Record kind -> (the serialized field each parameter of its statement is read from,
@@ -123,8 +163,10 @@ _FIELDS["session"] = [
 ]
 
 
-def _rows(kind: str, records: Sequence[Mapping[str, Any]]) -> Tuple[str, List[Tuple[Any, ...]]]:
-    """The statement and rows for ``records`` (all of one kind), built a column at a time.
+def _columns(
+    kind: str, records: Sequence[Mapping[str, Any]]
+) -> Tuple[Tuple[str, ...], List[List[Any]]]:
+    """The column names and values of ``records`` (all of one kind), a column at a time.
 
     A metric record (a snapshot of many metrics) is one row per metric. A column
     that is None in every row is left out of the statement (it is NULL by
@@ -141,7 +183,7 @@ def _rows(kind: str, records: Sequence[Mapping[str, Any]]) -> Tuple[str, List[Tu
             continue
         names.append(name)
         columns.append((_json_column if is_json else _typed_column)(values))
-    return _statement(kind, tuple(names)), list(zip(*columns))
+    return tuple(names), columns
 
 
 def _check(record: Any) -> str:
@@ -193,11 +235,11 @@ def _commit(conn: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) -> N
             else:
                 known[0] = min(known[0], start)
                 known[1] = max(known[1], end)
-    rows = [_rows(kind, group) for kind, group in groups.items()]
+    tables = [(kind, *_columns(kind, group)) for kind, group in groups.items()]
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for statement, table_rows in rows:
-            conn.executemany(statement, table_rows)
+        for kind, names, columns in tables:
+            _insert(conn, kind, names, columns)
         if spans:
             conn.executemany(_SESSION_SPAN, [(sid, a, b) for sid, (a, b) in spans.items()])
         conn.execute("COMMIT")
