@@ -30,9 +30,6 @@ __all__ = [
 #: The store schema version written to ``meta.schema_version``.
 SCHEMA_VERSION = 1
 
-#: WAL pages written between automatic checkpoints (4 KiB pages: ~40 MB).
-WAL_AUTOCHECKPOINT_PAGES = 10_000
-
 #: How long a connection waits for another writer's lock before failing (ms).
 BUSY_TIMEOUT_MS = 30_000
 
@@ -267,10 +264,6 @@ def connect_writer(path: str) -> sqlite3.Connection:
         # NORMAL is durable against process crashes in WAL mode (only a power
         # loss can lose the last transactions) and much faster than FULL.
         conn.execute("PRAGMA synchronous = NORMAL")
-        # Checkpoint every ~40 MB of WAL rather than SQLite's 4 MB: each
-        # checkpoint syncs the file, and a sustained write spent ~30 % of its
-        # time in them (benchmarks/end_to_end.py).
-        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
         migrate(conn)
     except sqlite3.DatabaseError as exc:
         conn.close()
