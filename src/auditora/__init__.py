@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._sentinel import sentinel
+from ._version import __version__ as __version__
 from .adats import DefaultMonitor, DefaultReport, DefaultSession
 from .core._bifrost import bifrost_async, bifrost_sync
 from .core._errors import ContextError
@@ -16,8 +17,6 @@ from .core._paragon import Paragon
 from .core._proxies import monitor, report, session
 from .core._threads import bind
 from .records import Run
-
-__version__ = "0.1.0"
 
 # Names provided by modules that are imported on first use, so that
 # ``import auditora`` stays light: name -> module.

@@ -76,9 +76,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "pip install 'auditora[otel]'"
     ) from exc
 
-from .. import __version__, propagation
+from .. import propagation
 from .._ids import new_span_id, new_trace_id
 from .._serialize import sanitize
+from .._version import __version__
 from ..core._paragon import _frame
 from ..records import (
     AgentMessage,
