@@ -10,7 +10,11 @@ from auditora.viewer import _model
 
 
 class FakeSource:
-    """An in-memory :class:`auditora.viewer._model.Source`."""
+    """An in-memory :class:`auditora.viewer._model.Source`, without the store's aggregates.
+
+    Its session rows carry no aggregate columns, so the views total them from
+    the runs and records; :meth:`summary` gives what those records add up to.
+    """
 
     def __init__(
         self, runs: List[Dict[str, Any]], records: Dict[str, List[Dict[str, Any]]]
@@ -22,6 +26,40 @@ class FakeSource:
         """One row per session id of the runs."""
         ids = dict.fromkeys(r["session_id"] for r in self._runs)
         return [{"session_id": s} for s in ids]
+
+    def session(self, session_id: str) -> Optional[Dict[str, Any]]:
+        """The row of :meth:`sessions` with that id, or None."""
+        return next((s for s in self.sessions() if s["session_id"] == session_id), None)
+
+    def trace_count(self, session_id: str) -> int:
+        """How many distinct traces the session's runs belong to."""
+        return len({r["trace_id"] for r in self.runs(session_id=session_id)})
+
+    def summary(self) -> Dict[str, Any]:
+        """Totals over every run and record, keyed as ``Store.summary()`` (plus failures)."""
+        calls = self._records.get("llm_call", [])
+        evals = self._records.get("evaluation", [])
+        known = [c["cost"] for c in calls if isinstance(c.get("cost"), (int, float))]
+        tokens_in = sum(int(c.get("input_tokens") or 0) for c in calls)
+        tokens_out = sum(int(c.get("output_tokens") or 0) for c in calls)
+        passed = sum(1 for e in evals if e.get("status") == "PASS")
+        return {
+            "sessions": len(self.sessions()),
+            "runs": len(self._runs),
+            "traces": len({r["trace_id"] for r in self._runs}),
+            "errors": sum(1 for r in self._runs if r.get("status") == "error"),
+            "first_ns": min((r["start_ns"] for r in self._runs), default=None),
+            "last_ns": max((r["end_ns"] for r in self._runs), default=None),
+            "llm_calls": len(calls),
+            "llm_failures": sum(1 for c in calls if not c.get("success")),
+            "input_tokens": tokens_in,
+            "output_tokens": tokens_out,
+            "total_tokens": tokens_in + tokens_out,
+            "cost": sum(known) if known else None,
+            "evaluations": len(evals),
+            "evaluations_passed": passed,
+            "eval_pass_rate": passed / len(evals) if evals else None,
+        }
 
     def runs(
         self, *, session_id: Optional[str] = None, trace_id: Optional[str] = None
@@ -38,8 +76,16 @@ class FakeSource:
         """The run with that id, or None."""
         return next((r for r in self._runs if r["run_id"] == run_id), None)
 
-    def records(self, kind: str, **ids: Optional[str]) -> List[Dict[str, Any]]:
+    def records(
+        self,
+        kind: str,
+        *,
+        session_id: Optional[str] = None,
+        trace_id: Optional[str] = None,
+        run_id: Optional[str] = None,
+    ) -> List[Dict[str, Any]]:
         """Records of ``kind`` matching every id given."""
+        ids = {"session_id": session_id, "trace_id": trace_id, "run_id": run_id}
         return [
             r
             for r in self._records.get(kind, [])

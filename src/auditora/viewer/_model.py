@@ -37,14 +37,41 @@ Row = Dict[str, Any]
 
 
 class Source(Protocol):
-    """The reading interface the views need (implemented over the store).
+    """The reading interface the views need: everything they call, and nothing else.
 
+    :class:`~._source.StoreSource` implements it over an open
+    :class:`auditora.store.Store` (the CLI, the viewer and the report use it).
     Rows are plain dicts with the field names of ``docs/records.md`` and JSON
     columns decoded; lists are in time order.
+
+    Session rows and :meth:`summary` may carry the store's aggregate columns
+    (``run_count``, ``error_count``, ``llm_calls``, ``input_tokens``,
+    ``output_tokens``, ``total_tokens``, ``cost``, ``evaluations``,
+    ``evaluations_passed``, ``eval_pass_rate``); an aggregate present wins over
+    the sum the views would compute from the records.
     """
 
     def sessions(self) -> List[Row]:
-        """Every session: ``session_id``, ``name``, ``tags``, ``state``, ``first_ns``..."""
+        """Every session: ``session_id``, ``name``, ``tags``, ``state``, ``first_ns``...
+
+        A row with ``run_count`` is listed from its aggregates alone (plus
+        :meth:`trace_count`); a row without is totalled from the session's runs
+        and records.
+        """
+
+    def session(self, session_id: str) -> Optional[Row]:
+        """One session row (as :meth:`sessions` gives it), or None for an unknown id."""
+
+    def trace_count(self, session_id: str) -> int:
+        """How many traces have a run in the session (0 for an unknown id)."""
+
+    def summary(self) -> Row:
+        """Totals over the whole source, keyed as ``Store.summary()``.
+
+        ``sessions`` is required; the others (``runs``, ``traces``, ``errors``,
+        ``first_ns``, ``last_ns``, ``llm_failures`` and the aggregates above)
+        are shown when present.
+        """
 
     def runs(
         self, *, session_id: Optional[str] = None, trace_id: Optional[str] = None
@@ -184,7 +211,7 @@ def _totals_from_store(row: Row) -> Row:
         "start_ns": first,
         "end_ns": last,
         "duration": None if first is None or last is None else (last - first) / 1e9,
-        "llm_failures": None,
+        "llm_failures": row.get("llm_failures"),
     }
     if "traces" in row:
         out["traces"] = row["traces"]
@@ -195,10 +222,10 @@ def sessions(src: Source) -> List[Row]:
     """Every session with counts, duration, tokens, cost and evaluation pass rate (newest first).
 
     With a store, everything comes from its aggregate queries (one per session
-    for the trace count), so the list stays fast on large stores.
+    for the trace count), so the list stays fast on large stores. Rows without
+    the store's aggregates are totalled from their runs and records.
     """
     out = []
-    count_traces = getattr(src, "trace_count", None)
     for s in src.sessions():
         sid = s["session_id"]
         row = {
@@ -206,9 +233,9 @@ def sessions(src: Source) -> List[Row]:
             "name": s.get("name"),
             "tags": s.get("tags") or [],
         }
-        if count_traces is not None and "run_count" in s:
+        if "run_count" in s:
             row.update(_totals_from_store(s))
-            row["traces"] = count_traces(sid)
+            row["traces"] = src.trace_count(sid)
             out.append(row)
             continue
         row.update(
@@ -229,23 +256,16 @@ def sessions(src: Source) -> List[Row]:
 
 
 def overview(src: Source) -> Row:
-    """Totals over the whole store (from the store's summary query when there is one)."""
-    totals = getattr(src, "summary", None)
-    if totals is not None:
-        row = totals()
-        out = _totals_from_store(row)
-        out["sessions"] = row["sessions"]
-        return out
-    out = _summary(src.runs(), src.records("llm_call"), src.records("evaluation"))
-    out["sessions"] = len(src.sessions())
+    """Totals over the whole store, from the source's :meth:`~Source.summary`."""
+    row = src.summary()
+    out = _totals_from_store(row)
+    out["sessions"] = row["sessions"]
     return out
 
 
 def session_detail(src: Source, session_id: str) -> Row:
     """One session: its state, summary, traces, runs as a tree, LLM calls and evaluations."""
-    one = getattr(src, "session", None)  # a direct lookup when the source has one
-    match = [one(session_id)] if one is not None else src.sessions()
-    s = next((m for m in match if m is not None and m["session_id"] == session_id), None)
+    s = src.session(session_id)
     if s is None:
         raise NotFound(f"no session {session_id!r} in this store")
     runs = src.runs(session_id=session_id)

@@ -55,7 +55,7 @@ def report_data(
     trace pages for their traces, up to ``max_traces``. A link to a page left
     out says so.
     """
-    src = StoreSource(store)
+    src: _model.Source = StoreSource(store)
     overview = _model.overview(src)
     overview["store"] = os.path.basename(store.path)
     data: Dict[str, Any] = {

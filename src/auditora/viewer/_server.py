@@ -65,7 +65,7 @@ def _param(query: Dict[str, Any], name: str) -> Optional[str]:
 
 def api_response(store: Any, path: str, query: Dict[str, Any]) -> Tuple[int, Any]:
     """Answer one API request: ``(HTTP status, JSON-ready body)``."""
-    src = StoreSource(store)
+    src: _model.Source = StoreSource(store)
     session = _param(query, "session")
     try:
         if path == "/api/overview":

@@ -2,33 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 __all__ = ["StoreSource"]
 
-_METHODS = {
-    "event": "events",
-    "log": "logs",
-    "llm_call": "llm_calls",
-    "evaluation": "evaluations",
-    "agent_message": "agent_messages",
-}
-
 
 class StoreSource:
-    """Read a whole store through its public query API (no row limits)."""
+    """Read a whole store through its public query API (no row limits).
 
-    def __init__(self, store: Any) -> None:
+    It implements every method of :class:`~._model.Source`; the CLI, the
+    viewer's server and the HTML report all give the views one of these.
+    """
+
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def sessions(self) -> List[Dict[str, Any]]:
-        """Every session row of the store."""
+        """Every session row of the store, with its aggregates (``Store.sessions()``)."""
         return list(self.store.sessions())
 
     def session(self, session_id: str) -> Optional[Dict[str, Any]]:
-        """One session row with its aggregates, or None."""
-        row: Optional[Dict[str, Any]] = self.store.session(session_id)
-        return row
+        """One session row with its aggregates (``Store.session()``), or None."""
+        return self.store.session(session_id)
 
     def trace_count(self, session_id: str) -> int:
         """How many traces have a run in the session."""
@@ -36,8 +34,7 @@ class StoreSource:
 
     def summary(self) -> Dict[str, Any]:
         """Store-wide totals (``Store.summary()``)."""
-        totals: Dict[str, Any] = self.store.summary()
-        return totals
+        return self.store.summary()
 
     def runs(
         self, *, session_id: Optional[str] = None, trace_id: Optional[str] = None
@@ -47,8 +44,7 @@ class StoreSource:
 
     def run(self, run_id: str) -> Optional[Dict[str, Any]]:
         """One run or None."""
-        run: Optional[Dict[str, Any]] = self.store.run(run_id)
-        return run
+        return self.store.run(run_id)
 
     def records(
         self,
@@ -59,10 +55,17 @@ class StoreSource:
         run_id: Optional[str] = None,
     ) -> List[Dict[str, Any]]:
         """Records of one kind, oldest first, filtered by any of the ids given."""
-        if kind == "metric":
+        if kind == "metric":  # Store.metrics() takes no trace_id: filter here
             rows = self.store.metrics(session_id=session_id, run_id=run_id, limit=None)
             if trace_id is not None:
                 rows = [r for r in rows if r.get("trace_id") == trace_id]
             return list(rows)
-        method = getattr(self.store, _METHODS[kind])
-        return list(method(session_id=session_id, run_id=run_id, trace_id=trace_id, limit=None))
+        tables: Dict[str, Callable[..., List[Dict[str, Any]]]] = {
+            "event": self.store.events,
+            "log": self.store.logs,
+            "llm_call": self.store.llm_calls,
+            "evaluation": self.store.evaluations,
+            "agent_message": self.store.agent_messages,
+        }
+        read = tables[kind]
+        return list(read(session_id=session_id, run_id=run_id, trace_id=trace_id, limit=None))
