@@ -73,9 +73,10 @@ def test_snapshots_are_sent_only_when_something_changed() -> None:
     assert len(records.sessions) == 2
 
 
-def test_snapshots_of_subclassed_and_custom_adats() -> None:
-    """A DefaultMonitor subclass is change-counted like its base; a duck-typed monitor
-    with its own ``_snapshot`` is asked at every run end; one without is skipped."""
+def test_snapshots_of_subclassed_and_custom_adats(caplog) -> None:
+    """A DefaultMonitor subclass snapshots like its base; a duck-typed monitor with its
+    own ``snapshot`` is asked at every run end; one without breaks no run: the missing
+    hook is logged once."""
     from auditora import DefaultMonitor, sentinel
     from auditora.records import MetricSnapshot
 
@@ -85,7 +86,7 @@ def test_snapshots_of_subclassed_and_custom_adats() -> None:
     asked: list = []
 
     class Custom:
-        def _snapshot(self, run: object) -> None:
+        def snapshot(self, run: object) -> None:
             asked.append(run)
 
     class Bare:
@@ -113,6 +114,10 @@ def test_snapshots_of_subclassed_and_custom_adats() -> None:
         with_custom()
         with_custom()
         with_bare()
+        with_bare()
     snapshots = records.of(MetricSnapshot)
     assert [s.metrics for s in snapshots] == [{"n": 1}]
     assert len(asked) == 2
+    assert [r.status for r in records.runs[-2:]] == ["ok", "ok"]
+    missing = [r for r in caplog.records if "Bare.snapshot() failed" in r.getMessage()]
+    assert len(missing) == 1

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._sentinel import sentinel
 from ._version import __version__ as __version__
 from .adats import DefaultMonitor, DefaultReport, DefaultSession
 from .core._bifrost import bifrost_async, bifrost_sync
 from .core._errors import ContextError
 from .core._paragon import Paragon
 from .core._proxies import monitor, report, session
+from .core._sentinel import sentinel
 from .core._threads import bind
 from .records import Run
 

@@ -17,15 +17,15 @@ in random bits:
   a thousand runs in one millisecond collide with probability ~2e-9.
 * session id: a UUIDv7 string (RFC 9562).
 
-The time prefixes live in :data:`prefix`, computed at import and refreshed by
-the recorder's worker each time it wakes (at every few hundred records, and at
-least every ``flush_interval`` while it runs) and by ``testing.capture()`` on
-entry: the hot path pays one ``|`` per id, never the big-int arithmetic or a
-clock check. Ids minted between two wakes carry the time of the last one; with
-no recorder running the prefix stays the import-time one. Either way ids are as
-unique, only their order is coarser, and order matters only to a store. The
-sentinel and :func:`auditora.core._runs.start_run` inline :func:`span_id_int`
-and :func:`trace_id_int`; keep them in step.
+The time prefixes are computed at import and refreshed (:func:`refresh`,
+:func:`keep_current`) by the recorder's worker each time it wakes (at every few
+hundred records, and at least every ``flush_interval`` while it runs) and by
+``testing.capture()`` on entry. The hot path mints ids with
+:func:`new_span_id_int` and :func:`new_trace_id_int`, which use the prefixes as
+they are: one ``|`` per id, never the big-int arithmetic or a clock check. Ids
+minted between two refreshes carry the time of the last one; with no recorder
+running the prefixes stay the import-time ones. Either way ids are as unique,
+only their order is coarser, and order matters only to a store.
 
 ``random.getrandbits`` uses the module's global generator, which CPython
 re-seeds in a forked child, so parent and child never mint the same ids.
@@ -35,52 +35,73 @@ from __future__ import annotations
 
 from random import getrandbits
 from time import time_ns
-from typing import List
+from typing import Tuple
 
 __all__ = [
     "keep_current",
     "new_session_id",
     "new_span_id",
+    "new_span_id_int",
     "new_trace_id",
-    "prefix",
+    "new_trace_id_int",
+    "prefix_window",
     "refresh",
     "span_id_int",
     "trace_id_int",
 ]
 
-#: [valid from, valid until (Unix ns), span-id prefix, trace-id prefix].
-#: Mutated, never replaced: importers keep a reference. A thread racing a
-#: refresh may use the previous prefixes, which only places its id a bucket early.
-prefix: List[int] = [0, 0, 0, 0]
+# The current prefixes and the window of Unix ns they are valid for. Each is
+# replaced by refresh(), never mutated; a thread racing a refresh may mint with
+# the previous prefix, which only places its id a bucket early.
+_valid_from = 0
+_valid_until = 0
+_span_prefix = 0
+_trace_prefix = 0
 
 
 def refresh(now_ns: int) -> None:
-    """Recompute :data:`prefix` for ``now_ns``."""
+    """Recompute the id prefixes for ``now_ns`` (Unix ns)."""
+    global _valid_from, _valid_until, _span_prefix, _trace_prefix
     ms = now_ns // 1_000_000
     bucket = now_ns >> 20
-    prefix[2] = (bucket & 0xFFFF) << 48
-    prefix[3] = ms << 80
-    prefix[0] = max(ms * 1_000_000, bucket << 20)
-    prefix[1] = min((ms + 1) * 1_000_000, (bucket + 1) << 20)
+    _span_prefix = (bucket & 0xFFFF) << 48
+    _trace_prefix = ms << 80
+    _valid_from = max(ms * 1_000_000, bucket << 20)
+    _valid_until = min((ms + 1) * 1_000_000, (bucket + 1) << 20)
+
+
+def prefix_window() -> Tuple[int, int]:
+    """``(valid_from, valid_until)``: the Unix ns the current prefixes are right for."""
+    return _valid_from, _valid_until
 
 
 def keep_current(now_ns: int) -> None:
-    """Refresh :data:`prefix` unless it is already the one for ``now_ns``
+    """Refresh the prefixes unless they are already the ones for ``now_ns``
     (both ways: a wall clock stepped back is followed too)."""
-    if not prefix[0] <= now_ns < prefix[1]:
+    if not _valid_from <= now_ns < _valid_until:
         refresh(now_ns)
+
+
+def new_span_id_int() -> int:
+    """A run (span) id with the current prefix, never zero: the run start's id."""
+    return _span_prefix | getrandbits(48) or 1
+
+
+def new_trace_id_int() -> int:
+    """A trace id with the current prefix, never zero: a root run's trace id."""
+    return _trace_prefix | getrandbits(80) or 1
 
 
 def span_id_int(now_ns: int) -> int:
     """A run (span) id for a run starting at ``now_ns`` (Unix ns), never zero."""
     keep_current(now_ns)
-    return prefix[2] | getrandbits(48) or 1
+    return new_span_id_int()
 
 
 def trace_id_int(now_ns: int) -> int:
     """A trace id for a trace starting at ``now_ns`` (Unix ns), never zero."""
     keep_current(now_ns)
-    return prefix[3] | getrandbits(80) or 1
+    return new_trace_id_int()
 
 
 def new_span_id() -> str:

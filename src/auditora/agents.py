@@ -88,15 +88,10 @@ def send_message(
         run.session_id,
         extra,
     )
-    report = run.report
-    keep = getattr(report, "_keep", None)
-    if keep is not None and getattr(report, "levelno", 0) <= 20:
-        keep(record)
-    elif _emit.targets:
+    if _emit.targets:
         _emit.emit(record)
-    inc = getattr(run.monitor, "increment_metric", None)
-    if inc is not None:
-        inc("agents.messages" if kind != "handoff" else "agents.handoffs")
+    run.report.keep(record)
+    run.monitor.increment_metric("agents.messages" if kind != "handoff" else "agents.handoffs")
     return record
 
 

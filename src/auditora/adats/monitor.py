@@ -11,13 +11,11 @@ from typing import Any, Deque, Dict, Iterator, List, Optional
 
 from .. import _emit
 from ..core._paragon import _frame
-from ..core._runs import counted as _counted
 from ..records import Event, MetricSnapshot, Run
 
 __all__ = ["DefaultMonitor"]
 
 _get = _frame.get
-_new = object.__new__
 
 
 class DefaultMonitor:
@@ -25,12 +23,8 @@ class DefaultMonitor:
 
     Events are kept in a bounded buffer (``max_events``, default 10,000): when
     it is full the oldest event is dropped and counted in ``get_summary()``.
-    All methods are thread-safe.
+    All methods are thread-safe. It implements :class:`auditora.typing.Monitor`.
     """
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _counted.add(cls)  # it inherits the change counters
 
     def __init__(self, max_events: int = 10_000) -> None:
         if not isinstance(max_events, int) or max_events < 1:
@@ -79,27 +73,13 @@ class DefaultMonitor:
     # -- events ------------------------------------------------------------
     def track(self, event: str, duration: Optional[float] = None, **metadata: Any) -> None:
         """Record that ``event`` happened (optionally how long it took, in seconds)."""
-        self._add_event(event, duration, metadata, _get())
-
-    def _add_event(
-        self, event: str, duration: Optional[float], metadata: Dict[str, Any], run: Optional[Run]
-    ) -> None:
-        # Fills every slot of records.Event (keep in step): skipping Event.__init__'s
-        # call frame saves ~40 % of building the record.
-        record = _new(Event)
-        record.name = event
-        record.time_ns = time_ns()
-        record.duration = duration
-        record.metadata = metadata
-        if run is not None:
-            # Read the stored ids directly; only a run's first record formats them.
-            rid = run._run_id
-            tid = run._trace_id
-            record.run_id = rid if rid.__class__ is str else run.run_id
-            record.trace_id = tid if tid.__class__ is str else run.trace_id
-            record.session_id = run.session_id
+        run = _get()
+        if run is None:
+            record = Event(event, time_ns(), duration, metadata, None, None, None)
         else:
-            record.run_id = record.trace_id = record.session_id = None
+            record = Event(
+                event, time_ns(), duration, metadata, run.run_id, run.trace_id, run.session_id
+            )
         # Counted before it is appended, so the total never trails the buffer.
         next(self._event_seq)
         self._events.append(record)
@@ -189,8 +169,9 @@ class DefaultMonitor:
         self._event_reads += 1
         return value
 
-    def _snapshot(self, run: Run) -> Optional[MetricSnapshot]:
-        """A metric snapshot when a metric changed since the last one."""
+    def snapshot(self, run: Run) -> Optional[MetricSnapshot]:
+        """A metric snapshot when a metric changed since the last one, else None
+        (called by the core at each run's end while records are kept)."""
         # Unlocked first look: most runs change no metric. A change racing past
         # it is sent with the next run's end, as it would be had it come later.
         if self._snapshot_version == self._version:
@@ -204,6 +185,3 @@ class DefaultMonitor:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(metrics={len(self._metrics)}, events={len(self._events)})"
-
-
-_counted.add(DefaultMonitor)

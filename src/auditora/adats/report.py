@@ -25,10 +25,8 @@ __all__ = ["LEVELS", "DefaultReport", "format_line"]
 LEVELS: Dict[str, int] = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 _NAMES = {v: k for k, v in LEVELS.items()}
 _get = _frame.get
-_new = object.__new__
 
 
-#: ``_log`` fills a Log's slots itself only while Log has exactly these fields.
 def _level(level: Union[str, int]) -> int:
     if isinstance(level, str):
         name = level.upper()
@@ -90,7 +88,7 @@ class DefaultReport:
     looked up at write time). ``log_level`` defaults to ``AUDITORA_LOG_LEVEL`` or
     ``configure(log_level=...)``, else INFO. Records below the level are discarded, as with
     :mod:`logging`. ``echo=False`` (or ``auditora.configure(console=False)``)
-    keeps the records but writes nothing.
+    keeps the records but writes nothing. It implements :class:`auditora.typing.Report`.
     """
 
     def __init__(
@@ -118,8 +116,18 @@ class DefaultReport:
         """The minimum level recorded, by name."""
         return _level_name(self.levelno)
 
-    # -- the core path -----------------------------------------------------
-    def _keep(self, record: Record) -> None:
+    # -- the records ---------------------------------------------------
+    def keep(self, record: Record) -> None:
+        """Keep ``record`` (and echo it) when its level is at or above the report's.
+
+        Called by the core with the records it makes in this report's runs (LLM
+        calls, agent messages) after sending them to the sinks; see
+        :class:`auditora.typing.Report`.
+        """
+        if LEVELS.get(getattr(record, "level", "INFO"), 0) >= self.levelno:
+            self._store(record)
+
+    def _store(self, record: Record) -> None:
         # acquire/release rather than ``with``: half the cost on this hot path.
         lock = self._lock
         lock.acquire()
@@ -128,8 +136,6 @@ class DefaultReport:
             self._total += 1
         finally:
             lock.release()
-        if _emit.targets:
-            _emit.emit(record)
         if self.echo and settings.console:
             self._write(record)
 
@@ -141,26 +147,19 @@ class DefaultReport:
             pass
 
     def _log(self, levelno: int, message: str, fields: Dict[str, Any], run: Optional[Run]) -> None:
+        """Record a log line the caller has checked is at or above the level."""
         level = _NAMES.get(levelno) or _level_name(levelno)
         if message.__class__ is not str:
             message = str(message)
-        # Fills every slot of records.Log (keep in step): skipping Log.__init__'s
-        # call frame saves ~40 % of building the record.
-        record = _new(Log)
-        record.level = level
-        record.message = message
-        record.fields = fields
-        record.time_ns = time_ns()
-        if run is not None:
-            # Read the stored ids directly; only a run's first record formats them.
-            rid = run._run_id
-            tid = run._trace_id
-            record.run_id = rid if rid.__class__ is str else run.run_id
-            record.trace_id = tid if tid.__class__ is str else run.trace_id
-            record.session_id = run.session_id
+        if run is None:
+            record = Log(level, message, fields, time_ns(), None, None, None)
         else:
-            record.run_id = record.trace_id = record.session_id = None
-        self._keep(record)
+            record = Log(
+                level, message, fields, time_ns(), run.run_id, run.trace_id, run.session_id
+            )
+        self._store(record)
+        if _emit.targets:
+            _emit.emit(record)
 
     # -- logging -----------------------------------------------------------
     def log(self, message: str, level: Union[str, int] = "INFO", **fields: Any) -> None:
@@ -202,8 +201,8 @@ class DefaultReport:
         if self.levelno <= 40:
             self._log(40, message, fields, _get())
 
-    def _record_error(self, run: Run, exc: BaseException) -> None:
-        """Called when a run ends with an exception: one ERROR record."""
+    def record_error(self, run: Run, exc: BaseException) -> None:
+        """Called by the core when an exception ends ``run``: one ERROR record."""
         if self.levelno > 40:
             return
         self._log(
@@ -302,8 +301,8 @@ class DefaultReport:
             extra=fields,
         )
         if _level(record.level) >= self.levelno:
-            self._keep(record)
-        elif _emit.targets:
+            self._store(record)
+        if _emit.targets:
             _emit.emit(record)
         return record
 

@@ -7,7 +7,6 @@ from time import time_ns
 from typing import Any, Dict, List, Optional
 
 from .._ids import new_session_id
-from ..core._runs import counted as _counted
 from ..records import Run, SessionRecord
 
 __all__ = ["DefaultSession"]
@@ -17,12 +16,9 @@ class DefaultSession:
     """Key/value state shared by every run of a sentinel (or a bifrost block).
 
     ``session_id`` defaults to a UUIDv7 string (time-ordered, 74 random bits). All methods are
-    thread-safe. Subclass it to add your own state (call ``super().__init__``).
+    thread-safe. Subclass it to add your own state (call ``super().__init__``). It
+    implements :class:`auditora.typing.Session`.
     """
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        _counted.add(cls)  # it inherits the change counters
 
     def __init__(self, session_id: Optional[str] = None, name: Optional[str] = None) -> None:
         if session_id is not None and not isinstance(session_id, str):
@@ -90,9 +86,10 @@ class DefaultSession:
                 "created_ns": self.created_ns,
             }
 
-    def _snapshot(self, run: Run) -> Optional[SessionRecord]:
-        """A session record when anything changed since the last one (or never sent)."""
-        # Unlocked first look, as in DefaultMonitor._snapshot.
+    def snapshot(self, run: Run) -> Optional[SessionRecord]:
+        """A session record when anything changed since the last one (or none was
+        sent yet), else None (called by the core at each run's end while records are kept)."""
+        # Unlocked first look, as in DefaultMonitor.snapshot.
         if self._snapshot_version == self._version:
             return None
         with self._lock:
@@ -108,6 +105,3 @@ class DefaultSession:
 
 
 _MISSING = object()
-
-
-_counted.add(DefaultSession)

@@ -2,8 +2,9 @@
 
 Each proxy resolves the active frame's adat on every use, so code below a
 ``@sentinel`` function needs no parameters. The commonest calls have explicit
-forwarding methods (one ContextVar read and one call); everything else goes
-through ``__getattr__`` so user subclasses' own methods and attributes work.
+forwarding methods (one ContextVar read and one call of a method that
+:mod:`auditora.typing` names); everything else goes through ``__getattr__`` so
+user subclasses' own methods and attributes work.
 
 Outside a context they raise :class:`ContextError`, except when Auditora is
 disabled (``AUDITORA_DISABLED=1``), where every call is a silent no-op.
@@ -117,13 +118,7 @@ class MonitorProxy(_Proxy):
         run = _get()
         if run is None:
             return _outside("monitor")
-        mon = run.monitor
-        if type(mon).track is _default_track:
-            # Hand the keyword dict over as it is: forwarding ``**metadata``
-            # to the monitor's ``track`` would build it a second time.
-            mon._add_event(event, duration, metadata, run)
-        else:
-            mon.track(event, duration, **metadata)
+        run.monitor.track(event, duration, **metadata)
 
     def timer(self, name: str, **metadata: Any) -> ContextManager[Any]:
         run = _get()
@@ -145,13 +140,7 @@ class ReportProxy(_Proxy):
         run = _get()
         if run is None:
             return _outside("report")
-        rep = run.report
-        if type(rep).info is _default_info:
-            # DefaultReport.info without re-building ``fields`` (see track).
-            if rep.levelno <= 20:
-                rep._log(20, message, fields, run)
-        else:
-            rep.info(message, **fields)
+        run.report.info(message, **fields)
 
     def debug(self, message: str, **fields: Any) -> None:
         run = _get()
@@ -177,15 +166,6 @@ class ReportProxy(_Proxy):
             return _outside("report")
         run.report.log(message, level, **fields)
 
-
-# The default adats' methods: the proxies take a shortcut when the active
-# adat's class has not overridden them (imported here, after the classes above,
-# because the adats import the core).
-from ..adats.monitor import DefaultMonitor  # noqa: E402
-from ..adats.report import DefaultReport  # noqa: E402
-
-_default_track = DefaultMonitor.track
-_default_info = DefaultReport.info
 
 session: Any = SessionProxy()
 monitor: Any = MonitorProxy()

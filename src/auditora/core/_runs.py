@@ -1,24 +1,26 @@
-"""Starting and ending runs: the per-call work shared by sentinel and bifrost.
+"""Starting and ending runs: the one run start and the one run end, shared by
+the sentinel's wrappers and the bifrost blocks.
 
 This is the hot path. It avoids ``uuid4`` (ids are time-ordered ints from
 ``getrandbits``, see :mod:`auditora._ids`), formats nothing, and emits records
-only when someone listens.
+only when someone listens. The adats are reached only through the hooks that
+:mod:`auditora.typing` names (``snapshot``, ``record_error``).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from random import getrandbits as _bits
-from time import perf_counter_ns, time_ns
-from typing import Any, Callable, Optional, Set, Tuple
+from time import perf_counter_ns
+from typing import Any, Callable, Optional, Set, Tuple, Union
 
 from .. import _emit
-from .._ids import prefix as _prefix
-from ..records import Run
+from .._ids import new_span_id_int, new_trace_id_int
+from ..records import Run, new_run
+from ..typing import Monitor, Report, Session
 from ._paragon import _frame
 
-__all__ = ["after_end", "end_ok", "end_run", "root_ids", "run_status", "session_id_of", "start_run"]
+__all__ = ["after_end", "end_run", "run_status", "start_run"]
 
 _logger = logging.getLogger("auditora")
 _get = _frame.get
@@ -34,63 +36,49 @@ end_hooks: Tuple[Callable[[Run], None], ...] = ()
 
 
 def start_run(
-    session: Any,
-    monitor: Any,
-    report: Any,
+    session: Session,
+    monitor: Monitor,
+    report: Report,
     name: str,
     run_kind: str,
     agent: Optional[str] = None,
 ) -> Run:
-    """Create the run (frame) for one call; the caller activates it.
+    """Create the run (frame) for one call or block; the caller activates it.
 
-    ``_sentinel._wrap_function``/``_wrap_coroutine`` inline this function and
-    :func:`end_ok`; a change here must be made there too.
+    A child of the active run shares its trace and inherits its agent unless
+    ``agent`` is given; a root run gets a new trace, or the remote parent's that
+    :data:`remote_parent_hook` returns.
     """
     parent = _get()
-    run = Run()  # cheaper than Run.__new__(Run): the type call takes a fast path
     if parent is not None:
         # Copy the parent's stored ids as they are (int or hex): formatting
         # waits until someone reads them.
-        run._trace_id = parent._trace_id
-        run._parent_id = parent._run_id
-        run.agent = agent if agent is not None else parent.agent
+        trace_id: Union[int, str] = parent._trace_id
+        parent_id: Union[int, str, None] = parent._run_id
+        if agent is None:
+            agent = parent.agent
     else:
-        root_ids(run)
-        run.agent = agent
-    run._parent = parent
-    run._run_id = _prefix[2] | _bits(48) or 1  # _ids.span_id_int
-    run.name = name
-    run.session = session
-    run.monitor = monitor
-    run.report = report
-    run.session_id = session_id_of(session)
-    run.run_kind = run_kind
-    run.attributes = None
-    run.status = "running"
-    run.error_type = None
-    run.error_message = None
-    run.end_ns = None
-    run.duration_ns = None
-    run.start_ns = time_ns()
-    run._t0 = perf_counter_ns()
-    return run
-
-
-def root_ids(run: Run) -> None:
-    """Give a root run its trace id and parent: a remote parent's, or a new trace
-    (:func:`auditora._ids.trace_id_int`, inlined)."""
-    hook = remote_parent_hook
-    remote = hook() if hook is not None else None
-    if remote is None:
-        run._trace_id = _prefix[3] | _bits(80) or 1
-        run._parent_id = None
-    else:
-        run._trace_id, run._parent_id = remote
-
-
-def session_id_of(session: Any) -> Optional[str]:
-    """The session's id, or None for a session object without one."""
-    return getattr(session, "session_id", None)
+        # A root run: a remote parent's trace (an OpenTelemetry span, an extracted
+        # traceparent), else a new trace.
+        hook = remote_parent_hook
+        remote = hook() if hook is not None else None
+        if remote is None:
+            trace_id, parent_id = new_trace_id_int(), None
+        else:
+            trace_id, parent_id = remote
+    return new_run(
+        new_span_id_int(),
+        trace_id,
+        parent_id,
+        name,
+        session.session_id,
+        run_kind,
+        agent,
+        session,
+        monitor,
+        report,
+        parent,
+    )
 
 
 def run_status(exc: Optional[BaseException]) -> str:
@@ -127,47 +115,18 @@ def end_run(run: Run, exc: Optional[BaseException] = None) -> None:
     else:
         _record_exception(run, exc)
     run._parent = None  # a finished run must not keep its ancestors alive
-    run._t0 = 0
-    if _emit.targets or end_hooks:
-        after_end(run)
-
-
-def end_ok(run: Run) -> None:
-    """:func:`end_run` for a run that returned normally (the sentinel's fast path)."""
-    duration = perf_counter_ns() - run._t0
-    if run.end_ns is not None:
-        return
-    run.duration_ns = duration
-    run.end_ns = run.start_ns + duration
-    run.status = "ok"
-    run._parent = None
     run._t0 = 0  # the small-int singleton: a kept run holds 32 B less
     if _emit.targets or end_hooks:
         after_end(run)
 
 
 def after_end(run: Run) -> None:
-    """Hand a finished run to the record targets and the end hooks."""
+    """Hand a finished run to the record targets (with the snapshots its monitor
+    and session take), then to the end hooks."""
     if _emit.targets:
         _emit.emit(run)
-        # The snapshot checks, unrolled over (monitor, session) and inlined:
-        # this runs at every run end while recording.
-        mon: Any = run.monitor
-        try:
-            cls = mon.__class__  # a separate name: an inline test would narrow mon for mypy
-            skip = cls in counted and mon._version == mon._snapshot_version
-        except AttributeError:  # a subclass that skipped __init__
-            skip = False
-        if not skip:
-            _take_snapshot(mon, run)
-        ses: Any = run.session
-        try:
-            cls = ses.__class__
-            skip = cls in counted and ses._version == ses._snapshot_version
-        except AttributeError:
-            skip = False
-        if not skip:
-            _take_snapshot(ses, run)
+        _take_snapshot(run.monitor, run)
+        _take_snapshot(run.session, run)
     for hook in end_hooks:
         try:
             hook(run)
@@ -195,29 +154,35 @@ def _record_exception(run: Run, exc: BaseException) -> None:
         setattr(exc, "_auditora_logged", True)  # noqa: B010 - a dynamic marker attribute
     except Exception:
         pass
-    record = getattr(run.report, "_record_error", None)
-    if record is not None:
-        try:
-            record(run, exc)
-        except Exception:
-            _logger.exception("auditora: recording an exception in the report failed")
+    try:
+        run.report.record_error(run, exc)
+    except Exception:
+        _adat_failed(run.report, "record_error")
 
 
-#: Adat classes whose instances count their changes in ``_version`` and
-#: ``_snapshot_version`` (the default monitor and session and their subclasses
-#: register themselves): an unchanged one costs two attribute reads at a run's
-#: end, not a method call and a lock.
-counted: Set[type] = set()
+#: (adat class, hook) pairs whose failure was logged: a hook that keeps failing
+#: (or an adat missing it) is logged once, not at every run end.
+_failed: Set[Tuple[type, str]] = set()
+
+
+def _adat_failed(adat: Any, hook: str) -> None:
+    key = (type(adat), hook)
+    if key in _failed:
+        return
+    _failed.add(key)
+    _logger.exception(
+        "auditora: %s.%s() failed (see auditora.typing for the adat contract); "
+        "further failures of it are not logged",
+        type(adat).__qualname__,
+        hook,
+    )
 
 
 def _take_snapshot(adat: Any, run: Run) -> None:
-    snap = getattr(adat, "_snapshot", None)
-    if snap is None:
-        return
     try:
-        record = snap(run)
+        record = adat.snapshot(run)
     except Exception:
-        _logger.exception("auditora: taking a snapshot of %r failed", adat)
+        _adat_failed(adat, "snapshot")
         return
     if record is not None:
         _emit.emit(record)

@@ -16,6 +16,7 @@ from .. import _emit
 from .._config import settings
 from ..records import LLMCall, Run
 from ..redaction import redact_text
+from ..typing import Report
 from . import budgets, rollups
 from .pricing import compute_cost
 
@@ -40,7 +41,7 @@ TYPED_FIELDS = (
 
 
 def record_llm_call(
-    report: Any,
+    report: Optional[Report],
     run: Optional[Run],
     model: str,
     input_tokens: Optional[int],
@@ -50,7 +51,8 @@ def record_llm_call(
     typed: Dict[str, Any],
     extra: Dict[str, Any],
 ) -> LLMCall:
-    """Create the record, price it, keep it in ``report``, roll it up, check the budget.
+    """Create the record, price it, send it to the sinks, hand it to
+    ``report.keep`` (when there is a report), roll it up, check the budget.
 
     ``typed`` holds :data:`TYPED_FIELDS` values, ``extra`` everything else.
     Content (``input``/``output``) is dropped unless ``capture_content`` is on.
@@ -89,15 +91,10 @@ def record_llm_call(
         extra=extra,
         **typed,
     )
-    keep = getattr(report, "_keep", None)
-    if keep is not None:
-        levelno = getattr(report, "levelno", 0)
-        if (20 if record.success else 40) >= levelno:
-            keep(record)
-        elif _emit.targets:
-            _emit.emit(record)
-    elif _emit.targets:
+    if _emit.targets:
         _emit.emit(record)
+    if report is not None:
+        report.keep(record)
     try:
         rollups.apply(record, run)
     except Exception:

@@ -14,7 +14,7 @@ Nothing is computed when no LLM call is made.
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from ..records import LLMCall, Run
 
@@ -64,21 +64,19 @@ def apply(record: LLMCall, run: Optional[Run]) -> None:
     if run is None:
         return
     deltas = _deltas(record)
-    monitor: Any = getattr(run, "monitor", None)
-    inc = getattr(monitor, "increment_metric", None)
-    if inc is not None:
-        for name, value in deltas:
-            inc(name, value)
+    inc = run.monitor.increment_metric
+    for name, value in deltas:
+        inc(name, value)
     with _lock:
         node: Optional[Run] = run
         while node is not None:
-            if getattr(node, "end_ns", 1) is None:  # a finished run's record is final
+            if node.end_ns is None:  # a finished run's record is final
                 attrs = node.attributes
                 if attrs is None:
                     attrs = node.attributes = {}
                 for name, value in deltas:
                     attrs[name] = attrs.get(name, 0) + value
-            node = getattr(node, "_parent", None)
+            node = node.parent
 
 
 def run_usage(run: Run) -> Dict[str, float]:

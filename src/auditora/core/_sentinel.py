@@ -16,27 +16,17 @@ from __future__ import annotations
 
 import functools
 import inspect
-from random import getrandbits as _bits
-from time import perf_counter_ns as _pc_ns
-from time import time_ns as _time_ns
 from typing import Any, AsyncGenerator, Callable, Generator, Optional, TypeVar, overload
 
-from . import _emit
-from ._config import settings
-from ._ids import prefix as _prefix
-from .core import _runs
-from .core._bifrost import resolve_adats
-from .core._paragon import _frame
-from .core._runs import end_run, start_run
-from .core._runs import root_ids as _root_ids
-from .core._runs import session_id_of as _session_id
-from .records import Run as _Run
+from .._config import settings
+from ._bifrost import resolve_adats
+from ._paragon import _frame
+from ._runs import end_run, start_run
 
 __all__ = ["sentinel"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _METHOD_WRAPPERS = (classmethod, staticmethod)
-_get = _frame.get
 _set = _frame.set
 _reset = _frame.reset
 
@@ -155,54 +145,18 @@ def _async_passthrough(func: Callable[..., Any]) -> Any:
 def _wrap_function(
     func: Callable[..., Any], session: Any, monitor: Any, report: Any, name: str, agent: Any
 ) -> Any:
-    has_sid = hasattr(session, "session_id")
-
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        # start_run() and end_ok() of core/_runs.py, inlined: a plain call is
-        # the commonest path and two calls cost ~15 % of it. Keep in step.
-        parent = _get()
-        run = _Run()
-        if parent is not None:
-            run._trace_id = parent._trace_id
-            run._parent_id = parent._run_id
-            run.agent = agent if agent is not None else parent.agent
-        else:
-            _root_ids(run)
-            run.agent = agent
-        run._parent = parent
-        run._run_id = _prefix[2] | _bits(48) or 1  # _ids.span_id_int
-        run.name = name
-        run.session = session
-        run.monitor = monitor
-        run.report = report
-        run.session_id = session.session_id if has_sid else _session_id(session)
-        run.run_kind = "function"
-        run.attributes = None
-        run.status = "running"
-        run.error_type = None
-        run.error_message = None
-        run.end_ns = None
-        run.duration_ns = None
-        run.start_ns = _time_ns()
+        run = start_run(session, monitor, report, name, "function", agent)
         token = _set(run)
-        run._t0 = _pc_ns()
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
             _reset(token)
             end_run(run, exc)
             raise
-        duration = _pc_ns() - run._t0
         _reset(token)
-        if run.end_ns is None:
-            run.duration_ns = duration
-            run.end_ns = run.start_ns + duration
-            run.status = "ok"
-            run._parent = None
-            run._t0 = 0  # the small-int singleton: a kept run holds 32 B less
-            if _emit.targets or _runs.end_hooks:
-                _runs.after_end(run)
+        end_run(run)
         return result
 
     return wrapper
@@ -211,56 +165,20 @@ def _wrap_function(
 def _wrap_coroutine(
     func: Callable[..., Any], session: Any, monitor: Any, report: Any, name: str, agent: Any
 ) -> Any:
-    has_sid = hasattr(session, "session_id")
-
     @functools.wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        run = start_run(session, monitor, report, name, "coroutine", agent)
         # The token is held across awaits, which is safe: a task runs in one
         # Context from start to end, and other tasks cannot see this one's.
-        # start_run() and end_ok() of core/_runs.py, inlined: a plain call is
-        # the commonest path and two calls cost ~15 % of it. Keep in step.
-        parent = _get()
-        run = _Run()
-        if parent is not None:
-            run._trace_id = parent._trace_id
-            run._parent_id = parent._run_id
-            run.agent = agent if agent is not None else parent.agent
-        else:
-            _root_ids(run)
-            run.agent = agent
-        run._parent = parent
-        run._run_id = _prefix[2] | _bits(48) or 1  # _ids.span_id_int
-        run.name = name
-        run.session = session
-        run.monitor = monitor
-        run.report = report
-        run.session_id = session.session_id if has_sid else _session_id(session)
-        run.run_kind = "coroutine"
-        run.attributes = None
-        run.status = "running"
-        run.error_type = None
-        run.error_message = None
-        run.end_ns = None
-        run.duration_ns = None
-        run.start_ns = _time_ns()
         token = _set(run)
-        run._t0 = _pc_ns()
         try:
             result = await func(*args, **kwargs)
         except BaseException as exc:
             _reset(token)
             end_run(run, exc)
             raise
-        duration = _pc_ns() - run._t0
         _reset(token)
-        if run.end_ns is None:
-            run.duration_ns = duration
-            run.end_ns = run.start_ns + duration
-            run.status = "ok"
-            run._parent = None
-            run._t0 = 0  # the small-int singleton: a kept run holds 32 B less
-            if _emit.targets or _runs.end_hooks:
-                _runs.after_end(run)
+        end_run(run)
         return result
 
     return wrapper
