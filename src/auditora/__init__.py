@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import _config
 from ._version import __version__ as __version__
 from .adats import DefaultMonitor, DefaultReport, DefaultSession
 from .core._bifrost import bifrost_async, bifrost_sync
@@ -21,7 +22,7 @@ from .records import Run
 # Names provided by modules that are imported on first use, so that
 # ``import auditora`` stays light: name -> module.
 _LAZY = {
-    "configure": "auditora._recorder",
+    "configure": "auditora._configure",
     "flush": "auditora._recorder",
     "shutdown": "auditora._recorder",
     "stats": "auditora._recorder",
@@ -63,3 +64,12 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
+
+
+# AUDITORA_STORE / AUDITORA_SINKS take effect at import, with no configure() call:
+# called here, once, explicitly (not as a side effect of importing some module),
+# and only when one is set, so that an unconfigured `import auditora` stays light.
+if _config.settings.store or _config.settings.sinks:
+    from ._configure import configure_from_environment
+
+    configure_from_environment()

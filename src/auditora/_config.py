@@ -1,8 +1,15 @@
-"""All of Auditora's global configuration lives here.
+"""Auditora's settings and the environment variables that give their defaults.
 
-The hot path reads plain attributes of :data:`settings`; ``configure()`` and the
-``AUDITORA_*`` environment variables write them. ``reset()`` restores the
-defaults (for tests).
+The bottom of the global-state department: it imports nothing else of
+Auditora, so every module may read it. The hot path reads plain attributes of
+:data:`settings`; :func:`auditora.configure` (in :mod:`auditora._configure`,
+the top of the department) and the ``AUDITORA_*`` environment variables write
+them. :func:`reset` restores the settings alone; :func:`auditora.testing.reset`
+restores everything.
+
+Nothing here acts on a setting: the sinks that ``AUDITORA_STORE`` and
+``AUDITORA_SINKS`` name are installed by ``import auditora``, which calls
+:func:`auditora._configure.configure_from_environment` explicitly.
 
 Environment variables (read at import and by :func:`reset`):
 
@@ -11,7 +18,8 @@ Environment variables (read at import and by :func:`reset`):
 ``AUDITORA_STORE=path.db``
     Keep records in that SQLite store (adds a SQLite sink).
 ``AUDITORA_SINKS=console,jsonl:out.jsonl,sqlite:path.db``
-    Comma-separated sink specs (``memory``, ``console``, ``jsonl:PATH``, ``sqlite:PATH``).
+    Comma-separated sink specs (``memory``, ``console``, ``jsonl:PATH``, ``sqlite:PATH``,
+    ``otel``).
 ``AUDITORA_LOG_LEVEL=INFO``
     Minimum level of log records that sinks receive.
 ``AUDITORA_CAPTURE_CONTENT=1``
@@ -28,7 +36,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-__all__ = ["Settings", "reset", "settings"]
+__all__ = ["LEVELS", "OVERFLOW_POLICIES", "Settings", "reset", "settings"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -47,6 +55,9 @@ def _env_int(name: str, default: int) -> int:
 
 #: The overflow policies: a full queue makes producers wait, or drops new records.
 OVERFLOW_POLICIES = ("block", "drop")
+
+#: The log levels ``log_level`` accepts, by name, with their numbers.
+LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50}
 
 
 def _env_overflow() -> str:
@@ -132,22 +143,3 @@ def reset() -> None:
     fresh = Settings()
     for name in Settings.__slots__:
         setattr(settings, name, getattr(fresh, name))
-
-
-def _install_env_sinks() -> None:
-    # Records must reach AUDITORA_STORE / AUDITORA_SINKS even when the user never
-    # calls configure(); this only registers the recorder (no thread, no file).
-    if settings.store or settings.sinks:
-        try:
-            from . import _recorder
-
-            _recorder._configure_from_env()
-        except Exception:
-            import logging
-
-            logging.getLogger("auditora").exception(
-                "auditora: invalid AUDITORA_STORE / AUDITORA_SINKS; records are not kept"
-            )
-
-
-_install_env_sinks()

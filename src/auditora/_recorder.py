@@ -1,7 +1,8 @@
 """The recorder: a bounded queue between the hot path and the sinks.
 
-``configure()`` installs a :class:`_Pipeline` whose :meth:`_Pipeline.submit` is
-registered as an :mod:`auditora._emit` target. ``submit`` appends to a deque
+:func:`install` (called by ``auditora.configure()``, :mod:`auditora._configure`)
+puts in a :class:`_Pipeline` whose :meth:`_Pipeline.submit` is registered as an
+:mod:`auditora._emit` target. ``submit`` appends to a deque
 and returns (no lock, no I/O, never raises). A daemon *worker* thread, started
 lazily with the first record, drains the deque in batches and hands each batch
 to one *runner* thread per sink; a runner owns its sink, so a sink never runs
@@ -46,21 +47,19 @@ import threading
 import time
 from collections import deque
 from threading import get_ident
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Union
 
-from . import _config, _emit, _ids
-from ._config import settings
+from . import _emit, _ids
+from ._config import LEVELS, settings
 from .records import Record
-from .sinks import RecordBatch, Sink, SinkWriteError, sink_from_spec
+from .sinks import RecordBatch, Sink, SinkWriteError
 
-__all__ = ["configure", "flush", "reset", "shutdown", "stats"]
+__all__ = ["flush", "install", "reset", "resize", "set_sampler", "shutdown", "sinks", "stats"]
 
 _logger = logging.getLogger("auditora")
 
 Sampler = Callable[[Record], bool]
-_UNSET: Any = object()
 
-_LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRITICAL": 50}
 #: Queued records that wake the recorder worker (it also wakes every flush_interval).
 _WAKE_AT = 256
 #: Drop reasons that are not a loss: the user's sampling, and records the
@@ -458,7 +457,7 @@ class _Pipeline:
         # New ids' time prefixes (_ids) are kept current here, at least every
         # flush_interval, rather than at every run end on the hot path.
         _ids.keep_current(time.time_ns())
-        threshold = _LEVELS.get(str(settings.log_level or "").upper(), 0)
+        threshold = LEVELS.get(str(settings.log_level or "").upper(), 0)
         now = time.monotonic()
         for runner in self.runners:
             runner.check_hung(now)
@@ -479,7 +478,7 @@ class _Pipeline:
                             queue.extendleft(reversed(items[i + 1 :]))  # not ours to take
                             return True
                         continue
-                    if threshold and item.kind == "log" and _LEVELS.get(item.level, 0) < threshold:
+                    if threshold and item.kind == "log" and LEVELS.get(item.level, 0) < threshold:
                         self.filtered += 1
                         continue
                     batch.append(item)
@@ -608,7 +607,8 @@ class _Pipeline:
 # -- module state ------------------------------------------------------------
 _pipeline: Optional[_Pipeline] = None
 _sampler: Optional[Sampler] = None
-_config_lock = threading.RLock()
+#: Serializes replacing the pipeline (install, shutdown, reset).
+_lock = threading.RLock()
 _atexit_registered = False
 
 
@@ -638,143 +638,40 @@ def _at_exit() -> None:
         pass
 
 
-def _install(sinks: Sequence[Sink], timeout: float) -> None:
-    """Replace the pipeline: the old one is flushed and closed, the new one registered."""
-    global _pipeline
-    old = _pipeline
-    new = _Pipeline(sinks, _sampler) if sinks else None
-    _pipeline = new
-    if old is not None:
-        _emit.remove_target(old.submit)
-        old.shutdown(timeout)
-    if new is not None:
-        _emit.add_target(new.submit, trusted=True)
+def install(sinks: Sequence[Sink], timeout: float) -> None:
+    """Replace the pipeline by one over ``sinks`` (none: no pipeline, no target).
 
-
-def _parse_specs(specs: Union[str, Sink, Iterable[Union[str, Sink]]]) -> List[Sink]:
-    if isinstance(specs, (str, Sink)):
-        specs = [specs] if isinstance(specs, Sink) else [s for s in specs.split(",") if s.strip()]
-    return [sink_from_spec(s) for s in specs]
-
-
-def configure(
-    *,
-    store: Optional[Union[str, os.PathLike[str]]] = None,
-    sinks: Optional[Union[str, Sink, Iterable[Union[str, Sink]]]] = None,
-    console: Optional[bool] = None,
-    disabled: Optional[bool] = None,
-    capture_content: Optional[bool] = None,
-    log_level: Optional[str] = None,
-    queue_size: Optional[int] = None,
-    batch_size: Optional[int] = None,
-    flush_interval: Optional[float] = None,
-    export_timeout: Optional[float] = None,
-    sink_backlog: Optional[int] = None,
-    atexit_timeout: Optional[float] = None,
-    overflow: Optional[str] = None,
-    block_timeout: Optional[float] = None,
-    max_string_length: Optional[int] = None,
-    max_items: Optional[int] = None,
-    max_depth: Optional[int] = None,
-    max_nodes: Optional[int] = None,
-    sampler: Any = _UNSET,
-) -> None:
-    """Configure Auditora for this process. Arguments left as None are unchanged.
-
-    ``store="auditora.db"`` keeps records in that SQLite store; ``sinks`` takes
-    :class:`~auditora.sinks.Sink` instances and/or names (``"memory"``,
-    ``"console"``, ``"jsonl:PATH"``, ``"sqlite:PATH"``, or one comma-separated
-    string). Giving ``store`` or ``sinks`` *replaces* the current sinks (the old
-    ones are flushed and closed first); ``sinks=[]`` removes them all. ``console``
-    turns the report's echo on or off; ``disabled=True`` makes ``@sentinel``
-    (for functions decorated afterwards) and the proxies no-ops.
-    ``capture_content`` records LLM prompts/completions. ``log_level`` is the
-    minimum level of log records sent to sinks. ``overflow`` is what a full
-    queue does: ``"block"`` (the default: the producer waits for room, at most
-    ``block_timeout`` seconds, so nothing is lost for being produced fast) or
-    ``"drop"`` (the record is dropped and counted; the app never waits).
-    ``queue_size``, ``batch_size``, ``flush_interval``, ``export_timeout``,
-    ``sink_backlog`` and ``atexit_timeout`` tune the recorder; ``max_*``
-    bound serialization.
-    ``sampler(record) -> bool`` decides which records are kept (``None``
-    removes it); it runs on the hot path, so keep it cheap.
-
-    Environment variables provide the defaults (``docs/configuration.md``).
+    The old pipeline is unregistered first, then flushed and closed (bounded by
+    ``timeout``), so records produced meanwhile go to the new sinks.
     """
+    global _pipeline
+    with _lock:
+        old = _pipeline
+        new = _Pipeline(sinks, _sampler) if sinks else None
+        _pipeline = new
+        if old is not None:
+            _emit.remove_target(old.submit)
+            old.shutdown(timeout)
+        if new is not None:
+            _emit.add_target(new.submit, trusted=True)
+
+
+def resize(timeout: float) -> None:
+    """Rebuild a pipeline that has not started yet, so that it takes the current
+    ``queue_size`` and ``batch_size``; a running one keeps its sizes."""
+    with _lock:
+        pipeline = _pipeline
+        if pipeline is not None and pipeline.worker is None:
+            install(pipeline.sinks, timeout)
+
+
+def set_sampler(sampler: Optional[Sampler]) -> None:
+    """Use ``sampler`` (None: keep every record) for this pipeline and the next ones."""
     global _sampler
-    with _config_lock:
-        for name, value in (
-            ("console", console),
-            ("disabled", disabled),
-            ("capture_content", capture_content),
-        ):
-            if value is not None:
-                setattr(settings, name, bool(value))
-        if overflow is not None:
-            if overflow not in _config.OVERFLOW_POLICIES:
-                raise ValueError(f"overflow must be 'block' or 'drop', not {overflow!r}")
-            settings.overflow = overflow
-        if log_level is not None:
-            level = str(log_level).upper()
-            if level not in _LEVELS:
-                raise ValueError(f"unknown log level {log_level!r}")
-            settings.log_level = level
-        for name, number in (
-            ("queue_size", queue_size),
-            ("batch_size", batch_size),
-            ("sink_backlog", sink_backlog),
-            ("max_string_length", max_string_length),
-            ("max_items", max_items),
-            ("max_depth", max_depth),
-            ("max_nodes", max_nodes),
-        ):
-            if number is not None:
-                if not isinstance(number, int) or number < 1:
-                    raise ValueError(f"{name} must be a positive int, not {number!r}")
-                setattr(settings, name, number)
-        for name, seconds in (
-            ("flush_interval", flush_interval),
-            ("export_timeout", export_timeout),
-            ("atexit_timeout", atexit_timeout),
-            ("block_timeout", block_timeout),
-        ):
-            if seconds is not None:
-                if not isinstance(seconds, (int, float)) or seconds <= 0:
-                    raise ValueError(f"{name} must be a positive number, not {seconds!r}")
-                setattr(settings, name, float(seconds))
-        if sampler is not _UNSET:
-            if sampler is not None and not callable(sampler):
-                raise TypeError("sampler must be a callable record -> bool, or None")
-            _sampler = sampler
-            if _pipeline is not None:
-                _pipeline.sampler = sampler
-        new_sinks: Optional[List[Sink]] = None
-        if sinks is not None:
-            new_sinks = _parse_specs(sinks)
-        if store is not None:
-            from .sinks import SQLiteSink
-
-            new_sinks = [*(new_sinks or []), SQLiteSink(os.fspath(store))]
-        rebuild = new_sinks is not None or (
-            _pipeline is not None
-            and (queue_size is not None or batch_size is not None)
-            and _pipeline.worker is None
-        )
-        if new_sinks is None and rebuild and _pipeline is not None:
-            new_sinks = list(_pipeline.sinks)
-        if new_sinks is not None:
-            _install(new_sinks, settings.atexit_timeout)
-
-
-def _configure_from_env() -> None:
-    """Install the sinks named by ``AUDITORA_STORE`` / ``AUDITORA_SINKS`` (no I/O yet)."""
-    sinks: List[Sink] = _parse_specs(settings.sinks) if settings.sinks else []
-    if settings.store:
-        from .sinks import SQLiteSink
-
-        sinks.append(SQLiteSink(settings.store))
-    with _config_lock:
-        _install(sinks, settings.atexit_timeout)
+    with _lock:
+        _sampler = sampler
+        if _pipeline is not None:
+            _pipeline.sampler = sampler  # submit reads it per record: swapped in place
 
 
 def flush(timeout: float = 5.0) -> bool:
@@ -804,7 +701,7 @@ def shutdown(timeout: float = 5.0) -> bool:
     Called automatically at interpreter exit with ``atexit_timeout`` (2 s).
     """
     global _pipeline
-    with _config_lock:
+    with _lock:
         pipeline = _pipeline
         _pipeline = None
         if pipeline is None:
@@ -848,9 +745,9 @@ def sinks() -> List[Sink]:
 
 
 def reset(timeout: float = 2.0) -> None:
-    """For tests: shut the recorder down (bounded), remove its sinks and the sampler.
+    """Shut the recorder down (bounded by ``timeout``) and forget its sinks and sampler.
 
-    Settings are left alone; call ``auditora._config.reset()`` for those.
+    Part of :func:`auditora.testing.reset`, which also restores the settings.
     """
     global _sampler
     shutdown(timeout)
@@ -858,8 +755,8 @@ def reset(timeout: float = 2.0) -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _pipeline, _config_lock
-    _config_lock = threading.RLock()
+    global _pipeline, _lock
+    _lock = threading.RLock()
     old = _pipeline
     if old is None:
         return
@@ -875,5 +772,3 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-_ = _config  # imported for its side effect order: settings exist before sinks read them
