@@ -1,4 +1,9 @@
-"""Configuration: configure(), environment variables, reset, and AUDITORA_DISABLED."""
+"""Configuration: configure(), environment variables, and AUDITORA_DISABLED.
+
+The settings have no public reader, so a few tests read ``_config.settings``;
+everything else goes through the public API (``auditora.testing.reset`` has
+its own tests in ``test_reset.py``).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +17,15 @@ from pathlib import Path
 import pytest
 
 import auditora
-from auditora import _config, _emit, _recorder
-from auditora.sinks import ConsoleSink, JSONLSink, MemorySink, SQLiteSink
+from auditora import _config, _emit
+from auditora.sinks import MemorySink
+from auditora.testing import reset
 
 
 def test_unconfigured_process_has_no_sinks_and_no_targets() -> None:
     """Unconfigured, nothing is registered: no sinks, no record targets."""
-    assert (_recorder.sinks(), _emit.targets, auditora.stats()["running"]) == ([], (), False)
+    stats = auditora.stats()
+    assert (stats["sinks"], stats["running"], _emit.targets) == ({}, False, ())
 
 
 def test_configure_switches(tmp_path: Path) -> None:
@@ -38,12 +45,16 @@ def test_configure_store_and_sink_names(tmp_path: Path) -> None:
     """store= adds a SQLite sink; sinks= takes instances and names."""
     mem = MemorySink()
     auditora.configure(
-        sinks=[mem, "console", f"jsonl:{tmp_path / 'r.jsonl'}"], store=tmp_path / "a.db"
+        sinks=[mem, "console", f"jsonl:{tmp_path / 'r.jsonl'}"],
+        store=tmp_path / "a.db",
+        console=False,
     )
-    kinds = [type(s) for s in _recorder.sinks()]
-    assert [MemorySink, ConsoleSink, JSONLSink, SQLiteSink] == kinds
-    assert mem is _recorder.sinks()[0]
+    assert list(auditora.stats()["sinks"]) == ["memory", "console", "jsonl", "sqlite"]
     assert len(_emit.targets) == 1
+    with auditora.bifrost_sync(session_id="names"):
+        auditora.report.info("x")
+    assert auditora.flush(10) is True
+    assert {r.kind for r in mem.records} == {"log", "run", "session"}
 
 
 def test_configure_again_replaces_and_flushes_old_sinks(tmp_path: Path) -> None:
@@ -60,9 +71,9 @@ def test_configure_again_replaces_and_flushes_old_sinks(tmp_path: Path) -> None:
     work()
     auditora.flush(5)
     assert (len(first) > 0, len(second) > 0) == (True, True)
-    assert [second] == _recorder.sinks()
+    assert list(auditora.stats()["sinks"]) == ["memory"]
     auditora.configure(sinks=[])
-    assert (_recorder.sinks(), _emit.targets) == ([], ())
+    assert (auditora.stats()["sinks"], _emit.targets) == ({}, ())
 
 
 def test_invalid_values_are_rejected() -> None:
@@ -79,15 +90,16 @@ def test_invalid_values_are_rejected() -> None:
         auditora.configure(sampler=42)
 
 
-def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    """AUDITORA_* variables set the defaults that reset() re-reads."""
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """AUDITORA_* variables set the defaults that auditora.testing.reset() re-reads."""
+    monkeypatch.chdir(tmp_path)  # reset() installs the sinks named: x.db lives here
     monkeypatch.setenv("AUDITORA_DISABLED", "1")
     monkeypatch.setenv("AUDITORA_CAPTURE_CONTENT", "true")
     monkeypatch.setenv("AUDITORA_LOG_LEVEL", "ERROR")
     monkeypatch.setenv("AUDITORA_STORE", "x.db")
     monkeypatch.setenv("AUDITORA_SINKS", "console")
     monkeypatch.setenv("AUDITORA_QUEUE_SIZE", "123")
-    _config.reset()
+    reset()
     s = _config.settings
     assert (
         s.disabled,

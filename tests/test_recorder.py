@@ -303,13 +303,6 @@ def test_flush_and_shutdown_without_configuration() -> None:
     assert (auditora.flush(0.1), auditora.shutdown(0.1)) == (True, True)
 
 
-def test_reset_clears_sinks_and_sampler() -> None:
-    """_recorder.reset() shuts down the recorder and forgets sinks and sampler."""
-    auditora.configure(sinks=[MemorySink()], sampler=lambda r: True)
-    _recorder.reset()
-    assert (_recorder.sinks(), _recorder._sampler, _emit.targets) == ([], None, ())
-
-
 def test_hung_sink_is_counted_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     """A sink busy past export_timeout is reported once in the log and counted in stats."""
     blocking = BlockingSink()

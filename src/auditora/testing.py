@@ -9,6 +9,18 @@ thread or task, synchronously, so assertions need no flush::
         with capture() as records:
             evaluate("some answer")
         assert [e.metric_name for e in records.evaluations] == ["coherence"]
+
+:func:`reset` returns every piece of Auditora's process-wide state to its
+default, so that one test's ``configure()``, budgets, prices, redaction rules
+or SDK instrumentation never leak into the next; use it in an autouse fixture::
+
+    import pytest
+    import auditora.testing
+
+    @pytest.fixture(autouse=True)
+    def _auditora_defaults():
+        yield
+        auditora.testing.reset()
 """
 
 from __future__ import annotations
@@ -31,7 +43,7 @@ from .records import (
     SessionRecord,
 )
 
-__all__ = ["CapturedRecords", "capture"]
+__all__ = ["CapturedRecords", "capture", "reset"]
 
 T = TypeVar("T", bound=Record)
 
@@ -96,3 +108,30 @@ def capture() -> Iterator[CapturedRecords]:
         yield records
     finally:
         _emit.remove_target(target)
+
+
+def reset(timeout: float = 2.0) -> None:
+    """Return Auditora to the state ``import auditora`` left it in (for tests).
+
+    - the recorder is shut down, its queue delivered within ``timeout``
+      seconds, its sinks closed and removed, its sampler removed;
+    - every record target is removed (an open :func:`capture` stops collecting);
+    - every setting is restored, the ``AUDITORA_*`` environment variables
+      re-read; the sinks ``AUDITORA_STORE`` / ``AUDITORA_SINKS`` name, if
+      any, are installed again, as at import;
+    - LLM budgets (``auditora.llm.set_budget``) and registered prices
+      (``register_price``, ``load_prices``) are forgotten, the bundled price
+      table reloaded on next use;
+    - redaction rules (``auditora.redaction.configure``) are the defaults again;
+    - the OpenAI, Anthropic and OpenTelemetry instrumentation is undone (an
+      integration never imported is left alone: its SDK is not imported);
+    - ``Paragon.foreign_resets`` is zero.
+
+    With nothing configured it changes nothing. It never raises: a step that
+    fails is logged to ``logging.getLogger("auditora")`` and the others still run.
+    Context-local state (an active run) is not global and is not touched.
+    """
+    # Imported here: capture() alone needs none of the recorder and sinks it loads.
+    from . import _configure
+
+    _configure.reset(timeout)
