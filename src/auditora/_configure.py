@@ -12,9 +12,10 @@ The department has two floors, as structlog's ``_config.py`` has one:
   auditora`` calls it, once, explicitly); :func:`reset` returns every piece of
   process-wide state to its default (``auditora.testing.reset``).
 
-It may import anything below it, and nothing imports it but the package root
-(lazily, for ``auditora.configure``), :mod:`auditora.testing`, and the
-compatibility name ``auditora.sinks.sink_from_spec``.
+It may import anything below it (the sink names are parsed here, not in
+:mod:`auditora.sinks`, because ``otel`` names an integration, a layer above the
+sinks); nothing imports it but the package root (``auditora.configure``, and
+the environment's sinks at import) and :mod:`auditora.testing`.
 """
 
 from __future__ import annotations
