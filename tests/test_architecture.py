@@ -163,9 +163,8 @@ def test_no_import_runs_against_the_layers() -> None:
     assert against == []
 
 
-def test_the_imports_form_no_cycle() -> None:
-    """No chain of imports, at module level or inside functions, leads back to its start."""
-    graph = _graph()
+def _cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
+    """Every cycle a depth-first walk of ``graph`` meets, each as a closed path."""
     cycles: List[List[str]] = []
     state: Dict[str, int] = {}  # 1: on the current path, 2: done
     path: List[str] = []
@@ -184,7 +183,18 @@ def test_the_imports_form_no_cycle() -> None:
     for node in sorted(graph):
         if node not in state:
             visit(node)
-    assert [" -> ".join(c) for c in cycles] == []
+    return cycles
+
+
+def test_the_imports_form_no_cycle() -> None:
+    """No chain of imports, at module level or inside functions, leads back to its start."""
+    assert [" -> ".join(c) for c in _cycles(_graph())] == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    """A three-module loop is reported, so the test above cannot pass by finding nothing."""
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _cycles(graph) == [["a", "b", "c", "a"]]
 
 
 @pytest.mark.parametrize(
