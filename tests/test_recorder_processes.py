@@ -241,3 +241,47 @@ def test_fork_parent_and_child_export_only_their_own(tmp_path: Path) -> None:
         + [("child", i) for i in range(50)]
     )
     assert events == expected
+
+
+def test_fork_waits_for_the_export_in_flight(tmp_path: Path) -> None:
+    """A fork made while a sink is in the middle of an export happens only once that
+    export has returned: the child never inherits a lock a sink thread held mid-write."""
+    script = _script(
+        tmp_path,
+        "fork_wait.py",
+        """
+        import os, threading, time
+        import auditora
+        from auditora import monitor, sentinel
+        from auditora.sinks import Sink
+
+        entered, ended = threading.Event(), []
+
+        class Slow(Sink):
+            name = "slow"
+
+            def export(self, batch):
+                entered.set()
+                time.sleep(0.5)
+                ended.append(time.monotonic())
+
+        auditora.configure(sinks=[Slow()], console=False)
+
+        @sentinel()
+        def work():
+            monitor.track("e")
+
+        work()
+        assert entered.wait(10)
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        forked = time.monotonic()
+        os.waitpid(pid, 0)
+        print(bool(ended) and ended[0] <= forked)
+        """,
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], env=_env(), capture_output=True, text=True, timeout=60
+    )
+    assert (proc.returncode, proc.stdout.strip()) == (0, "True"), proc.stderr

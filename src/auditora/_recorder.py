@@ -33,7 +33,9 @@ next :func:`flush` return False:
 ``reentrant``    a record produced inside the recorder's own threads (e.g. by logging)
 ``shutdown``     records still queued when ``shutdown()`` ran out of time
 
-Fork safety: ``os.register_at_fork`` gives a forked child a fresh pipeline (empty
+Fork safety: a fork first waits for the sinks' exports in flight (bounded by
+``atexit_timeout``), so no sink thread holds a library's lock at fork time; then
+``os.register_at_fork`` gives a forked child a fresh pipeline (empty
 queue, no threads, new locks) over the same sinks, each told to drop inherited
 handles; records queued in the parent stay the parent's.
 """
@@ -112,6 +114,10 @@ class _Runner:
         self.hangs = 0
         self.error_logged = False
         self.closed = False
+        #: Held while the sink exports: a fork waits for it (see _before_fork),
+        #: so the child never inherits a library lock (SQLite's, a socket's)
+        #: taken by this thread mid-write.
+        self.exporting = threading.Lock()
         #: The backlog stayed full past ``export_timeout``: batches are dropped
         #: at once, without waiting, until the sink has drained it.
         self.stalled = False
@@ -239,7 +245,8 @@ class _Runner:
     def _export(self, batch: RecordBatch) -> None:
         self.busy_since = time.monotonic()
         try:
-            self.sink.export(batch)
+            with self.exporting:
+                self.sink.export(batch)
         except BaseException as exc:
             # A sink that writes asynchronously reports an earlier batch's loss
             # through ``records_lost``; this batch was then accepted.
@@ -508,16 +515,20 @@ class _Pipeline:
         return marker.action == "stop"
 
     # -- control -------------------------------------------------------------
+    def deliver(self, timeout: float) -> bool:
+        """Wait until every record produced before the call was handed to every
+        sink and flushed; True when that happened in time (losses aside)."""
+        if self.worker is None:
+            return not self.queue
+        marker = _Marker("flush", time.monotonic() + timeout)
+        self.queue.append(marker)
+        self.wake.set()
+        return marker.done.wait(timeout) and marker.ok
+
     def flush(self, timeout: float) -> bool:
         """True when every record produced before the call reached every sink and
         none was lost since the previous flush returned."""
-        if self.worker is None:
-            done = not self.queue
-        else:
-            marker = _Marker("flush", time.monotonic() + timeout)
-            self.queue.append(marker)
-            self.wake.set()
-            done = marker.done.wait(timeout) and marker.ok
+        done = self.deliver(timeout)
         with self.lock:
             lost = self.lost - self._lost_reported
             self._lost_reported = self.lost
@@ -629,9 +640,11 @@ def _at_exit() -> None:
     try:
         pipeline = _pipeline
         if pipeline is not None and pipeline.worker is not None:
+            # Only a delivery still under way when time ran out is waited for
+            # again, so a thread that keeps producing at exit cannot hold it open.
             while True:
                 before = pipeline.progress()
-                if pipeline.flush(settings.atexit_timeout) or pipeline.progress() == before:
+                if pipeline.deliver(settings.atexit_timeout) or pipeline.progress() == before:
                     break
         shutdown(settings.atexit_timeout)
     except Exception:
@@ -756,6 +769,7 @@ def reset(timeout: float = 2.0) -> None:
 
 def _after_fork_in_child() -> None:
     global _pipeline, _lock
+    _held_for_fork.clear()  # the child's pipeline has locks of its own
     _lock = threading.RLock()
     old = _pipeline
     if old is None:
@@ -770,5 +784,29 @@ def _after_fork_in_child() -> None:
     _emit._swap_target(old.submit, new.submit)
 
 
+#: Export locks taken before a fork, released after it in the parent.
+_held_for_fork: List[threading.Lock] = []
+
+
+def _before_fork() -> None:
+    # Let exports in flight finish first (bounded: a hung sink does not hold
+    # the fork up for long), so no sink thread is inside a library at fork time.
+    pipeline = _pipeline
+    if pipeline is None or pipeline.worker is None:
+        return
+    for runner in pipeline.runners:
+        if runner.exporting.acquire(timeout=settings.atexit_timeout):
+            _held_for_fork.append(runner.exporting)
+
+
+def _after_fork_in_parent() -> None:
+    while _held_for_fork:
+        _held_for_fork.pop().release()
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
