@@ -221,3 +221,16 @@ def test_the_import_reader_sees_what_python_would_import(
     (package / "probe.py").write_text(source)
     monkeypatch.setattr(sys.modules[__name__], "SRC", tmp_path)
     assert {target for target, _ in _imports(package / "probe.py")} == expected
+
+
+def test_only_paragon_touches_the_context_variable() -> None:
+    """Every other module reaches the frame through core._paragon's functions (active,
+    push, pop, Paragon): none imports the ContextVar itself."""
+    offenders = []
+    for path in sorted((SRC / "auditora").rglob("*.py")):
+        if path.name == "_paragon.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and any(a.name == "_frame" for a in node.names):
+                offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert offenders == []

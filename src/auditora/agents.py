@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterable, Optional, Tuple
 from . import _emit
 from ._config import settings
 from .core._bifrost import bifrost_sync
-from .core._paragon import _frame
+from .core._paragon import active
 from .records import AgentMessage
 
 __all__ = ["agent", "conversation_graph", "current_agent", "handoff", "send_message"]
@@ -26,7 +26,7 @@ __all__ = ["agent", "conversation_graph", "current_agent", "handoff", "send_mess
 
 def current_agent() -> Optional[str]:
     """The agent name of the active run (inherited from enclosing runs), or None."""
-    run = _frame.get()
+    run = active()
     return run.agent if run is not None else None
 
 
@@ -62,7 +62,7 @@ def send_message(
     ``extra`` keyword arguments are kept as they are. Returns the record. Works
     outside a context too (the record then goes only to the sinks).
     """
-    run = _frame.get()
+    run = active()
     if sender is None:
         sender = (run.agent if run is not None else None) or "unknown"
     if not settings.capture_content and content is not None:

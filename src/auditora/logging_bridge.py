@@ -29,7 +29,7 @@ from typing import IO, Any, Dict, MutableMapping, Optional, Union
 
 from . import _emit
 from .adats.report import LEVELS, DefaultReport
-from .core._paragon import _frame
+from .core._paragon import active
 from .records import Log
 
 __all__ = [
@@ -95,7 +95,7 @@ class AuditoraHandler(logging.Handler):
         """Add ``record`` to the active run's report (no-op outside a context)."""
         if _forwarding.get() or _own(record.name):
             return
-        run = _frame.get()
+        run = active()
         if run is None:
             return
         report = getattr(run, "report", None)
@@ -173,7 +173,7 @@ class AuditoraFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Annotate ``record``; always True."""
-        run = _frame.get()
+        run = active()
         if run is None:
             record.auditora_run_id = self.default
             record.auditora_trace_id = self.default
@@ -198,7 +198,7 @@ def add_auditora_ids(
 
         structlog.configure(processors=[add_auditora_ids, structlog.processors.JSONRenderer()])
     """
-    run = _frame.get()
+    run = active()
     if run is not None:
         event_dict.setdefault("run_id", run.run_id)
         event_dict.setdefault("trace_id", run.trace_id)
@@ -221,7 +221,7 @@ def route_to_report(
     the event unchanged so the chain continues. Outside a context it only
     passes the event on.
     """
-    run = _frame.get()
+    run = active()
     if run is None or _forwarding.get():
         return event_dict
     report = getattr(run, "report", None)

@@ -49,7 +49,7 @@ from urllib.parse import quote, unquote
 
 from .core import _runs
 from .core._bifrost import bifrost_sync
-from .core._paragon import _frame
+from .core._paragon import active
 
 __all__ = [
     "BAGGAGE_SESSION_KEY",
@@ -157,7 +157,7 @@ def current_context() -> Optional[TraceContext]:
     remote parent a root run would join (an enclosing :func:`remote_parent` block or a registered
     provider such as an active OpenTelemetry span).
     """
-    run = _frame.get()
+    run = active()
     if run is not None:
         trace_id = run.trace_id
         return TraceContext(

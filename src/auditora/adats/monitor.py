@@ -10,12 +10,12 @@ from time import perf_counter, time_ns
 from typing import Any, Deque, Dict, Iterator, List, Optional
 
 from .. import _emit
-from ..core._paragon import _frame
+from ..core._paragon import active
 from ..records import Event, MetricSnapshot, Run
 
 __all__ = ["DefaultMonitor"]
 
-_get = _frame.get
+_get = active
 
 
 class DefaultMonitor:

@@ -12,7 +12,7 @@ from typing import IO, Any, Deque, Dict, List, Optional, Union
 
 from .. import _emit
 from .._config import settings
-from ..core._paragon import _frame
+from ..core._paragon import active
 from ..llm._calls import TYPED_FIELDS as _LLM_FIELDS
 from ..llm._calls import record_llm_call as _record_llm_call
 from ..records import Evaluation, LLMCall, Log, Record, Run
@@ -24,7 +24,7 @@ __all__ = ["LEVELS", "DefaultReport", "format_line"]
 #: Level names and numbers (the standard library's).
 LEVELS: Dict[str, int] = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 _NAMES = {v: k for k, v in LEVELS.items()}
-_get = _frame.get
+_get = active
 
 
 def _level(level: Union[str, int]) -> int:

@@ -8,7 +8,7 @@ from typing import Any, List, Optional, Tuple, Type
 
 from .._config import settings
 from ..records import Run
-from ._paragon import Paragon, _frame
+from ._paragon import Paragon, active
 from ._runs import end_run, start_run
 
 __all__ = ["bifrost_async", "bifrost_sync", "check_adat_arguments", "resolve_adats"]
@@ -86,7 +86,7 @@ class bifrost_sync:
     def _push(self, run_kind: str) -> Run:
         adats = self._adats
         if adats is None:
-            current = _frame.get()
+            current = active()
             if current is not None:
                 adats = (current.session, current.monitor, current.report)
             else:
@@ -102,7 +102,7 @@ class bifrost_sync:
 
     def __enter__(self) -> Optional[Run]:
         if self._disabled:
-            return _frame.get()  # what current_run() says inside a disabled @sentinel
+            return active()  # what current_run() says inside a disabled @sentinel
         return self._push("block")
 
     def __exit__(
@@ -125,7 +125,7 @@ class bifrost_async(bifrost_sync):
 
     async def __aenter__(self) -> Optional[Run]:
         if self._disabled:
-            return _frame.get()
+            return active()
         return self._push("block")
 
     async def __aexit__(

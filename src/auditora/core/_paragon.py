@@ -20,10 +20,20 @@ from typing import Optional
 
 from ..records import Run
 
-__all__ = ["Paragon"]
+__all__ = ["Paragon", "active", "pop", "push"]
 
 _frame: ContextVar[Optional[Run]] = ContextVar("auditora_frame", default=None)
 _logger = logging.getLogger("auditora")
+
+# The one way to the frame for the rest of the package: the ContextVar's own
+# methods, bound once (a static method would add a call frame on the hot path).
+#: The active run, or None outside any context.
+active = _frame.get
+#: Make a run active; returns the token that :data:`pop` (or :meth:`Paragon.reset`)
+#: takes. Only for a push and pop in one context (one call, one generator step).
+push = _frame.set
+#: Restore the frame active before a :data:`push`, in the context that made it.
+pop = _frame.reset
 
 
 class Paragon:

@@ -17,11 +17,11 @@ from typing import Any, ContextManager, List, Optional
 
 from .._config import settings
 from ._errors import ContextError
-from ._paragon import _frame
+from ._paragon import active
 
 __all__ = ["MonitorProxy", "ReportProxy", "SessionProxy", "monitor", "report", "session"]
 
-_get = _frame.get
+_get = active
 
 
 def _noop(*args: Any, **kwargs: Any) -> None:

@@ -18,12 +18,12 @@ from .. import _emit
 from .._ids import new_span_id_int, new_trace_id_int
 from ..records import Run, new_run
 from ..typing import Monitor, Report, Session
-from ._paragon import _frame
+from ._paragon import active
 
 __all__ = ["after_end", "end_run", "run_status", "start_run"]
 
 _logger = logging.getLogger("auditora")
-_get = _frame.get
+_get = active
 
 #: Called for a root run (no enclosing run); returns ``(trace_id, parent_id)``
 #: of a remote or foreign parent (OpenTelemetry span, extracted traceparent),

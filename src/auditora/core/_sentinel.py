@@ -20,15 +20,15 @@ from typing import Any, AsyncGenerator, Callable, Generator, Optional, TypeVar, 
 
 from .._config import settings
 from ._bifrost import resolve_adats
-from ._paragon import _frame
+from ._paragon import pop, push
 from ._runs import end_run, start_run
 
 __all__ = ["sentinel"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _METHOD_WRAPPERS = (classmethod, staticmethod)
-_set = _frame.set
-_reset = _frame.reset
+_set = push
+_reset = pop
 
 
 @overload

@@ -80,7 +80,7 @@ from .. import propagation
 from .._ids import new_span_id, new_trace_id
 from .._serialize import sanitize
 from .._version import __version__
-from ..core._paragon import _frame
+from ..core._paragon import active
 from ..records import (
     AgentMessage,
     Evaluation,
@@ -1209,7 +1209,7 @@ def otel_context() -> Any:
     so spans your OpenTelemetry code creates become children of the run.
     Returns the current OpenTelemetry context when no run is active.
     """
-    run = _frame.get()
+    run = active()
     if run is None:
         return otel_context_api.get_current()
     return _span_context(run.trace_id, run.run_id)

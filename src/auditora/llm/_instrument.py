@@ -23,7 +23,7 @@ from time import perf_counter
 from typing import Any, Callable, Dict, List, Optional
 
 from .._config import settings
-from ..core._paragon import _frame
+from ..core._paragon import active
 from . import budgets
 from ._calls import record_llm_call
 
@@ -132,7 +132,7 @@ class CallTracker:
         kwargs: Dict[str, Any],
         content: Optional[Callable[[Dict[str, Any]], Any]] = None,
     ) -> None:
-        run = _frame.get()
+        run = active()
         if run is not None and budgets._budgets:
             budgets.check_budget(run.session_id)  # an exhausted budget stops the request
         self.run = run
