@@ -6,7 +6,8 @@ import io
 
 import pytest
 
-from auditora import DefaultReport, _config, bifrost_sync, report
+import auditora
+from auditora import DefaultReport, bifrost_sync, report
 
 
 def test_levels_filter_records_and_lines() -> None:
@@ -43,7 +44,7 @@ def test_echo_off_and_console_off_keep_records_silently(capsys) -> None:
     """echo=False or settings.console=False writes nothing but keeps the record."""
     quiet = DefaultReport(echo=False)
     quiet.info("a")
-    _config.settings.console = False
+    auditora.configure(console=False)
     loud = DefaultReport()
     loud.info("b")
     assert capsys.readouterr().err == ""
@@ -126,6 +127,6 @@ def test_record_buffer_is_bounded() -> None:
 def test_default_level_follows_the_configured_log_level() -> None:
     """Without log_level, a report uses settings.log_level (AUDITORA_LOG_LEVEL), else INFO."""
     assert DefaultReport().log_level == "INFO"
-    _config.settings.log_level = "ERROR"
+    auditora.configure(log_level="ERROR")
     assert DefaultReport().log_level == "ERROR"
     assert DefaultReport(log_level="DEBUG").log_level == "DEBUG"

@@ -6,14 +6,15 @@ from typing import Iterator
 
 import pytest
 
-from auditora import _config, current_run, sentinel
+import auditora
+from auditora import current_run, sentinel
 from auditora.agents import agent, conversation_graph, current_agent, handoff, send_message
 from auditora.testing import capture
 
 
 @pytest.fixture(autouse=True)
 def _quiet() -> Iterator[None]:
-    _config.settings.console = False
+    auditora.configure(console=False)
     yield
 
 
@@ -71,7 +72,7 @@ def test_content_is_not_recorded_unless_capture_is_on() -> None:
     first = records.agent_messages[0]
     assert (first.content, first.extra) == (None, {"content_length": 16})
 
-    _config.settings.capture_content = True
+    auditora.configure(capture_content=True)
     with capture() as records:
         plan()
     assert records.agent_messages[0].content == "write the parser"

@@ -8,9 +8,11 @@ from typing import Any, Iterator
 
 import pytest
 
+import auditora
+
 anthropic = pytest.importorskip("anthropic")
 
-from auditora import _config, bifrost_async, bifrost_sync  # noqa: E402
+from auditora import bifrost_async, bifrost_sync  # noqa: E402
 from auditora.integrations import anthropic as auditora_anthropic  # noqa: E402
 from auditora.llm import reset_prices  # noqa: E402
 from auditora.testing import capture  # noqa: E402
@@ -31,7 +33,7 @@ def server() -> Iterator[FakeLLMServer]:
 @pytest.fixture(autouse=True)
 def _instrumented() -> Iterator[None]:
     reset_prices()
-    _config.settings.console = False
+    auditora.configure(console=False)
     auditora_anthropic.instrument()
     yield
     auditora_anthropic.uninstrument()
@@ -150,7 +152,7 @@ def test_async_messages_and_streams(server: FakeLLMServer) -> None:
 
 def test_content_capture_includes_the_system_prompt(client: Any) -> None:
     """With capture_content the system prompt, messages and the answer are kept."""
-    _config.settings.capture_content = True
+    auditora.configure(capture_content=True)
     with capture() as records, bifrost_sync():
         _create(client, system="Be brief.")
     rec = records.llm_calls[0]
@@ -179,7 +181,7 @@ def test_missing_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_messages_stream_helper_is_recorded(client: Any, server: FakeLLMServer) -> None:
     """`with client.messages.stream(...)` records one call with usage and the final text."""
-    _config.settings.capture_content = True
+    auditora.configure(capture_content=True)
     with (
         capture() as records,
         bifrost_sync() as run,

@@ -8,7 +8,7 @@ from typing import Any, Iterator, List
 import pytest
 
 import auditora
-from auditora import _config, report, sentinel
+from auditora import report, sentinel
 from auditora.evaluations import (
     GateFailedError,
     Rule,
@@ -22,7 +22,7 @@ from auditora.evaluations import (
 
 @pytest.fixture(autouse=True)
 def _quiet() -> Iterator[None]:
-    _config.settings.console = False
+    auditora.configure(console=False)
     yield
 
 

@@ -6,7 +6,8 @@ from typing import Iterator
 
 import pytest
 
-from auditora import _config, report, sentinel
+import auditora
+from auditora import report, sentinel
 from auditora.llm import (
     BudgetExceededError,
     BudgetWarning,
@@ -21,7 +22,7 @@ from auditora.llm import (
 def _clean() -> Iterator[None]:
     reset_prices()
     clear_budgets()
-    _config.settings.console = False
+    auditora.configure(console=False)
     yield
     clear_budgets()
 

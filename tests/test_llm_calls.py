@@ -7,7 +7,8 @@ from typing import Iterator
 
 import pytest
 
-from auditora import _config, report, sentinel
+import auditora
+from auditora import report, sentinel
 from auditora.llm import UnknownModelWarning, reset_prices
 from auditora.testing import capture
 
@@ -15,7 +16,7 @@ from auditora.testing import capture
 @pytest.fixture(autouse=True)
 def _quiet() -> Iterator[None]:
     reset_prices()
-    _config.settings.console = False
+    auditora.configure(console=False)
     yield
     reset_prices()
 
@@ -138,7 +139,7 @@ def test_content_is_not_recorded_by_default() -> None:
 
 def test_content_is_recorded_when_capture_is_on() -> None:
     """With capture_content the prompt and completion are kept."""
-    _config.settings.capture_content = True
+    auditora.configure(capture_content=True)
 
     @sentinel()
     def call() -> None:
@@ -157,7 +158,7 @@ def test_console_line_shows_the_cost() -> None:
     from auditora import DefaultReport
 
     stream = io.StringIO()
-    _config.settings.console = True
+    auditora.configure(console=True)
 
     @sentinel(report=DefaultReport(output_stream=stream))
     def call() -> None:

@@ -6,7 +6,8 @@ from typing import Iterator
 
 import pytest
 
-from auditora import _config, current_run, monitor, report, sentinel
+import auditora
+from auditora import current_run, monitor, report, sentinel
 from auditora.llm import METRICS, reset_prices, run_usage
 from auditora.testing import capture
 
@@ -14,7 +15,7 @@ from auditora.testing import capture
 @pytest.fixture(autouse=True)
 def _quiet() -> Iterator[None]:
     reset_prices()
-    _config.settings.console = False
+    auditora.configure(console=False)
     yield
 
 

@@ -8,9 +8,11 @@ from typing import Any, Iterator
 
 import pytest
 
+import auditora
+
 openai = pytest.importorskip("openai")
 
-from auditora import _config, bifrost_async, bifrost_sync, sentinel  # noqa: E402
+from auditora import bifrost_async, bifrost_sync, sentinel  # noqa: E402
 from auditora.integrations import openai as auditora_openai  # noqa: E402
 from auditora.llm import BudgetExceededError, clear_budgets, reset_prices, set_budget  # noqa: E402
 from auditora.testing import capture  # noqa: E402
@@ -29,7 +31,7 @@ def server() -> Iterator[FakeLLMServer]:
 def _instrumented() -> Iterator[None]:
     reset_prices()
     clear_budgets()
-    _config.settings.console = False
+    auditora.configure(console=False)
     auditora_openai.instrument()
     yield
     auditora_openai.uninstrument()
@@ -231,7 +233,7 @@ def test_content_capture_switch(client: Any) -> None:
     with capture() as records, bifrost_sync():
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert (records.llm_calls[0].input, records.llm_calls[0].output) == (None, None)
-    _config.settings.capture_content = True
+    auditora.configure(capture_content=True)
     with capture() as records, bifrost_sync():
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert (records.llm_calls[0].input, records.llm_calls[0].output) == (MESSAGES, "Hello from the")

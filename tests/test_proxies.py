@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+import auditora
 from auditora import (
     ContextError,
     DefaultReport,
     DefaultSession,
-    _config,
     monitor,
     report,
     sentinel,
@@ -82,7 +82,7 @@ def test_custom_adat_methods_are_reachable() -> None:
 
 def test_disabled_mode_makes_proxies_no_ops_outside_a_context() -> None:
     """With Auditora disabled, proxy calls outside a context do nothing instead of raising."""
-    _config.settings.disabled = True
+    auditora.configure(disabled=True)
     assert session.get("k", "default") == "default"
     assert session.set("k", 1) is None
     assert monitor.increment_metric("m") is None
@@ -94,7 +94,7 @@ def test_disabled_sentinel_still_runs_the_seed_example(capsys) -> None:
     """A sentinel decorated while disabled adds no run but the function still works."""
     from auditora.testing import capture
 
-    _config.settings.disabled = True
+    auditora.configure(disabled=True)
 
     @sentinel()
     def evaluate_llm_response(response: str) -> float:

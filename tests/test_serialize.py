@@ -6,6 +6,7 @@ import json
 import math
 import threading
 
+import auditora
 from auditora import _config, _serialize
 from auditora._serialize import dumps, sanitize, to_jsonable
 from auditora.records import Event, LLMCall, Log, Run
@@ -68,7 +69,7 @@ def test_wide_dict_is_truncated_with_marker() -> None:
 
 def test_long_list_is_truncated_with_marker() -> None:
     """A long list keeps max_items items plus a marker item."""
-    _config.settings.max_items = 3
+    auditora.configure(max_items=3)
     assert sanitize(list(range(10))) == [0, 1, 2, "…[+7 items]"]
 
 
@@ -90,7 +91,7 @@ def test_deep_nesting_is_cut_at_max_depth() -> None:
 
 def test_node_budget_bounds_total_work() -> None:
     """Once max_nodes values were visited, containers stop with a '+N items' marker."""
-    _config.settings.max_nodes = 5
+    auditora.configure(max_nodes=5)
     assert sanitize([1, 2, 3, 4, 5, 6]) == [1, 2, 3, 4, "…[+2 items]"]
     assert sanitize([[1, 2], [3, 4], [5, 6]]) == [[1, 2], ["…[+2 items]"], "…[+1 items]"]
 
@@ -102,7 +103,7 @@ def test_non_string_keys_become_strings() -> None:
 
 def test_bytes_become_bounded_repr() -> None:
     """Bytes are shown by repr, cut to the string limit."""
-    _config.settings.max_string_length = 16
+    auditora.configure(max_string_length=16)
     assert repr(b"a" * 16) + "…[+4 bytes]" == sanitize(b"a" * 20)
 
 
