@@ -177,11 +177,10 @@ class _State:
         """A copy with empty caches. configure() edits the copy and then swaps
         it in whole, so a walk that started on the old state never caches a
         verdict made under one set of rules into the other's caches."""
-        new = _State.__new__(_State)
+        new = _State()  # its caches start empty
         for name in _State.__slots__:
-            setattr(new, name, getattr(self, name))
-        new.key_cache = {}
-        new.plain_keys = {}
+            if name not in ("key_cache", "plain_keys"):
+                setattr(new, name, getattr(self, name))
         return new
 
 
