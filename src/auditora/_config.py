@@ -24,7 +24,7 @@ Environment variables (read at import and by :func:`reset`):
     Minimum level of log records that sinks receive.
 ``AUDITORA_CAPTURE_CONTENT=1``
     Record LLM prompts/completions and agent message contents.
-``AUDITORA_QUEUE_SIZE=32768``
+``AUDITORA_QUEUE_SIZE=16384``
     Capacity of the recorder's queue.
 ``AUDITORA_OVERFLOW=block``
     What a full queue does: ``block`` (the producer waits for room, bounded by
@@ -108,7 +108,7 @@ class Settings:
         #: Sink specs from ``AUDITORA_SINKS`` (None: none).
         self.sinks: Optional[str] = _env_str("AUDITORA_SINKS")
         #: Records the recorder's queue holds; beyond, ``overflow`` applies.
-        self.queue_size = _env_int("AUDITORA_QUEUE_SIZE", 32_768)
+        self.queue_size = _env_int("AUDITORA_QUEUE_SIZE", 16_384)
         #: ``"block"``: a producer finding the queue full waits for room (up to
         #: ``block_timeout``); ``"drop"``: the new record is dropped and counted.
         self.overflow = _env_overflow()
@@ -124,7 +124,7 @@ class Settings:
         #: sink's backlog before dropping that sink's batch.
         self.export_timeout = 10.0
         #: Records waiting for one sink; beyond, ``overflow`` applies to that sink.
-        self.sink_backlog = 16_384
+        self.sink_backlog = 8_192
         #: Seconds the exit-time flush may go on without any record being
         #: delivered (it goes on while the sinks make progress).
         self.atexit_timeout = 2.0
