@@ -22,7 +22,7 @@ from auditora.testing import capture, reset
 #: What stats() says in a process where nothing was ever configured.
 UNCONFIGURED = {
     "queued": 0,
-    "capacity": 32_768,
+    "capacity": 16_384,
     "overflow": "block",
     "received": 0,
     "filtered": 0,
