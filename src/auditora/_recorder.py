@@ -2,8 +2,9 @@
 
 :func:`install` (called by ``auditora.configure()``, :mod:`auditora._configure`)
 puts in a :class:`_Pipeline` whose :meth:`_Pipeline.submit` is registered as an
-:mod:`auditora._emit` target. ``submit`` appends to a deque
-and returns (no lock, no I/O, never raises). A daemon *worker* thread, started
+:mod:`auditora._emit` target. ``submit`` appends to a deque and returns (no
+lock, no I/O, never raises); only when the queue is full does it wait, as the
+overflow policy below says. A daemon *worker* thread, started
 lazily with the first record, drains the deque in batches and hands each batch
 to one *runner* thread per sink; a runner owns its sink, so a sink never runs
 concurrently with itself.
@@ -321,8 +322,9 @@ class _Pipeline:
         pipeline = self
 
         def submit(record: Record) -> None:
-            """Queue ``record`` for the sinks: a bounded append, never blocking or
-            raising (producers call it unguarded: ``_emit.add_target(trusted=True)``)."""
+            """Queue ``record`` for the sinks: a bounded append that never raises
+            (producers call it unguarded: ``_emit.add_target(trusted=True)``) and
+            waits only for room in a full queue, under ``overflow="block"``."""
             try:
                 sampler = pipeline.sampler  # configure() may swap it in place
                 if sampler is not None:
