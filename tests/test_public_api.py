@@ -58,3 +58,22 @@ def test_package_is_typed() -> None:
     from importlib import resources
 
     assert resources.files("auditora").joinpath("py.typed").is_file()
+
+
+def test_public_submodules_are_reachable_after_a_plain_import() -> None:
+    """After `import auditora` alone, `auditora.testing.capture()` and the other public
+    submodules work as attributes, imported on first use; unknown names still raise."""
+    code = (
+        "import sys, auditora\n"
+        "assert 'auditora.testing' not in sys.modules\n"
+        "with auditora.testing.capture() as records:\n"
+        "    auditora.sentinel()(lambda: None)()\n"
+        "assert len(records.runs) == 1\n"
+        "assert auditora.store.open_store and auditora.typing.Monitor and auditora.sinks.Sink\n"
+        "try:\n"
+        "    auditora.nope\n"
+        "except AttributeError:\n"
+        "    print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout.strip(), proc.stderr) == (0, "ok", "")

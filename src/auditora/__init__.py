@@ -55,12 +55,36 @@ def current_run() -> Run | None:
     return Paragon.current()
 
 
+#: Public submodules, imported on first use as attributes (``auditora.testing.capture()``
+#: after a plain ``import auditora``).
+_SUBMODULES = frozenset(
+    {
+        "agents",
+        "evaluations",
+        "integrations",
+        "llm",
+        "logging_bridge",
+        "propagation",
+        "records",
+        "redaction",
+        "sampling",
+        "sinks",
+        "store",
+        "testing",
+        "typing",
+        "viewer",
+    }
+)
+
+
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _SUBMODULES:
+        return importlib.import_module(f"auditora.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'auditora' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
