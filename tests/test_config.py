@@ -192,3 +192,20 @@ def test_seed_example_runs_disabled_by_configure(tmp_path: Path) -> None:
     proc = _run(code, {}, tmp_path)
     assert (proc.returncode, proc.stdout.splitlines()[-1]) == (0, "result 0.3"), proc.stderr
     assert "Starting evaluation" not in proc.stderr
+
+
+def test_an_unknown_overflow_policy_in_the_environment_warns_and_blocks(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """AUDITORA_OVERFLOW=later is not a policy: a warning names it, and 'block' applies."""
+    from auditora import _config
+    from auditora.testing import reset
+
+    monkeypatch.setenv("AUDITORA_OVERFLOW", "later")
+    with caplog.at_level("WARNING", logger="auditora"):
+        reset()
+    assert _config.settings.overflow == "block"
+    assert any("AUDITORA_OVERFLOW='later'" in r.message for r in caplog.records)
+    monkeypatch.setenv("AUDITORA_OVERFLOW", "drop")
+    reset()
+    assert _config.settings.overflow == "drop"

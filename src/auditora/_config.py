@@ -33,6 +33,7 @@ Environment variables (read at import and by :func:`reset`):
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Optional
 
@@ -62,7 +63,13 @@ LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "WARN": 30, "ERROR": 40, "CRIT
 
 def _env_overflow() -> str:
     value = os.environ.get("AUDITORA_OVERFLOW", "").strip().lower()
-    return value if value in OVERFLOW_POLICIES else "block"
+    if value in OVERFLOW_POLICIES:
+        return value
+    if value:
+        logging.getLogger("auditora").warning(
+            "auditora: AUDITORA_OVERFLOW=%r is not 'block' or 'drop'; using 'block'", value
+        )
+    return "block"
 
 
 def _env_str(name: str) -> Optional[str]:
