@@ -34,18 +34,21 @@ import re
 from collections import deque
 from collections.abc import Mapping
 from itertools import chain
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from ._config import settings
 from .records import SCHEMA_VERSION
 from .redaction import redact_text, redact_texts
 
 __all__ = [
+    "Part",
+    "dicts",
     "dumps",
     "json_text",
     "json_texts",
     "sanitize",
     "scalar",
+    "serialize",
     "to_jsonable",
     "to_jsonable_many",
 ]
@@ -622,14 +625,29 @@ def _column(name: str, values: List[Any], limits: _Limits) -> List[Any]:
     return [_field(name, v, limits) for v in values]
 
 
-def to_jsonable_many(records: Sequence[Any]) -> List[Dict[str, Any]]:
-    """Each record as :func:`to_jsonable` makes it; records of one class are done a
-    field at a time, so the checks of a column run once for the batch. Never raises.
+class Part(NamedTuple):
+    """The serialized records of one class in a batch, a column per field."""
 
-    This is the way every record is serialized (``to_jsonable`` is this for one
-    record): the JSONL, SQLite and OpenTelemetry sinks share the dicts of a batch.
+    #: The records' ``kind`` (``"value"`` / ``"invalid"`` for what is not a record).
+    kind: str
+    #: The field names, in the record class's order.
+    names: Tuple[str, ...]
+    #: One list per field: the serialized values, in the batch's order.
+    columns: List[List[Any]]
+    #: Where each record stands in the batch.
+    where: List[int]
+
+
+def serialize(records: Sequence[Any]) -> List[Part]:
+    """The records made safe, a record class at a time: the one way every record is
+    serialized. Never raises.
+
+    Each field of a class's records is checked as one column of the batch, so
+    the checks run once for the batch, and a column with nothing to change is
+    kept as it is. The store reads these columns straight; :func:`to_jsonable_many`
+    turns them into the dicts the JSONL and OpenTelemetry sinks read.
     """
-    out: List[Dict[str, Any]] = [{}] * len(records)
+    parts: List[Part] = []
     limits = _Limits()
     groups: Dict[type, List[int]] = {}
     for i, record in enumerate(records):
@@ -638,24 +656,33 @@ def to_jsonable_many(records: Sequence[Any]) -> List[Dict[str, Any]]:
         names = getattr(cls, "_fields", None)
         kind = getattr(cls, "kind", None)
         if names is None or not isinstance(kind, str):
-            for i in where:
-                out[i] = {"kind": "value", "schema": SCHEMA_VERSION, "value": sanitize(records[i])}
+            parts.append(Part("value", ("value",), [[sanitize(records[i]) for i in where]], where))
             continue
         try:
             items = [records[i] for i in where]
             columns = [_column(n, [getattr(r, n, None) for r in items], limits) for n in names]
-            head = {"kind": kind, "schema": SCHEMA_VERSION}
-            for i, row in zip(where, zip(*columns)):
-                data = head.copy()
-                data.update(zip(names, row))
-                out[i] = data
+            parts.append(Part(kind, tuple(names), columns, where))
         except BaseException:
-            for i in where:
-                out[i] = {
-                    "kind": "invalid",
-                    "schema": SCHEMA_VERSION,
-                    "value": "<unserializable record>",
-                }
+            parts.append(
+                Part("invalid", ("value",), [["<unserializable record>"] * len(where)], where)
+            )
+    return parts
+
+
+def to_jsonable_many(records: Sequence[Any]) -> List[Dict[str, Any]]:
+    """Each record as :func:`to_jsonable` makes it, from :func:`serialize`. Never raises."""
+    return dicts(serialize(records), len(records))
+
+
+def dicts(parts: Sequence[Part], count: int) -> List[Dict[str, Any]]:
+    """The ``count`` records of ``parts`` as JSON-ready dicts, in the batch's order."""
+    out: List[Dict[str, Any]] = [{}] * count
+    for part in parts:
+        head = {"kind": part.kind, "schema": SCHEMA_VERSION}
+        for i, row in zip(part.where, zip(*part.columns)):
+            data = head.copy()
+            data.update(zip(part.names, row))
+            out[i] = data
     return out
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-from .._serialize import to_jsonable_many
+from .._serialize import Part, dicts, serialize, to_jsonable_many
 from ..records import Record
 
-__all__ = ["RecordBatch", "Sink", "SinkWriteError", "jsonable"]
+__all__ = ["RecordBatch", "Sink", "SinkWriteError", "jsonable", "serialized"]
 
 
 class SinkWriteError(Exception):
@@ -33,14 +33,24 @@ class RecordBatch(List[Record]):
 
     def __init__(self, records: Iterable[Record] = ()) -> None:
         super().__init__(records)
+        self._parts: Optional[List[Part]] = None
         self._dicts: Optional[List[Dict[str, Any]]] = None
         self._lock = threading.Lock()
 
+    def parts(self) -> List[Part]:
+        """The records serialized a class at a time (:func:`auditora._serialize.serialize`,
+        cached): what the store writes."""
+        with self._lock:
+            if self._parts is None:
+                self._parts = serialize(self)
+            return self._parts
+
     def jsonable(self) -> List[Dict[str, Any]]:
         """The records as :func:`auditora._serialize.to_jsonable` dicts (cached)."""
+        parts = self.parts()
         with self._lock:
             if self._dicts is None:
-                self._dicts = to_jsonable_many(self)
+                self._dicts = dicts(parts, len(self))
             return self._dicts
 
 
@@ -49,6 +59,13 @@ def jsonable(batch: Sequence[Record]) -> List[Dict[str, Any]]:
     if isinstance(batch, RecordBatch):
         return batch.jsonable()
     return to_jsonable_many(batch)
+
+
+def serialized(batch: Sequence[Record]) -> List[Part]:
+    """``batch`` serialized a record class at a time, shared when it is a RecordBatch."""
+    if isinstance(batch, RecordBatch):
+        return batch.parts()
+    return serialize(batch)
 
 
 class Sink:

@@ -9,8 +9,8 @@ from typing import Any, Dict, Optional, Sequence, Union
 
 from ..records import Record
 from ..store._schema import connect_writer
-from ..store._writer import write_rows
-from ._base import Sink, SinkWriteError, jsonable
+from ..store._writer import write_parts
+from ._base import Sink, SinkWriteError, serialized
 
 __all__ = ["SQLiteSink", "SinkWriteError"]
 
@@ -54,7 +54,7 @@ class SQLiteSink(Sink):
             return
         if self._pid != os.getpid():
             self._after_fork_in_child()
-        written = write_rows(self._connection(), jsonable(batch))
+        written = write_parts(self._connection(), serialized(batch))
         if not written.unstorable:
             return
         for kind, n in written.unstorable.items():

@@ -1,10 +1,12 @@
 """Writing serialized records into a store, one transaction per batch, one record's loss at most.
 
-The input is what :func:`auditora._serialize.to_jsonable` returns: plain,
-JSON-ready dicts with a ``kind``, already redacted and bounded (the JSONL sink
-writes the very same dicts, so both sinks keep the same records). Each record
-becomes the rows of its table as :data:`~auditora.store._schema.TABLES`
-declares them; there is no other way rows are built.
+The input is what :func:`auditora._serialize.serialize` returns: the records
+of a batch a class at a time, a column per field, already redacted and bounded
+(the JSONL sink writes the very same values, as dicts, so both sinks keep the
+same records). Each record becomes the rows of its table as
+:data:`~auditora.store._schema.TABLES` declares them, a column at a time;
+there is no other way rows are built (serialized dicts are put in columns
+first).
 
 A batch is written in one transaction, so a reader (or a process killed
 mid-write) never sees half a batch. When a record cannot be stored (a value
@@ -23,9 +25,10 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from .._serialize import Part, serialize
 from ._schema import BY_KIND
 
-__all__ = ["Written", "write_batch", "write_records", "write_rows"]
+__all__ = ["Written", "write_batch", "write_parts", "write_records", "write_rows"]
 
 _encode = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=repr
@@ -163,37 +166,83 @@ _FIELDS["session"] = [
 ]
 
 
-def _columns(
-    kind: str, records: Sequence[Mapping[str, Any]]
-) -> Tuple[Tuple[str, ...], List[List[Any]]]:
-    """The column names and values of ``records`` (all of one kind), a column at a time.
+def _statement_columns(part: Part) -> Tuple[Tuple[str, ...], List[List[Any]]]:
+    """The statement's column names and values for the records of ``part``.
 
     A metric record (a snapshot of many metrics) is one row per metric. A column
     that is None in every row is left out of the statement (it is NULL by
     default): the sqlite3 module binds a None ~3.5x slower than an int, and
     most of a record's optional fields are None throughout a batch.
     """
+    kind, n = part.kind, len(part.where)
+    fields = dict(zip(part.names, part.columns))
     if kind == "metric":
-        records = [{**r, "name": k, "value": v} for r in records for k, v in r["metrics"].items()]
+        # Each record's mapping becomes rows; its other fields repeat per row.
+        counts = [len(m) for m in fields["metrics"]]
+        exploded = {
+            "name": [k for m in fields["metrics"] for k in m],
+            "value": [v for m in fields["metrics"] for v in m.values()],
+        }
+        for name, values in fields.items():
+            if name not in ("metrics", "name", "value"):
+                exploded[name] = [v for v, c in zip(values, counts) for _ in range(c)]
+        fields, n = exploded, sum(counts)
     names: List[str] = []
     columns: List[List[Any]] = []
     for name, is_json in _FIELDS[kind]:
-        values = [r.get(name) for r in records]
-        if kind != "session" and values.count(None) == len(values) and columns:
+        found = fields.get(name)
+        values = [None] * n if found is None else found  # None: a field they lack
+        if kind != "session" and values.count(None) == n and columns:
             continue
         names.append(name)
         columns.append((_json_column if is_json else _typed_column)(values))
     return tuple(names), columns
 
 
-def _check(record: Any) -> str:
-    """The kind of a storable record; raises (naming the problem) for any other."""
-    kind = record.get("kind") if isinstance(record, Mapping) else None
-    if not isinstance(kind, str) or kind not in BY_KIND:
-        raise TypeError(f"no store table keeps records of kind {kind!r}")
-    if kind == "metric" and not isinstance(record.get("metrics"), Mapping):
-        raise TypeError("a metric record's metrics is not a dict")
-    return kind
+def _storable(part: Part, out: Written) -> Optional[Part]:
+    """``part`` without the records no table can keep (each counted in ``out``)."""
+    if part.kind not in BY_KIND:
+        for _ in part.where:
+            out._lose(part.kind, TypeError(f"no store table keeps records of kind {part.kind!r}"))
+        return None
+    if part.kind != "metric":
+        return part
+    metrics = part.columns[part.names.index("metrics")]
+    keep = [i for i, m in enumerate(metrics) if isinstance(m, Mapping)]
+    for _ in range(len(metrics) - len(keep)):
+        out._lose("metric", TypeError("a metric record's metrics is not a dict"))
+    if len(keep) == len(metrics):
+        return part
+    return Part(
+        part.kind,
+        part.names,
+        [[c[i] for i in keep] for c in part.columns],
+        [part.where[i] for i in keep],
+    )
+
+
+def _slice(part: Part, start: int, stop: int) -> Part:
+    return Part(
+        part.kind, part.names, [c[start:stop] for c in part.columns], part.where[start:stop]
+    )
+
+
+def _halves(parts: Sequence[Part]) -> Tuple[List[Part], List[Part]]:
+    """``parts`` cut in two with half of their records in each."""
+    half = sum(len(p.where) for p in parts) // 2
+    first: List[Part] = []
+    second: List[Part] = []
+    for part in parts:
+        n = len(part.where)
+        if half >= n:
+            first.append(part)
+        elif half <= 0:
+            second.append(part)
+        else:
+            first.append(_slice(part, 0, half))
+            second.append(_slice(part, half, n))
+        half -= n
+    return first, second
 
 
 class Written:
@@ -219,23 +268,31 @@ class Written:
         self.reasons.setdefault(kind, f"{type(reason).__name__}: {reason}")
 
 
-def _commit(conn: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) -> None:
-    """Write ``records`` (all checked) in one transaction (all or nothing)."""
-    groups: Dict[str, List[Mapping[str, Any]]] = {}
-    for r in records:
-        groups.setdefault(r["kind"], []).append(r)
+def _spans(parts: Sequence[Part]) -> Dict[str, List[int]]:
+    """Each session's earliest run start and latest run end among ``parts``' runs."""
     spans: Dict[str, List[int]] = {}
-    for r in groups.get("run", ()):
-        sid, start, end = r.get("session_id"), r.get("start_ns"), r.get("end_ns")
-        if isinstance(sid, str) and type(start) is int:
-            end = end if type(end) is int else start
-            known = spans.get(sid)
-            if known is None:
-                spans[sid] = [start, end]
-            else:
-                known[0] = min(known[0], start)
-                known[1] = max(known[1], end)
-    tables = [(kind, *_columns(kind, group)) for kind, group in groups.items()]
+    for part in parts:
+        if part.kind != "run":
+            continue
+        fields = dict(zip(part.names, part.columns))
+        n = len(part.where)
+        starts, ends = fields.get("start_ns", [None] * n), fields.get("end_ns", [None] * n)
+        for sid, start, end in zip(fields.get("session_id", [None] * n), starts, ends):
+            if isinstance(sid, str) and type(start) is int:
+                end = end if type(end) is int else start
+                known = spans.get(sid)
+                if known is None:
+                    spans[sid] = [start, end]
+                else:
+                    known[0] = min(known[0], start)
+                    known[1] = max(known[1], end)
+    return spans
+
+
+def _commit(conn: sqlite3.Connection, parts: Sequence[Part]) -> None:
+    """Write ``parts`` (all storable) in one transaction (all or nothing)."""
+    tables = [(p.kind, *_statement_columns(p)) for p in parts if p.where]
+    spans = _spans(parts)
     conn.execute("BEGIN IMMEDIATE")
     try:
         for kind, names, columns in tables:
@@ -252,41 +309,50 @@ def _commit(conn: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) -> N
         raise
 
 
-def _write(conn: sqlite3.Connection, records: Sequence[Mapping[str, Any]], out: Written) -> None:
-    """Commit ``records``; on a record's error, commit each half apart, down to that record."""
-    if not records:
+def _write(conn: sqlite3.Connection, parts: Sequence[Part], out: Written) -> None:
+    """Commit ``parts``; on a record's error, commit each half apart, down to that record."""
+    count = sum(len(p.where) for p in parts)
+    if not count:
         return
     try:
-        _commit(conn, records)
+        _commit(conn, parts)
     except _RECORD_ERRORS as exc:
-        if len(records) == 1:
-            out._lose(records[0]["kind"], exc)
+        if count == 1:
+            out._lose(next(p.kind for p in parts if p.where), exc)
             return
-        half = len(records) // 2
-        _write(conn, records[:half], out)
-        _write(conn, records[half:], out)
+        first, second = _halves(parts)
+        _write(conn, first, out)
+        _write(conn, second, out)
         return
-    out.stored += len(records)
+    out.stored += count
 
 
-def write_rows(conn: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) -> Written:
-    """Store serialized ``records``; return what was stored and what could not be.
+def write_parts(conn: sqlite3.Connection, parts: Sequence[Part]) -> Written:
+    """Store serialized records (:func:`auditora._serialize.serialize`'s parts); return
+    what was stored and what could not be.
 
     A record that cannot be stored costs that record alone (see the module
     docstring). Raises :class:`sqlite3.Error` or ``OSError`` when the store
     itself fails, after rolling back: then nothing of the batch was written.
     """
     out = Written()
-    storable: List[Mapping[str, Any]] = []
-    for r in records:
-        try:
-            _check(r)
-        except TypeError as exc:
-            out._lose(str(r.get("kind") if isinstance(r, Mapping) else type(r).__name__), exc)
-            continue
-        storable.append(r)
+    storable = [kept for kept in (_storable(p, out) for p in parts) if kept is not None]
     _write(conn, storable, out)
     return out
+
+
+def write_rows(conn: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) -> Written:
+    """:func:`write_parts` for serialized dicts (:func:`auditora._serialize.to_jsonable`)."""
+    groups: Dict[str, List[Mapping[str, Any]]] = {}
+    for r in records:
+        kind = r.get("kind") if isinstance(r, Mapping) else type(r).__name__
+        groups.setdefault(str(kind), []).append(r if isinstance(r, Mapping) else {})
+    parts = []
+    for kind, group in groups.items():
+        names = tuple(dict.fromkeys(name for r in group for name in r))
+        columns = [[r.get(name) for r in group] for name in names]
+        parts.append(Part(kind, names, columns, list(range(len(group)))))
+    return write_parts(conn, parts)
 
 
 def write_batch(conn: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) -> int:
@@ -302,7 +368,5 @@ def write_batch(conn: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) 
 
 def write_records(conn: sqlite3.Connection, records: Sequence[Any]) -> int:
     """Insert :class:`~auditora.records.Record` objects (serialized with
-    :func:`~auditora._serialize.to_jsonable`); return how many were stored."""
-    from .._serialize import to_jsonable_many
-
-    return write_batch(conn, to_jsonable_many(records))
+    :func:`~auditora._serialize.serialize`); return how many were stored."""
+    return write_parts(conn, serialize(records)).stored
