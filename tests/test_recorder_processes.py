@@ -285,3 +285,50 @@ def test_fork_waits_for_the_export_in_flight(tmp_path: Path) -> None:
         [sys.executable, str(script)], env=_env(), capture_output=True, text=True, timeout=60
     )
     assert (proc.returncode, proc.stdout.strip()) == (0, "True"), proc.stderr
+
+
+def test_exit_waits_for_a_slow_sink_while_it_makes_progress(tmp_path: Path) -> None:
+    """At interpreter exit the flush goes on past atexit_timeout as long as the sink keeps
+    taking batches: a slow sink with seconds of work queued still gets every record."""
+    out = tmp_path / "counts.txt"
+    script = _script(
+        tmp_path,
+        "slow_exit.py",
+        """
+        import sys, time
+        import auditora
+        from auditora.sinks import Sink
+
+        class Slow(Sink):
+            name = "slow"
+
+            def __init__(self, path):
+                self.file = open(path, "a")
+
+            def export(self, batch):
+                time.sleep(0.05)
+                self.file.write(f"{sum(r.kind == 'run' for r in batch)}\\n")
+                self.file.flush()
+
+        auditora.configure(
+            sinks=[Slow(sys.argv[1])], console=False, batch_size=100, queue_size=10_000,
+            atexit_timeout=0.5,
+        )
+
+        @auditora.sentinel()
+        def work(i):
+            pass
+
+        for i in range(3_000):  # ~1.5 s of the sink's work, three times atexit_timeout
+            work(i)
+        """,
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script), str(out)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sum(int(n) for n in out.read_text().split()) == 3_000
