@@ -375,6 +375,38 @@ def test_a_job_with_a_cancelled_task_keeps_every_run(tmp_path: Path) -> None:
     assert sorted(r["status"] for r in runs).count("ok") == 16
 
 
+def test_fifteen_nested_blocks_around_a_cancelled_task_keep_every_run(tmp_path: Path) -> None:
+    """The issue's job: 15 blocks nested inside one another, a task cancelled in the
+    innermost, then the job ends: all 17 runs are in the store, parents intact."""
+    path = _store_with(tmp_path)
+
+    async def hangs() -> None:
+        async with bifrost_async(session_id="job"):
+            await asyncio.sleep(10)
+
+    async def nest(depth: int) -> None:
+        async with bifrost_async():
+            if depth < 15:
+                await nest(depth + 1)
+                return
+            task = asyncio.ensure_future(hangs())
+            await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    async def job() -> None:
+        async with bifrost_async(session_id="job"):
+            await nest(1)
+
+    asyncio.run(job())
+    runs = _runs_in(path)
+    by_id = {r["run_id"]: r for r in runs}
+    assert len(runs) == 17
+    assert sorted(r["status"] for r in runs) == ["cancelled"] + ["ok"] * 16
+    assert all(r["parent_id"] is None or r["parent_id"] in by_id for r in runs)
+
+
 def test_a_run_ended_by_asyncio_timeout_is_stored(tmp_path: Path) -> None:
     """A coroutine cut off by a timeout (TimeoutError, empty message) is stored as a run."""
     path = _store_with(tmp_path)
