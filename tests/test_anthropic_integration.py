@@ -68,7 +68,7 @@ def test_message_becomes_a_record_with_normalized_usage_and_cost(client: Any) ->
         rec.input_tokens,
         rec.output_tokens,
         rec.cached_tokens,
-        rec.extra["cache_write_tokens"],
+        rec.cache_write_tokens,
     )
     expected = U["input"] * 1 + U["cache_read"] * 0.1 + U["cache_write"] * 1.25 + U["output"] * 5
     assert expected / 1e6 == pytest.approx(rec.cost)

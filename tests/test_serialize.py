@@ -9,7 +9,7 @@ import threading
 import auditora
 from auditora import _config, _serialize
 from auditora._serialize import dumps, sanitize, to_jsonable
-from auditora.records import Event, LLMCall, Log, Run
+from auditora.records import SCHEMA_VERSION, Event, LLMCall, Log, Run
 
 
 class BadRepr:
@@ -132,7 +132,7 @@ def test_hostile_record_is_serialized_and_json_encodable() -> None:
         out["schema"],
         out["metadata"]["bad"],
         out["metadata"]["nan"],
-    ) == ("event", 1, "<unrepresentable BadRepr>", "NaN")
+    ) == ("event", SCHEMA_VERSION, "<unrepresentable BadRepr>", "NaN")
     assert len(text) < 1_000_000
 
 
@@ -189,7 +189,7 @@ def test_missing_redaction_module_means_identity(monkeypatch) -> None:
 
 def test_non_record_values_are_wrapped() -> None:
     """to_jsonable accepts any value and never raises."""
-    assert to_jsonable([1, math.nan]) == {"kind": "value", "schema": 1, "value": [1, "NaN"]}
+    assert to_jsonable([1, math.nan]) == {"kind": "value", "schema": SCHEMA_VERSION, "value": [1, "NaN"]}
 
 
 def test_dumps_is_one_strict_json_line() -> None:

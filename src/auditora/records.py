@@ -1,4 +1,4 @@
-"""Records: the immutable facts Auditora produces, schema version 1.
+"""Records: the immutable facts Auditora produces, schema version 2.
 
 Every record carries the ids of the run that produced it (``run_id``, 16 hex
 digits, a W3C span id), its trace (``trace_id``, 32 hex digits) and its
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 #: Version of the record schema documented in ``docs/records.md``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class Record:
@@ -94,8 +94,12 @@ class Run(Record):
         "error_type",
         "error_message",
         "run_kind",
+        "run_type",
         "agent",
         "attributes",
+        "inputs",
+        "output",
+        "traceback",
         "session",
         "monitor",
         "report",
@@ -116,8 +120,12 @@ class Run(Record):
         "error_type",
         "error_message",
         "run_kind",
+        "run_type",
         "agent",
         "attributes",
+        "inputs",
+        "output",
+        "traceback",
     )
 
     _run_id: Union[int, str]
@@ -132,8 +140,12 @@ class Run(Record):
     error_type: Optional[str]
     error_message: Optional[str]
     run_kind: str
+    run_type: str
     agent: Optional[str]
     attributes: Optional[Dict[str, Any]]
+    inputs: Optional[Dict[str, Any]]
+    output: Any
+    traceback: Optional[str]
     session: Session
     monitor: Monitor
     report: Report
@@ -195,6 +207,7 @@ def new_run(
     name: str,
     session_id: Optional[str],
     run_kind: str,
+    run_type: str,
     agent: Optional[str],
     session: Session,
     monitor: Monitor,
@@ -219,12 +232,16 @@ def new_run(
     run.name = name
     run.session_id = session_id
     run.run_kind = run_kind
+    run.run_type = run_type
     run.agent = agent
     run.session = session
     run.monitor = monitor
     run.report = report
     run._parent = parent
     run.attributes = None
+    run.inputs = None
+    run.output = None
+    run.traceback = None
     run.status = "running"
     run.error_type = None
     run.error_message = None
@@ -313,6 +330,13 @@ class LLMCall(_Timed):
         "output",
         "extra",
         "time_ns",
+        "request_model",
+        "response_model",
+        "response_id",
+        "cache_write_tokens",
+        "error_type",
+        "start_ns",
+        "system_instructions",
         "run_id",
         "trace_id",
         "session_id",
@@ -344,6 +368,13 @@ class LLMCall(_Timed):
         input: Any = None,
         output: Any = None,
         extra: Optional[Dict[str, Any]] = None,
+        request_model: Optional[str] = None,
+        response_model: Optional[str] = None,
+        response_id: Optional[str] = None,
+        cache_write_tokens: Optional[int] = None,
+        error_type: Optional[str] = None,
+        start_ns: Optional[int] = None,
+        system_instructions: Any = None,
     ) -> None:
         self.model = model
         self.provider = provider
@@ -363,6 +394,13 @@ class LLMCall(_Timed):
         self.output = output
         self.extra = extra if extra is not None else {}
         self.time_ns = time_ns
+        self.request_model = request_model
+        self.response_model = response_model
+        self.response_id = response_id
+        self.cache_write_tokens = cache_write_tokens
+        self.error_type = error_type
+        self.start_ns = start_ns
+        self.system_instructions = system_instructions
         self.run_id = run_id
         self.trace_id = trace_id
         self.session_id = session_id
@@ -398,6 +436,7 @@ class LLMCall(_Timed):
         for name in (
             "provider",
             "cached_tokens",
+            "cache_write_tokens",
             "reasoning_tokens",
             "time_to_first_token",
             "finish_reason",

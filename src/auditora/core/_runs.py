@@ -42,15 +42,21 @@ def start_run(
     name: str,
     run_kind: str,
     agent: Optional[str] = None,
+    run_type: str = "function",
+    join: bool = False,
 ) -> Run:
     """Create the run (frame) for one call or block; the caller activates it.
 
     A child of the active run shares its trace and inherits its agent unless
-    ``agent`` is given; a root run gets a new trace, or the remote parent's that
+    ``agent`` is given; with ``join`` it also takes the parent's session,
+    monitor and report instead of the ones given (one trace, one session). A
+    root run gets a new trace, or the remote parent's that
     :data:`remote_parent_hook` returns.
     """
     parent = _get()
     if parent is not None:
+        if join:
+            session, monitor, report = parent.session, parent.monitor, parent.report
         # Copy the parent's stored ids as they are (int or hex): formatting
         # waits until someone reads them.
         trace_id: Union[int, str] = parent._trace_id
@@ -73,6 +79,7 @@ def start_run(
         name,
         session.session_id,
         run_kind,
+        run_type,
         agent,
         session,
         monitor,

@@ -919,6 +919,7 @@ class OTelSink(Sink):
         if call.finish_reason is not None:
             attrs["gen_ai.response.finish_reasons"] = [str(call.finish_reason)]
         _put(attrs, "auditora.llm.cost", call.cost)
+        _put(attrs, "gen_ai.response.id", call.response_id)
         for key, value in (data.get("request") or {}).items():
             semconv = _REQUEST_KEYS.get(key)
             if semconv is not None:

@@ -37,7 +37,18 @@ TYPED_FIELDS = (
     "request",
     "input",
     "output",
+    "request_model",
+    "response_model",
+    "response_id",
+    "cache_write_tokens",
+    "error_type",
+    "start_ns",
+    "system_instructions",
 )
+
+
+#: Typed fields that were extras before schema version 2.
+_WERE_EXTRA = ("cache_write_tokens", "response_id")
 
 
 def record_llm_call(
@@ -62,6 +73,10 @@ def record_llm_call(
     if not settings.capture_content:
         typed.pop("input", None)
         typed.pop("output", None)
+        typed.pop("system_instructions", None)
+    for name in _WERE_EXTRA:
+        if name in extra:  # a name given before it became a typed field
+            typed.setdefault(name, extra.pop(name))
     error = typed.get("error")
     if isinstance(error, str):
         # API error messages can quote credentials ("Incorrect API key provided: sk-…").
@@ -73,7 +88,7 @@ def record_llm_call(
                 input_tokens,
                 output_tokens,
                 typed.get("cached_tokens"),
-                extra.get("cache_write_tokens"),
+                typed.get("cache_write_tokens"),
             )
         except Exception:  # a broken user price must not break the host
             _logger.exception("auditora: computing the cost of a %r call failed", model)

@@ -1,4 +1,4 @@
-"""The SQLite store's schema (version 1), connection settings and migration.
+"""The SQLite store's schema (version 2), connection settings and migration.
 
 One table per record kind, plus ``meta`` (``schema_version``), all declared
 once in :data:`TABLES`. Columns mirror the record fields of
@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: The store schema version written to ``meta.schema_version``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: How long a connection waits for another writer's lock before failing (ms).
 BUSY_TIMEOUT_MS = 30_000
@@ -48,6 +48,8 @@ class Column(NamedTuple):
     json: bool = False
     #: Constraint written after the type in the DDL (``PRIMARY KEY``, ``NOT NULL``).
     constraint: str = ""
+    #: The schema version that added the column (a migration adds it to older stores).
+    since: int = 1
 
 
 class Table(NamedTuple):
@@ -109,6 +111,10 @@ TABLES: Tuple[Table, ...] = (
             Column("run_kind", "TEXT"),
             Column("agent", "TEXT"),
             Column("attributes", "TEXT", json=True),
+            Column("run_type", "TEXT", since=2),
+            Column("inputs", "TEXT", json=True, since=2),
+            Column("output", "TEXT", json=True, since=2),
+            Column("traceback", "TEXT", since=2),
         ),
         (
             ("session", ("session_id", "start_ns")),
@@ -164,6 +170,13 @@ TABLES: Tuple[Table, ...] = (
             Column("extra", "TEXT", json=True),
             Column("time_ns", "INTEGER"),
             *_ids(),
+            Column("request_model", "TEXT", since=2),
+            Column("response_model", "TEXT", since=2),
+            Column("response_id", "TEXT", since=2),
+            Column("cache_write_tokens", "INTEGER", since=2),
+            Column("error_type", "TEXT", since=2),
+            Column("start_ns", "INTEGER", since=2),
+            Column("system_instructions", "TEXT", json=True, since=2),
         ),
         (*_record_indexes(), ("model", ("model",))),
     ),
@@ -215,9 +228,14 @@ BY_NAME: Dict[str, Table] = {t.name: t for t in TABLES}
 JSON_COLUMNS = frozenset(c.name for t in TABLES for c in t.columns if c.json)
 
 
-def create_statements(table: Table) -> List[str]:
-    """The ``CREATE TABLE`` and ``CREATE INDEX`` statements of ``table``."""
-    cols = [f"{c.name} {c.type}{' ' + c.constraint if c.constraint else ''}" for c in table.columns]
+def _definition(column: Column) -> str:
+    return f"{column.name} {column.type}{' ' + column.constraint if column.constraint else ''}"
+
+
+def create_statements(table: Table, version: int = SCHEMA_VERSION) -> List[str]:
+    """The ``CREATE TABLE`` and ``CREATE INDEX`` statements of ``table`` as it is at
+    schema ``version`` (the columns added later are left out)."""
+    cols = [_definition(c) for c in table.columns if c.since <= version]
     if table.serial:
         cols.insert(0, "id INTEGER PRIMARY KEY")
     body = ",\n    ".join(cols)
@@ -229,13 +247,27 @@ def create_statements(table: Table) -> List[str]:
     return out
 
 
+def added_columns(version: int) -> List[str]:
+    """The ``ALTER TABLE`` statements adding the columns schema ``version`` added."""
+    return [
+        f"ALTER TABLE {table.name} ADD COLUMN {_definition(c)}"
+        for table in TABLES
+        for c in table.columns
+        if c.since == version
+    ]
+
+
 _V1: List[str] = [
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)",
-    *(statement for table in TABLES for statement in create_statements(table)),
+    *(statement for table in TABLES for statement in create_statements(table, 1)),
 ]
 
 #: Schema version reached -> statements that bring the previous version to it.
-MIGRATIONS: Dict[int, List[str]] = {1: _V1}
+#: A new store runs them all, in order, so it is built the way an old one is
+#: upgraded. Version 2 added the runs' type, inputs, output and traceback, and
+#: the LLM calls' request and response models, response id, cache writes,
+#: error type, start time and system instructions.
+MIGRATIONS: Dict[int, List[str]] = {1: _V1, 2: added_columns(2)}
 
 
 def _retry(what: Callable[[], object], attempts: int = 50) -> None:
