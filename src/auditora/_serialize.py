@@ -47,6 +47,7 @@ __all__ = [
     "json_text",
     "json_texts",
     "sanitize",
+    "captured",
     "scalar",
     "serialize",
     "to_jsonable",
@@ -62,7 +63,9 @@ USER_FIELDS = frozenset(
         "extra",
         "request",
         "input",
+        "inputs",
         "output",
+        "system_instructions",
         "content",
         "attributes",
         "tags",
@@ -271,7 +274,9 @@ def sanitize(value: Any) -> Any:
 
 #: Free-text fields a secret may be written into (a log message, an exception's
 #: text): masked by pattern with ``redaction.redact_text``.
-TEXT_FIELDS = frozenset({"message", "error_message", "error", "explanation", "label"})
+TEXT_FIELDS = frozenset(
+    {"message", "error_message", "error", "explanation", "label", "traceback"}
+)
 
 
 def _redacted(value: Any) -> Any:
@@ -623,6 +628,13 @@ def _column(name: str, values: List[Any], limits: _Limits) -> List[Any]:
     if kept is not None:
         return kept
     return [_field(name, v, limits) for v in values]
+
+
+def captured(value: Any) -> Any:
+    """``value`` as a user field is kept: redacted, then bounded by the limits, as
+    JSON-ready data. Used for what is captured on the app's thread (a run's inputs
+    and output), so that mutating the value later changes nothing."""
+    return _field("inputs", value, _Limits())
 
 
 class Part(NamedTuple):

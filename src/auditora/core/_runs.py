@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from time import perf_counter_ns
 from typing import Any, Callable, Optional, Set, Tuple, Union
 
@@ -20,7 +21,7 @@ from ..records import Run, new_run
 from ..typing import Monitor, Report, Session
 from ._paragon import active
 
-__all__ = ["after_end", "end_run", "run_status", "start_run"]
+__all__ = ["after_end", "end_run", "format_traceback", "run_status", "start_run"]
 
 _logger = logging.getLogger("auditora")
 _get = active
@@ -153,6 +154,7 @@ def _record_exception(run: Run, exc: BaseException) -> None:
         run.error_message = "<unprintable exception>"
     if status != "error":
         return
+    run.traceback = format_traceback(exc)
     # Log once, at the innermost run the exception crossed; outer runs only
     # record their error status.
     if getattr(exc, "_auditora_logged", False):
@@ -165,6 +167,29 @@ def _record_exception(run: Run, exc: BaseException) -> None:
         run.report.record_error(run, exc)
     except Exception:
         _adat_failed(run.report, "record_error")
+
+
+#: Frames kept in a stored traceback: the innermost ones, where it was raised.
+TRACEBACK_FRAMES = 50
+#: Characters kept in a stored traceback: its end (the innermost frames and the
+#: exception's message) when it is longer.
+TRACEBACK_CHARS = 16_384
+
+
+def format_traceback(exc: BaseException) -> Optional[str]:
+    """The traceback of ``exc`` as Python prints it (chained exceptions included),
+    bounded to its innermost :data:`TRACEBACK_FRAMES` frames per exception and to
+    its last :data:`TRACEBACK_CHARS` characters. Secrets are masked later, when
+    it is serialized, as in an error message. None if it cannot be formatted."""
+    try:
+        text = "".join(
+            traceback.format_exception(type(exc), exc, exc.__traceback__, -TRACEBACK_FRAMES)
+        )
+    except Exception:
+        return None
+    if len(text) > TRACEBACK_CHARS:
+        text = "…[truncated]\n" + text[-TRACEBACK_CHARS:]
+    return text
 
 
 #: (adat class, hook) pairs whose failure was logged: a hook that keeps failing
