@@ -13,7 +13,7 @@ import logging
 import sys
 import traceback
 from time import perf_counter_ns
-from typing import Any, Callable, Optional, Set, Tuple, Union
+from typing import Any, Callable, List, Optional, Set, Tuple, Union
 
 from .. import _emit
 from .._ids import new_span_id_int, new_trace_id_int
@@ -177,19 +177,53 @@ TRACEBACK_CHARS = 16_384
 
 
 def format_traceback(exc: BaseException) -> Optional[str]:
-    """The traceback of ``exc`` as Python prints it (chained exceptions included),
-    bounded to its innermost :data:`TRACEBACK_FRAMES` frames per exception and to
-    its last :data:`TRACEBACK_CHARS` characters. Secrets are masked later, when
-    it is serialized, as in an error message. None if it cannot be formatted."""
+    """The traceback of ``exc`` as Python prints it, chained exceptions included,
+    without the sentinel wrappers' own frames; bounded to the innermost
+    :data:`TRACEBACK_FRAMES` frames per exception and to its last
+    :data:`TRACEBACK_CHARS` characters. Secrets are masked later, when it is
+    serialized, as in an error message. None if it cannot be formatted."""
     try:
-        text = "".join(
-            traceback.format_exception(type(exc), exc, exc.__traceback__, -TRACEBACK_FRAMES)
-        )
+        text = "".join(_format_chain(exc, set()))
     except Exception:
         return None
     if len(text) > TRACEBACK_CHARS:
         text = "…[truncated]\n" + text[-TRACEBACK_CHARS:]
     return text
+
+
+def _format_chain(exc: BaseException, seen: Set[int]) -> List[str]:
+    seen.add(id(exc))
+    out: List[str] = []
+    cause, context = exc.__cause__, exc.__context__
+    if len(seen) > _CHAIN:
+        pass  # a longer chain keeps its last exceptions only
+    elif cause is not None and id(cause) not in seen:
+        out += _format_chain(cause, seen)
+        out.append(_CAUSE)
+    elif context is not None and not exc.__suppress_context__ and id(context) not in seen:
+        out += _format_chain(context, seen)
+        out.append(_CONTEXT)
+    frames = (
+        (frame, line)
+        for frame, line in traceback.walk_tb(exc.__traceback__)
+        if frame.f_globals.get("__name__") not in _OWN_MODULES
+    )
+    stack = traceback.StackSummary.extract(frames, limit=None)
+    if len(stack) > TRACEBACK_FRAMES:
+        stack = traceback.StackSummary.from_list(stack[-TRACEBACK_FRAMES:])
+    if stack:
+        out.append("Traceback (most recent call last):\n")
+        out += stack.format()
+    out += traceback.format_exception_only(type(exc), exc)
+    return out
+
+
+#: Modules whose frames a stored traceback leaves out: the wrappers around user code.
+_OWN_MODULES = frozenset({"auditora.core._sentinel", "auditora.core._bifrost"})
+#: Exceptions of a chain (``__cause__``/``__context__``) a stored traceback shows.
+_CHAIN = 8
+_CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
+_CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
 
 
 #: (adat class, hook) pairs whose failure was logged: a hook that keeps failing
