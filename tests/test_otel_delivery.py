@@ -7,12 +7,9 @@ answers 405, MLflow 404 on /v1/logs and /v1/metrics).
 
 from __future__ import annotations
 
-import gzip
 import logging
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator
 
 import pytest
 
@@ -20,122 +17,24 @@ pytest.importorskip("opentelemetry.sdk")
 pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
 pytest.importorskip("opentelemetry.proto")
 
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
-    ExportLogsServiceResponse,
-)
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
-
 import auditora
 from auditora import monitor, report, sentinel, session
 from auditora.core import _runs
 from auditora.integrations.otel import OTelSink
 from auditora.testing import capture
-
-_MESSAGES: Dict[str, Tuple[Any, Any]] = {
-    "/v1/traces": (ExportTraceServiceRequest, ExportTraceServiceResponse),
-    "/v1/logs": (ExportLogsServiceRequest, ExportLogsServiceResponse),
-    "/v1/metrics": (ExportMetricsServiceRequest, ExportMetricsServiceResponse),
-}
-
-
-class Receiver:
-    """An OTLP/HTTP receiver on 127.0.0.1 keeping the raw body of every accepted request.
-
-    ``status[path]`` is the HTTP status it answers for that signal (200 by default).
-    """
-
-    def __init__(self) -> None:
-        self.bodies: Dict[str, List[bytes]] = {path: [] for path in _MESSAGES}
-        self.refused: Dict[str, int] = {path: 0 for path in _MESSAGES}
-        self.status: Dict[str, int] = {path: 200 for path in _MESSAGES}
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive: one connection per exporter
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                status = receiver.status.get(self.path, 404)
-                payload = b""
-                with receiver.lock:
-                    if status == 200:
-                        receiver.bodies[self.path].append(body)
-                        payload = _MESSAGES[self.path][1]().SerializeToString()
-                    else:
-                        receiver.refused[self.path] = receiver.refused.get(self.path, 0) + 1
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def decoded(self, path: str) -> List[Any]:
-        with self.lock:
-            bodies = list(self.bodies[path])
-        messages = []
-        for body in bodies:
-            message = _MESSAGES[path][0]()
-            message.ParseFromString(body)
-            messages.append(message)
-        return messages
-
-    def span_ids(self) -> List[bytes]:
-        return [
-            span.span_id
-            for request in self.decoded("/v1/traces")
-            for resource_spans in request.resource_spans
-            for scope_spans in resource_spans.scope_spans
-            for span in scope_spans.spans
-        ]
-
-    def logs(self) -> List[Any]:
-        return [
-            log
-            for request in self.decoded("/v1/logs")
-            for resource_logs in request.resource_logs
-            for scope_logs in resource_logs.scope_logs
-            for log in scope_logs.log_records
-        ]
-
-    def raw(self) -> bytes:
-        with self.lock:
-            return b"".join(body for bodies in self.bodies.values() for body in bodies)
+from otlp_receiver import Receiver
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     """A receiver started for the test and stopped after it (sinks are shut down first,
     so no exporter is left retrying against a closed port)."""
-    r = Receiver()
-    r.thread.start()
+    r = Receiver().start()
     try:
         yield r
     finally:
         auditora.shutdown(10.0)
-        r.server.shutdown()
-        r.server.server_close()
-        r.thread.join(timeout=10)
+        r.stop()
 
 
 @pytest.fixture(autouse=True)
