@@ -79,12 +79,13 @@ def test_content_is_not_recorded_unless_capture_is_on() -> None:
 
 
 def test_messages_are_kept_in_the_report_and_counted() -> None:
-    """The report keeps the messages; the monitor counts messages and hand-offs."""
+    """The root's report keeps every message of the trace, the coder's nested one
+    included; its monitor counts messages and hand-offs."""
     plan = _system()
     plan()
     kept = [r for r in plan._report.get_records() if r.kind == "agent_message"]
-    assert len(kept) == 2  # the coder's message went to the coder's own report
-    assert plan._monitor.get_metrics() == {"agents.handoffs": 1.0, "agents.messages": 1.0}
+    assert len(kept) == 3
+    assert plan._monitor.get_metrics() == {"agents.handoffs": 1.0, "agents.messages": 2.0}
 
 
 def test_conversation_graph_counts_who_talked_to_whom() -> None:

@@ -42,7 +42,8 @@ def test_bind_carries_the_context_into_a_thread() -> None:
 
 
 def test_bind_with_thread_pool_many_submissions_and_nested_runs() -> None:
-    """One bound function submitted many times runs concurrently; runs nest under the caller."""
+    """One bound function submitted many times runs concurrently; runs nest under the
+    caller and count into the caller's monitor (one trace, one session)."""
 
     @sentinel()
     def work(i: int) -> int:
@@ -61,7 +62,9 @@ def test_bind_with_thread_pool_many_submissions_and_nested_runs() -> None:
     assert len(children) == 50
     assert {c.parent_id for c in children} == {parent.run_id}
     assert {c.trace_id for c in children} == {parent.trace_id}
-    assert work._monitor.get_metrics() == {"done": 50.0}
+    assert fan_out._monitor.get_metrics() == {"done": 50.0}
+    assert work._monitor.get_metrics() == {}
+    assert {c.session_id for c in children} == {"pool"}
 
 
 def test_bind_rejects_non_callables() -> None:

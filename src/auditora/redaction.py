@@ -240,9 +240,16 @@ def _words(key: str) -> List[str]:
 
 def is_sensitive_key(key: Any) -> bool:
     """Whether values stored under ``key`` are masked whatever they look like."""
-    if not isinstance(key, str):
+    state = _state
+    if key.__class__ is str:
+        # A key seen before is answered from the cache without a further call:
+        # argument names are checked at every captured call.
+        cached = state.key_cache.get(key)
+        if cached is not None:
+            return cached
+    elif not isinstance(key, str):
         return False
-    return _is_sensitive(key, _state)
+    return _is_sensitive(key, state)
 
 
 def _is_sensitive(key: str, state: _State) -> bool:

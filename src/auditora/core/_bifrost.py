@@ -8,6 +8,7 @@ from typing import Any, List, Optional, Tuple, Type
 
 from .._config import settings
 from ..records import Run
+from ._capture import check_run_type
 from ._paragon import Paragon, active
 from ._runs import end_run, start_run
 
@@ -47,6 +48,7 @@ class bifrost_sync:
     context's session, monitor and report as a child run; outside any context it
     gets fresh defaults. Giving any of them starts a new context: the ones not
     given are fresh defaults. ``as`` binds the :class:`~auditora.records.Run`.
+    ``kind`` sets its run type, as ``@sentinel(kind=...)`` does.
 
     One instance may be entered again while it is active (each entry is its own
     run); the previous context is restored on every exit, even on error.
@@ -66,9 +68,11 @@ class bifrost_sync:
         session_id: Optional[str] = None,
         name: str = "bifrost",
         agent: Optional[str] = None,
+        kind: Optional[str] = None,
     ) -> None:
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
+        self.run_type = check_run_type(kind, agent)
         # Read once, here, as @sentinel reads it at decoration: an instance
         # keeps one mode for all its entries, so each exit undoes its entry.
         self._disabled: bool = settings.disabled
@@ -91,7 +95,9 @@ class bifrost_sync:
                 adats = (current.session, current.monitor, current.report)
             else:
                 adats = resolve_adats(None, None, None, None)
-        run = start_run(adats[0], adats[1], adats[2], self.name, run_kind, self.agent)
+        run = start_run(
+            adats[0], adats[1], adats[2], self.name, run_kind, self.agent, self.run_type
+        )
         self._stack.append((run, Paragon.set(run)))
         return run
 
