@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import gzip
 import threading
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, Iterator, List
+from typing import Any, Iterator
 
 import pytest
 
@@ -14,103 +13,16 @@ pytest.importorskip("opentelemetry.sdk")
 pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
 pytest.importorskip("opentelemetry.proto")
 
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
-    ExportLogsServiceResponse,
-)
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
-
 from auditora import bifrost_sync, monitor, propagation, report, sentinel
 from auditora.core import _runs
 from auditora.integrations.otel import OTelSink
 from auditora.testing import capture
-
-_MESSAGES = {
-    "/v1/traces": (ExportTraceServiceRequest, ExportTraceServiceResponse),
-    "/v1/logs": (ExportLogsServiceRequest, ExportLogsServiceResponse),
-    "/v1/metrics": (ExportMetricsServiceRequest, ExportMetricsServiceResponse),
-}
-
-
-class Receiver:
-    """An OTLP/HTTP protobuf receiver on 127.0.0.1 that keeps decoded requests."""
-
-    def __init__(self) -> None:
-        self.requests: Dict[str, List[Any]] = {path: [] for path in _MESSAGES}
-        self.headers: List[Dict[str, str]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                request_type, response_type = _MESSAGES[self.path]
-                message = request_type()
-                message.ParseFromString(body)
-                receiver.requests[self.path].append(message)
-                receiver.headers.append(dict(self.headers))
-                payload = response_type().SerializeToString()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    def spans(self) -> List[Any]:
-        return [
-            span
-            for request in self.requests["/v1/traces"]
-            for resource_spans in request.resource_spans
-            for scope_spans in resource_spans.scope_spans
-            for span in scope_spans.spans
-        ]
-
-    def logs(self) -> List[Any]:
-        return [
-            log
-            for request in self.requests["/v1/logs"]
-            for resource_logs in request.resource_logs
-            for scope_logs in resource_logs.scope_logs
-            for log in scope_logs.log_records
-        ]
-
-    def metrics(self) -> Dict[str, Any]:
-        return {
-            metric.name: metric
-            for request in self.requests["/v1/metrics"]
-            for resource_metrics in request.resource_metrics
-            for scope_metrics in resource_metrics.scope_metrics
-            for metric in scope_metrics.metrics
-        }
+from otlp_receiver import Receiver, attrs, running
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.thread.start()
-    try:
-        yield r
-    finally:
-        r.server.shutdown()
-        r.server.server_close()
-        r.thread.join(timeout=10)
+    yield from running()
 
 
 @pytest.fixture(autouse=True)
@@ -118,18 +30,6 @@ def _restore_hook() -> Iterator[None]:
     saved = _runs.remote_parent_hook
     yield
     _runs.remote_parent_hook = saved
-
-
-def attrs(item: Any) -> Dict[str, Any]:
-    """Decode a protobuf attribute list into a dict of plain values."""
-    out: Dict[str, Any] = {}
-    for kv in item.attributes:
-        field = kv.value.WhichOneof("value")
-        value = getattr(kv.value, field)
-        if field == "array_value":
-            value = [getattr(v, v.WhichOneof("value")) for v in value.values]
-        out[kv.key] = value
-    return out
 
 
 @sentinel(session_id="otel-session")
@@ -220,16 +120,27 @@ def test_llm_calls_become_genai_client_spans(receiver: Receiver) -> None:
         "gen_ai.response.id": "chatcmpl-1",
         "session.id": "otel-session",
         "gen_ai.conversation.id": "otel-session",
+        # OpenInference, for Arize Phoenix (MLflow reads the span kind and counts too)
+        "openinference.span.kind": "LLM",
+        "llm.model_name": "gpt-4o",
+        "llm.provider": "openai",
+        "llm.token_count.prompt": 12,
+        "llm.token_count.completion": 30,
+        "llm.token_count.total": 42,
+        "llm.invocation_parameters": '{"temperature": 0.2, "max_tokens": 100}',
     }
-    if call.cost is not None:  # filled in from the price table when the model is known
-        expected["auditora.llm.cost"] = call.cost
+    assert call.cost is not None  # gpt-4o is in the bundled price table
+    for name in ("gen_ai.usage.cost", "llm.cost.total", "auditora.llm.cost"):
+        expected[name] = call.cost
     assert attrs(span) == expected
     assert (span.trace_id.hex(), span.parent_span_id.hex(), span.kind) == (
         run.trace_id,
         run.run_id,
         3,  # SPAN_KIND_CLIENT
     )
-    assert span.end_time_unix_nano - span.start_time_unix_nano == 500_000_000
+    # response_time=0.5 s is longer than the run has lasted: the span starts with the run.
+    assert span.start_time_unix_nano == run.start_ns
+    assert span.end_time_unix_nano == call.time_ns
 
 
 def test_events_and_evaluations_become_span_events(receiver: Receiver) -> None:
@@ -269,10 +180,14 @@ def test_errors_set_span_status_and_an_exception_event(receiver: Receiver) -> No
     (event,) = span.events
     assert (span.status.code, span.status.message) == (2, "ValueError: bad input")
     assert attrs(span)["error.type"] == "ValueError"
-    assert (event.name, attrs(event)) == (
+    exception = attrs(event)
+    stacktrace = exception.pop("exception.stacktrace")
+    assert (event.name, exception) == (
         "exception",
         {"exception.type": "ValueError", "exception.message": "bad input"},
     )
+    assert stacktrace.startswith("Traceback (most recent call last):")
+    assert stacktrace.rstrip().endswith("ValueError: bad input")
 
 
 def test_logs_and_evaluation_events_go_to_otel_logs_in_the_run_context(
@@ -304,8 +219,12 @@ def test_logs_and_evaluation_events_go_to_otel_logs_in_the_run_context(
     )
 
 
-def test_metrics_and_genai_histograms_are_exported(receiver: Receiver) -> None:
-    """Monitor metrics become gauges; LLM calls feed the GenAI usage histograms."""
+def test_metrics_and_genai_histograms_are_exported(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Monitor metrics become gauges; LLM calls feed the GenAI usage histograms (without
+    OTEL_SEMCONV_STABILITY_OPT_IN, the conventions' older token histogram)."""
+    monkeypatch.delenv("OTEL_SEMCONV_STABILITY_OPT_IN", raising=False)
     sink = OTelSink(endpoint=receiver.endpoint, traces=False, logs=False)
     try:
         records = export(sink, lambda: answer("why?"))
@@ -335,7 +254,7 @@ def test_standard_otlp_environment_variables_configure_the_exporters(
         export(sink, lambda: helper())
     finally:
         sink.close()
-    (request,) = receiver.requests["/v1/traces"]
+    (request,) = receiver.decoded("/v1/traces")
     resource = attrs(request.resource_spans[0].resource)
     assert (resource["service.name"], receiver.headers[0].get("x-team")) == ("from-env", "evals")
 

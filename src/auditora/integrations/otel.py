@@ -34,6 +34,7 @@ OpenTelemetry span is active join that span's trace as its child.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
@@ -117,6 +118,49 @@ def _json(value: Any) -> str:
         return repr(value)
 
 
+def _text(value: Any) -> str:
+    """JSON text of an already serialized (sanitized, redacted) value."""
+    try:
+        return json.dumps(value, ensure_ascii=False, default=repr)
+    except Exception:
+        return repr(value)
+
+
+def _value_attrs(attrs: Dict[str, Any], prefix: str, value: Any) -> Optional[str]:
+    """OpenInference ``{prefix}.value`` / ``{prefix}.mime_type`` for ``value``; its text."""
+    if isinstance(value, str):
+        attrs[f"{prefix}.value"] = value
+        attrs[f"{prefix}.mime_type"] = "text/plain"
+        return value
+    text = _text(value)
+    attrs[f"{prefix}.value"] = text
+    attrs[f"{prefix}.mime_type"] = "application/json"
+    return text
+
+
+def _iso(time_ns: int) -> str:
+    """An RFC 3339 UTC timestamp with microseconds (what Langfuse's timestamps take)."""
+    seconds, ns = divmod(time_ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ns // 1000:06d}Z"
+
+
+def _instruction_parts(value: Any) -> List[Any]:
+    """System instructions (a string, content blocks, or a list of either) as GenAI parts."""
+    items = value if isinstance(value, list) else [value]
+    parts: List[Any] = []
+    for item in items:
+        if isinstance(item, str):
+            parts.append({"type": "text", "content": item})
+        elif isinstance(item, Mapping) and isinstance(item.get("text"), str):
+            # Anthropic's {"type": "text", "text": ...} blocks.
+            parts.append({"type": "text", "content": item["text"]})
+        elif isinstance(item, Mapping) and "type" in item and "content" in item:
+            parts.append(dict(item))
+        else:
+            parts.append({"type": "text", "content": item})
+    return parts
+
+
 _INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -194,6 +238,39 @@ _EXTRA_KEYS = {
     "server_address": "server.address",
     "cache_creation_tokens": "gen_ai.usage.cache_creation.input_tokens",
 }
+
+# Run types -> OpenInference's openinference.span.kind (Arize Phoenix, and MLflow
+# reads it first). Plain functions are the glue between steps: CHAIN.
+_OPENINFERENCE_KINDS = {
+    "function": "CHAIN",
+    "chain": "CHAIN",
+    "workflow": "CHAIN",
+    "server": "CHAIN",
+    "agent": "AGENT",
+    "tool": "TOOL",
+    "llm": "LLM",
+    "retriever": "RETRIEVER",
+    "embedding": "EMBEDDING",
+    "evaluator": "EVALUATOR",
+}
+
+# Run types the GenAI agent conventions name an operation for.
+_GENAI_OPERATIONS = {
+    "agent": "invoke_agent",
+    "tool": "execute_tool",
+    "workflow": "invoke_workflow",
+    "retriever": "retrieval",
+}
+
+#: The standard switch to the latest experimental GenAI conventions.
+OPT_IN_ENV = "OTEL_SEMCONV_STABILITY_OPT_IN"
+
+
+def _latest_genai() -> bool:
+    """True when ``OTEL_SEMCONV_STABILITY_OPT_IN`` lists ``gen_ai_latest_experimental``."""
+    values = {part.strip() for part in os.environ.get(OPT_IN_ENV, "").split(",")}
+    return "gen_ai_latest_experimental" in values
+
 
 _SEVERITY = {
     "DEBUG": SeverityNumber.DEBUG,
@@ -422,6 +499,45 @@ class _Signal:
         return {"exported": self.exported, "failed": self.failed, "error": self.error}
 
 
+class _LLMSpan:
+    """An LLM span of the batch being translated: evaluations of its response may
+    still join it as events before it is exported (``build(events)`` remakes it)."""
+
+    __slots__ = ("attrs", "build", "events", "index")
+
+    def __init__(self, index: int, build: Callable[..., Any], attrs: Dict[str, Any]) -> None:
+        self.index = index
+        self.build = build
+        self.attrs = attrs
+        self.events: List[Any] = []
+
+
+#: At most this many evaluations of one span are repeated as OpenInference attributes.
+_MAX_INLINE_EVALUATIONS = 128
+
+_INLINE_FIELDS = (
+    ("gen_ai.evaluation.name", "name"),
+    ("gen_ai.evaluation.score.value", "score"),
+    ("gen_ai.evaluation.score.label", "label"),
+    ("gen_ai.evaluation.explanation", "explanation"),
+)
+
+
+def _inline_evaluations(attrs: Dict[str, Any], events: Sequence[Any]) -> None:
+    """Repeat the span's ``gen_ai.evaluation.result`` events as OpenInference's inline
+    span feedback (``evaluations.<i>.evaluation.*``)."""
+    index = 0
+    for event in events:
+        if event.name != "gen_ai.evaluation.result" or index >= _MAX_INLINE_EVALUATIONS:
+            continue
+        values = event.attributes or {}
+        for source, field in _INLINE_FIELDS:
+            value = values.get(source)
+            if value is not None:
+                attrs[f"evaluations.{index}.evaluation.{field}"] = value
+        index += 1
+
+
 class _LogCollector:
     """Stands in for the log exporter behind a ``SimpleLogRecordProcessor``: keeps
     the SDK's finished log records (whatever type this SDK version makes) so the
@@ -545,8 +661,19 @@ class OTelSink(Sink):
         # export/flush/close run one at a time (the recorder guarantees it; direct callers may not).
         self._io = threading.RLock()
         self._pending: OrderedDict[str, List[Tuple[SpanEvent, Optional[_Delivery]]]] = OrderedDict()
-        # run id -> trace id of recently exported runs, to route late events.
-        self._ended: OrderedDict[str, str] = OrderedDict()
+        # run id -> (trace id, start) of recently exported runs: routes late events
+        # and keeps LLM spans from starting before their run.
+        self._ended: OrderedDict[str, Tuple[str, int]] = OrderedDict()
+        # response id -> (trace id, span id) of recently exported LLM spans, so an
+        # evaluation of that response is parented to its span.
+        self._responses: OrderedDict[str, Tuple[str, str]] = OrderedDict()
+        # Per batch: run starts of the batch's runs (built when first needed), and
+        # the LLM spans not yet exported, by response id, that evaluations may join.
+        self._batch_starts: Optional[Dict[str, int]] = None
+        self._batch: Sequence[Record] = ()
+        self._batch_llm: Dict[str, _LLMSpan] = {}
+        #: OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental at construction.
+        self._latest_genai = _latest_genai()
         self._gauges: Dict[str, Any] = {}
         self._closed = False
         #: Records that could not be translated (logged once).
@@ -604,12 +731,31 @@ class OTelSink(Sink):
             )
             meter = self._meter_provider.get_meter("auditora", __version__)
             self._meter = meter
-            self._token_usage = meter.create_histogram(
-                "gen_ai.client.token.usage",
-                unit="{token}",
-                description="Number of input and output tokens used.",
-                explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
-            )
+            if self._latest_genai:
+                # The latest conventions: additive counters whose points partition
+                # the totals, in place of the per-call token histogram.
+                self._tokens = meter.create_counter(
+                    "gen_ai.client.inference.tokens",
+                    unit="{token}",
+                    description="Input and output tokens used.",
+                )
+                self._tokens_by_cache = meter.create_counter(
+                    "gen_ai.client.inference.input_tokens_by_cache",
+                    unit="{token}",
+                    description="Input tokens by provider-managed cache use.",
+                )
+                self._tokens_by_phase = meter.create_counter(
+                    "gen_ai.client.inference.output_tokens_by_phase",
+                    unit="{token}",
+                    description="Output tokens by generation phase.",
+                )
+            else:
+                self._token_usage = meter.create_histogram(
+                    "gen_ai.client.token.usage",
+                    unit="{token}",
+                    description="Number of input and output tokens used.",
+                    explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
+                )
             self._duration = meter.create_histogram(
                 "gen_ai.client.operation.duration",
                 unit="s",
@@ -637,6 +783,7 @@ class OTelSink(Sink):
         with self._io:
             spans: List[Tuple[ReadableSpan, List[Optional[_Delivery]]]] = []
             untranslated = 0
+            self._batch, self._batch_starts = batch, None
             # User-provided fields come from the shared, redacted and bounded
             # serialization (computed once per batch for all sinks).
             for record, data in zip(batch, jsonable(batch)):
@@ -653,6 +800,8 @@ class OTelSink(Sink):
                             getattr(record, "kind", type(record).__name__),
                         )
             self._current = None
+            self._finish_llm_spans(spans)
+            self._batch, self._batch_starts = (), None
             lost = self._send(spans)
             if self._metric_deliveries and time.monotonic() >= self._metrics_due:
                 lost += self._push_metrics(10.0)
@@ -717,6 +866,7 @@ class OTelSink(Sink):
         self._io = threading.RLock()
         self._pending = OrderedDict()
         self._ended = OrderedDict()
+        self._responses = OrderedDict()
         self._log_items.items.clear()
         self._log_deliveries = []
         self._metric_deliveries = []
@@ -784,9 +934,9 @@ class OTelSink(Sink):
                 spans.append(self._run_span(record, data))
         elif isinstance(record, LLMCall):
             if self._traces is not None:
-                spans.append((self._llm_span(record, data), [self._current]))
+                self._llm_span(record, data, spans)
             if self._meter_provider is not None:
-                self._llm_metrics(record)
+                self._llm_metrics(record, data)
                 self._metric_deliveries.append(self._current)
         elif isinstance(record, Evaluation):
             self._evaluation(record, data)
@@ -875,96 +1025,233 @@ class OTelSink(Sink):
         """The run's span with its buffered events, and the records it carries."""
         with self._lock:
             pending = self._pending.pop(run.run_id, [])
-            self._ended[run.run_id] = run.trace_id
+            self._ended[run.run_id] = (run.trace_id, run.start_ns)
             while len(self._ended) > self._max_pending:
                 self._ended.popitem(last=False)
         events = [event for event, _ in pending]
         deliveries = [self._current, *(delivery for _, delivery in pending)]
-        attrs: Dict[str, Any] = {"auditora.run.kind": run.run_kind}
+        run_type = run.run_type or "function"
+        attrs: Dict[str, Any] = {
+            "auditora.run.kind": run.run_kind,
+            "auditora.run.type": run_type,
+            "openinference.span.kind": _OPENINFERENCE_KINDS.get(run_type, "CHAIN"),
+        }
         if run.status != "ok":
             attrs["auditora.run.status"] = run.status
         _session_attrs(attrs, run.session_id)
         _put(attrs, "gen_ai.agent.name", run.agent)
+        name = run.name
+        operation = _GENAI_OPERATIONS.get(run_type)
+        if operation is not None:
+            attrs["gen_ai.operation.name"] = operation
+            if run_type == "agent":
+                agent = run.agent or run.name
+                attrs["gen_ai.agent.name"] = attrs["agent.name"] = agent
+                name = f"invoke_agent {agent}"
+            elif run_type == "tool":
+                attrs["gen_ai.tool.name"] = attrs["tool.name"] = run.name
+                name = f"execute_tool {run.name}"
+            elif run_type == "workflow":
+                attrs["gen_ai.workflow.name"] = run.name
+                name = f"invoke_workflow {run.name}"
         _put_all(attrs, data.get("attributes"))
+        inputs = data.get("inputs")
+        if inputs is not None:
+            text = _value_attrs(attrs, "input", inputs)
+            if run_type == "tool":
+                attrs["gen_ai.tool.call.arguments"] = text
+        output = data.get("output")
+        if output is not None:
+            text = _value_attrs(attrs, "output", output)
+            if run_type == "tool":
+                attrs["gen_ai.tool.call.result"] = text
+        _inline_evaluations(attrs, events)
         start = run.start_ns
         end = start + run.duration_ns if run.duration_ns is not None else (run.end_ns or start)
         status = None
         if run.status == "error":
-            attrs["error.type"] = run.error_type or "error"
+            attrs["error.type"] = run.error_type or "_OTHER"
             description = f"{run.error_type}: {run.error_message}" if run.error_type else None
             status = Status(StatusCode.ERROR, description)
             exception: Dict[str, Any] = {}
             _put(exception, "exception.type", run.error_type)
             _put(exception, "exception.message", run.error_message)
+            _put(exception, "exception.stacktrace", data.get("traceback"))
             events.append(SpanEvent("exception", exception, end))
         span = self._span(
-            run.name, run.trace_id, run.run_id, run.parent_id, start, end, attrs, events, status
+            name, run.trace_id, run.run_id, run.parent_id, start, end, attrs, events, status
         )
         return span, deliveries
 
-    def _llm_attributes(self, call: LLMCall) -> Dict[str, Any]:
+    def _llm_attributes(self, call: LLMCall, data: Dict[str, Any]) -> Dict[str, Any]:
+        """The low-cardinality attributes an LLM call's span and metrics share."""
         attrs: Dict[str, Any] = {"gen_ai.operation.name": call.operation or "chat"}
-        provider = call.provider or _guess_provider(call.model)
+        provider = call.provider or _guess_provider(call.request_model or call.model)
         _put(attrs, "gen_ai.provider.name", provider)
-        _put(attrs, "gen_ai.request.model", call.model)
+        _put(attrs, "gen_ai.request.model", call.request_model or call.model)
+        # Records from before schema 2 carried the response model as an extra.
+        response_model = call.response_model or (data.get("extra") or {}).get("response_model")
+        _put(attrs, "gen_ai.response.model", response_model)
+        if not call.success:
+            attrs["error.type"] = call.error_type or _error_type(call.error)
         return attrs
 
-    def _llm_span(self, call: LLMCall, data: Dict[str, Any]) -> ReadableSpan:
-        attrs = self._llm_attributes(call)
-        _put(attrs, "gen_ai.usage.input_tokens", call.input_tokens)
-        _put(attrs, "gen_ai.usage.output_tokens", call.output_tokens)
-        _put(attrs, "gen_ai.usage.cache_read.input_tokens", call.cached_tokens)
-        _put(attrs, "gen_ai.usage.reasoning.output_tokens", call.reasoning_tokens)
-        _put(attrs, "gen_ai.response.time_to_first_chunk", call.time_to_first_token)
+    def _parent_start(self, run_id: str) -> Optional[int]:
+        """The start of run ``run_id`` when it is in this batch or was exported lately."""
+        starts = self._batch_starts
+        if starts is None:
+            starts = self._batch_starts = {
+                r.run_id: r.start_ns for r in self._batch if r.__class__ is Run
+            }
+        start = starts.get(run_id)
+        if start is None:
+            with self._lock:
+                ended = self._ended.get(run_id)
+            start = ended[1] if ended is not None else None
+        return start
+
+    def _llm_span(
+        self,
+        call: LLMCall,
+        data: Dict[str, Any],
+        spans: List[Tuple[ReadableSpan, List[Optional[_Delivery]]]],
+    ) -> None:
+        attrs = self._llm_attributes(call, data)
+        model = attrs.get("gen_ai.request.model", call.model)
+        is_embedding = attrs["gen_ai.operation.name"] == "embeddings"
+        attrs["openinference.span.kind"] = "EMBEDDING" if is_embedding else "LLM"
+        _put(attrs, "llm.model_name", attrs.get("gen_ai.response.model", model))
+        _put(attrs, "llm.provider", attrs.get("gen_ai.provider.name"))
+        usage = (
+            ("gen_ai.usage.input_tokens", "llm.token_count.prompt", call.input_tokens),
+            ("gen_ai.usage.output_tokens", "llm.token_count.completion", call.output_tokens),
+            (
+                "gen_ai.usage.cache_read.input_tokens",
+                "llm.token_count.prompt_details.cache_read",
+                call.cached_tokens,
+            ),
+            (
+                "gen_ai.usage.cache_creation.input_tokens",
+                "llm.token_count.prompt_details.cache_write",
+                call.cache_write_tokens,
+            ),
+            (
+                "gen_ai.usage.reasoning.output_tokens",
+                "llm.token_count.completion_details.reasoning",
+                call.reasoning_tokens,
+            ),
+        )
+        for genai, openinference, count in usage:
+            if count is not None:
+                attrs[genai] = attrs[openinference] = count
+        if call.input_tokens is not None or call.output_tokens is not None:
+            attrs["llm.token_count.total"] = call.total_tokens
         if call.finish_reason is not None:
             attrs["gen_ai.response.finish_reasons"] = [str(call.finish_reason)]
-        _put(attrs, "auditora.llm.cost", call.cost)
+        if call.cost is not None:
+            attrs["gen_ai.usage.cost"] = attrs["llm.cost.total"] = call.cost
+            attrs["auditora.llm.cost"] = call.cost
         _put(attrs, "gen_ai.response.id", call.response_id)
-        for key, value in (data.get("request") or {}).items():
+        request = data.get("request") or {}
+        for key, value in request.items():
             semconv = _REQUEST_KEYS.get(key)
             if semconv is not None:
                 if semconv == "stop_sequences" and isinstance(value, str):
                     value = [value]
                 _put(attrs, f"gen_ai.request.{semconv}", value)
+        if request:
+            attrs["llm.invocation_parameters"] = _text(request)
         for key, value in (data.get("extra") or {}).items():
-            _put(attrs, _EXTRA_KEYS.get(key, f"auditora.llm.{key}"), value)
+            if key != "response_model":
+                _put(attrs, _EXTRA_KEYS.get(key, f"auditora.llm.{key}"), value)
+        if data.get("system_instructions") is not None:
+            parts = _instruction_parts(data["system_instructions"])
+            attrs["gen_ai.system_instructions"] = _text(parts)
         if data.get("input") is not None:
             attrs["gen_ai.input.messages"] = _json(_messages(data["input"], "user"))
+            _value_attrs(attrs, "input", data["input"])
         if data.get("output") is not None:
             messages = _messages(data["output"], "assistant", call.finish_reason)
             attrs["gen_ai.output.messages"] = _json(messages)
+            _value_attrs(attrs, "output", data["output"])
         _session_attrs(attrs, call.session_id)
-        status = None
-        if not call.success:
-            attrs["error.type"] = _error_type(call.error)
-            status = Status(StatusCode.ERROR, call.error)
+        status = Status(StatusCode.ERROR, call.error) if not call.success else None
         end = call.time_ns
-        start = end - int((call.response_time or 0.0) * 1e9)
+        start = call.start_ns
+        if start is None:
+            start = end - int((call.response_time or 0.0) * 1e9)
+        parent = call.run_id if call.trace_id else None
+        if parent is not None:
+            # Never before the run that made the call (a response_time measured
+            # from before the run started, or an unclamped start_ns).
+            parent_start = self._parent_start(parent)
+            if parent_start is not None and start < parent_start:
+                start = parent_start
+        end = max(end, start)
+        if call.time_to_first_token is not None:
+            attrs["gen_ai.response.time_to_first_chunk"] = call.time_to_first_token
+            first = start + int(call.time_to_first_token * 1e9)
+            attrs["langfuse.observation.completion_start_time"] = _iso(first)
         trace_id = call.trace_id or new_trace_id()
-        name = f"{attrs['gen_ai.operation.name']} {call.model}"
-        return self._span(
-            name,
-            trace_id,
-            new_span_id(),
-            call.run_id if call.trace_id else None,
-            start,
-            end,
-            attrs,
-            status=status,
-            kind=SpanKind.CLIENT,
+        span_id = new_span_id()
+        name = f"{attrs['gen_ai.operation.name']} {model}"
+        build = functools.partial(
+            self._span, name, trace_id, span_id, parent, start, end, attrs, status=status
         )
+        spans.append((build((), kind=SpanKind.CLIENT), [self._current]))
+        if call.response_id:
+            self._batch_llm[call.response_id] = _LLMSpan(len(spans) - 1, build, attrs)
+            with self._lock:
+                self._responses[call.response_id] = (trace_id, span_id)
+                while len(self._responses) > self._max_pending:
+                    self._responses.popitem(last=False)
 
-    def _llm_metrics(self, call: LLMCall) -> None:
-        attrs = self._llm_attributes(call)
-        if not call.success:
-            attrs["error.type"] = _error_type(call.error)
+    def _finish_llm_spans(
+        self, spans: List[Tuple[ReadableSpan, List[Optional[_Delivery]]]]
+    ) -> None:
+        """Rebuild the batch's LLM spans that evaluations joined, with those events."""
+        for llm in self._batch_llm.values():
+            if llm.events:
+                _inline_evaluations(llm.attrs, llm.events)
+                span = llm.build(llm.events, kind=SpanKind.CLIENT)
+                spans[llm.index] = (span, spans[llm.index][1])
+        self._batch_llm = {}
+
+    def _llm_metrics(self, call: LLMCall, data: Dict[str, Any]) -> None:
+        attrs = self._llm_attributes(call, data)
         if call.response_time is not None:
             self._duration.record(call.response_time, attrs)
-        for kind, count in (("input", call.input_tokens), ("output", call.output_tokens)):
-            if count is not None:
-                self._token_usage.record(count, {**attrs, "gen_ai.token.type": kind})
+        if self._latest_genai:
+            self._token_counters(call, attrs)
+        else:
+            for kind, count in (("input", call.input_tokens), ("output", call.output_tokens)):
+                if count is not None:
+                    self._token_usage.record(count, {**attrs, "gen_ai.token.type": kind})
         if call.cost:
             self._cost.add(call.cost, attrs)
+
+    def _token_counters(self, call: LLMCall, attrs: Dict[str, Any]) -> None:
+        """The latest conventions' counters. Each split partitions its total
+        (input counts cache reads and writes, output counts reasoning)."""
+        if call.input_tokens is not None:
+            total = call.input_tokens
+            self._tokens.add(total, {**attrs, "gen_ai.token.type": "input"})
+            read = min(call.cached_tokens or 0, total)
+            write = min(call.cache_write_tokens or 0, total - read)
+            for cache, count in (
+                ("uncached", total - read - write),
+                ("read", read),
+                ("write", write),
+            ):
+                if count:
+                    self._tokens_by_cache.add(count, {**attrs, "gen_ai.token.cache": cache})
+        if call.output_tokens is not None:
+            total = call.output_tokens
+            self._tokens.add(total, {**attrs, "gen_ai.token.type": "output"})
+            reasoning = min(call.reasoning_tokens or 0, total)
+            for phase, count in (("response", total - reasoning), ("reasoning", reasoning)):
+                if count:
+                    self._tokens_by_phase.add(count, {**attrs, "gen_ai.token.phase": phase})
 
     def _evaluation(self, ev: Evaluation, data: Dict[str, Any]) -> None:
         attrs: Dict[str, Any] = {"gen_ai.evaluation.name": ev.metric_name}
@@ -973,20 +1260,38 @@ class OTelSink(Sink):
             attrs["gen_ai.evaluation.score.value"] = float(value)
         attrs["gen_ai.evaluation.score.label"] = ev.label or ev.status.lower()
         _put(attrs, "gen_ai.evaluation.explanation", ev.explanation)
+        extra = dict(data.get("extra") or {})
+        response_id = extra.pop("response_id", None)
+        if not isinstance(response_id, str):
+            response_id = None
+        _put(attrs, "gen_ai.response.id", response_id)
         _put(attrs, "auditora.evaluation.threshold", ev.threshold)
         attrs["auditora.evaluation.status"] = ev.status
         attrs["auditora.evaluation.direction"] = ev.direction
-        _put_all(attrs, data.get("extra"), "auditora.evaluation.")
-        as_span_event = self._eval_span and ev.run_id and self._traces is not None
+        _put_all(attrs, extra, "auditora.evaluation.")
+        # The evaluated span: the LLM call that gave the response, when this sink
+        # built its span, else the run that logged the evaluation.
+        trace_id, span_id = ev.trace_id, ev.run_id
+        target: Optional[_LLMSpan] = None
+        if response_id is not None:
+            target = self._batch_llm.get(response_id)
+            with self._lock:
+                known = self._responses.get(response_id)
+            if known is not None:
+                trace_id, span_id = known
+        as_span_event = bool(self._eval_span and self._traces is not None and (target or ev.run_id))
         if as_span_event:
             event = SpanEvent("gen_ai.evaluation.result", dict(attrs), ev.time_ns)
-            self._span_event(ev.run_id, event, ev)
+            if target is not None:
+                target.events.append(event)
+            else:
+                self._span_event(ev.run_id, event, ev)
         if self._eval_log or not as_span_event:
             severity = SeverityNumber.INFO if ev.passed else SeverityNumber.WARN
             self._emit_log(
                 ev.time_ns,
-                ev.trace_id,
-                ev.run_id,
+                trace_id,
+                span_id,
                 severity,
                 ev.level,
                 _session_attrs(attrs, ev.session_id),
@@ -1035,7 +1340,8 @@ class OTelSink(Sink):
             trace_id = getattr(record, "trace_id", None) if record is not None else None
             if trace_id is None and run_id:
                 with self._lock:
-                    trace_id = self._ended.get(run_id)
+                    ended = self._ended.get(run_id)
+                trace_id = ended[0] if ended is not None else None
             session_id = getattr(record, "session_id", None)
             self._event_log(event, trace_id, run_id, session_id, self._current)
 
