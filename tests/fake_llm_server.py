@@ -7,10 +7,14 @@ it:
 
 * ``x-fake-status: 429`` (or 500, …) answers that error in the API's format;
 * ``x-fake-chunks: N`` streams N text deltas (default 3);
-* ``x-fake-model: NAME`` answers with that model name (default: the request's).
+* ``x-fake-model: NAME`` answers with that model name (default: the request's);
+* ``x-fake-delay: SECONDS`` waits that long before the answer and before each
+  streamed event (to tell a real latency from a measured-too-early one).
 
 Usage is fixed so tests can assert exact numbers: see :data:`OPENAI_USAGE`,
-:data:`ANTHROPIC_USAGE`. Every request body is kept in ``server.requests``.
+:data:`ANTHROPIC_USAGE`. Response ids (``chatcmpl-…``, ``resp_…``, ``msg_…``) are
+unique per request, as the real APIs' are (deduplication keys on them). Every
+request body is kept in ``server.requests``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -34,6 +39,7 @@ def _text(chunks: int) -> List[str]:
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    delay = 0.0
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -57,6 +63,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _sse(self, data: Any, event: Optional[str] = None) -> None:
+        if self.delay:
+            time.sleep(self.delay)
         text = data if isinstance(data, str) else json.dumps(data)
         frame = (f"event: {event}\n" if event else "") + f"data: {text}\n\n"
         self.wfile.write(frame.encode())
@@ -74,6 +82,9 @@ class _Handler(BaseHTTPRequestHandler):
         status = int(self.headers.get("x-fake-status") or 200)
         chunks = int(self.headers.get("x-fake-chunks") or 3)
         model = self.headers.get("x-fake-model") or body.get("model") or "unknown"
+        self.delay = min(float(self.headers.get("x-fake-delay") or 0), 2.0)
+        if self.delay and not body.get("stream"):
+            time.sleep(self.delay)
         try:
             if self.path.endswith("/chat/completions"):
                 self._chat(status, body, model, chunks)
@@ -107,11 +118,12 @@ class _Handler(BaseHTTPRequestHandler):
         }
         created = int(time.time())
         parts = _text(chunks)
+        response_id = "chatcmpl-" + uuid.uuid4().hex
         if not body.get("stream"):
             return self._json(
                 200,
                 {
-                    "id": "chatcmpl-fake",
+                    "id": response_id,
                     "object": "chat.completion",
                     "created": created,
                     "model": model,
@@ -127,7 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
         self._sse_start()
-        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created}
+        base = {"id": response_id, "object": "chat.completion.chunk", "created": created}
         base["model"] = model
         self._sse(
             {
@@ -153,10 +165,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._sse({**base, "choices": [], "usage": usage})
         self._sse("[DONE]")
 
-    def _response_object(self, model: str, text: str, status: str) -> Dict[str, Any]:
+    def _response_object(
+        self, model: str, text: str, status: str, response_id: str
+    ) -> Dict[str, Any]:
         u = OPENAI_USAGE
         return {
-            "id": "resp_fake",
+            "id": response_id,
             "object": "response",
             "created_at": int(time.time()),
             "model": model,
@@ -196,8 +210,11 @@ class _Handler(BaseHTTPRequestHandler):
         if status != 200:
             return self._openai_error(status)
         parts = _text(chunks)
+        response_id = "resp_" + uuid.uuid4().hex
         if not body.get("stream"):
-            return self._json(200, self._response_object(model, "".join(parts), "completed"))
+            return self._json(
+                200, self._response_object(model, "".join(parts), "completed", response_id)
+            )
         self._sse_start()
         seq = 0
 
@@ -207,7 +224,7 @@ class _Handler(BaseHTTPRequestHandler):
             seq += 1
             self._sse(event, event["type"])
 
-        in_progress = self._response_object(model, "", "in_progress")
+        in_progress = self._response_object(model, "", "in_progress", response_id)
         send({"type": "response.created", "response": in_progress})
         send({"type": "response.in_progress", "response": in_progress})
         item = {
@@ -229,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
         send({"type": "response.content_part.done", **where, "part": done_part})
         done_item = {**item, "status": "completed", "content": [done_part]}
         send({"type": "response.output_item.done", "output_index": 0, "item": done_item})
-        completed = self._response_object(model, text, "completed")
+        completed = self._response_object(model, text, "completed", response_id)
         send({"type": "response.completed", "response": completed})
 
     # -- Anthropic ---------------------------------------------------------------
@@ -248,7 +265,7 @@ class _Handler(BaseHTTPRequestHandler):
             "cache_creation_input_tokens": u["cache_write"],
         }
         message = {
-            "id": "msg_fake",
+            "id": "msg_" + uuid.uuid4().hex,
             "type": "message",
             "role": "assistant",
             "model": model,

@@ -150,16 +150,46 @@ def test_async_messages_and_streams(server: FakeLLMServer) -> None:
     assert [U["output"], U["output"]] == [r.output_tokens for r in records.llm_calls[:2]]
 
 
-def test_content_capture_includes_the_system_prompt(client: Any) -> None:
-    """With capture_content the system prompt, messages and the answer are kept."""
+def test_system_prompt_is_captured_as_system_instructions(client: Any) -> None:
+    """With capture_content, system= goes to system_instructions and messages to input."""
     auditora.configure(capture_content=True)
+    blocks = [{"type": "text", "text": "Be brief."}]
     with capture() as records, bifrost_sync():
         _create(client, system="Be brief.")
-    rec = records.llm_calls[0]
-    assert (
-        rec.input,
-        rec.output,
-    ) == ({"system": "Be brief.", "messages": MESSAGES}, "Hello from the")
+        _create(client, system=blocks)
+        _create(client)
+    plain, block, none = records.llm_calls
+    assert (plain.system_instructions, plain.input, plain.output) == (
+        "Be brief.",
+        MESSAGES,
+        "Hello from the",
+    )
+    assert (block.system_instructions, none.system_instructions) == (blocks, None)
+
+
+def test_system_prompt_is_dropped_without_content_capture(client: Any) -> None:
+    """capture_content off: neither the system prompt nor the messages are kept."""
+    with capture() as records, bifrost_sync():
+        _create(client, system="Be brief.")
+    assert (records.llm_calls[0].system_instructions, records.llm_calls[0].input) == (None, None)
+
+
+def test_typed_fields_models_id_cache_writes_error_type(client: Any) -> None:
+    """Request/response models, the message id and cache writes are typed fields."""
+    with capture() as records, bifrost_sync():
+        message = _create(client, extra_headers={"x-fake-model": "claude-haiku-4-5-20251001"})
+        with pytest.raises(anthropic.RateLimitError):
+            _create(client, extra_headers={"x-fake-status": "429"})
+    ok, failed = records.llm_calls
+    assert (ok.request_model, ok.response_model, ok.model) == (
+        "claude-haiku-4-5",
+        "claude-haiku-4-5-20251001",
+        "claude-haiku-4-5-20251001",
+    )
+    assert (ok.response_id, ok.cache_write_tokens) == (message.id, U["cache_write"])
+    assert "cache_write_tokens" not in ok.extra and "response_id" not in ok.extra
+    assert ok.start_ns is not None and ok.error_type is None
+    assert (failed.error_type, failed.response_model) == ("RateLimitError", None)
 
 
 def test_uninstrument_restores_the_sdk(client: Any) -> None:

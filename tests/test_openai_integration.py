@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from typing import Any, Iterator
 
 import pytest
@@ -263,18 +264,56 @@ def test_calls_outside_a_context_reach_sinks_only(client: Any) -> None:
     assert [(r.run_id, r.session_id) for r in records.llm_calls] == [(None, None)]
 
 
-def test_raw_responses_are_recorded_without_usage(client: Any) -> None:
-    """with_raw_response.create is recorded (once per call) and returns the SDK's raw object."""
+def test_request_and_response_models_ids_and_start_are_typed_fields(client: Any) -> None:
+    """The model asked for and the model answered are kept apart; id and real start are set."""
+    before = time.time_ns()
     with capture() as records, bifrost_sync():
-        raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
-        streamed = client.chat.completions.with_raw_response.create(
-            model="gpt-4o", messages=MESSAGES, stream=True
+        answer = client.chat.completions.create(
+            model="gpt-4o",
+            messages=MESSAGES,
+            extra_headers={"x-fake-model": "gpt-4o-2024-08-06", "x-fake-delay": "0.05"},
         )
-        chunks = list(streamed.parse())
-    assert (raw.parse().usage.prompt_tokens, len(chunks)) == (21, 5)
-    assert [(r.model, r.input_tokens, r.success) for r in records.llm_calls] == [
-        ("gpt-4o", None, True)
-    ] * 2
+    after = time.time_ns()
+    (rec,) = records.llm_calls
+    assert (rec.model, rec.request_model, rec.response_model) == (
+        "gpt-4o-2024-08-06",
+        "gpt-4o",
+        "gpt-4o-2024-08-06",
+    )
+    assert rec.response_id == answer.id and "response_id" not in rec.extra
+    # The request started before the answer came: start + latency ends by `after`.
+    assert before <= rec.start_ns <= rec.start_ns + rec.response_time * 1e9 <= after
+    assert rec.response_time >= 0.05
+
+
+def test_failed_call_has_its_exception_class_as_error_type(client: Any) -> None:
+    """error_type is the SDK exception's class name."""
+    with capture() as records, bifrost_sync(), pytest.raises(openai.InternalServerError):
+        client.responses.create(model="gpt-4.1", input="hi", extra_headers={"x-fake-status": "500"})
+    (rec,) = records.llm_calls
+    assert (rec.error_type, rec.request_model, rec.response_model) == (
+        "InternalServerError",
+        "gpt-4.1",
+        None,
+    )
+
+
+def test_responses_instructions_are_system_instructions_not_input(client: Any) -> None:
+    """Responses' instructions= is captured as system_instructions; input stays the input."""
+    auditora.configure(capture_content=True)
+    with capture() as records, bifrost_sync():
+        client.responses.create(model="gpt-4.1", instructions="Be brief.", input="hi")
+        client.responses.create(model="gpt-4.1", input=[{"role": "user", "content": "hi"}])
+    first, second = records.llm_calls
+    assert (first.system_instructions, first.input) == ("Be brief.", "hi")
+    assert (second.system_instructions, second.input) == (None, [{"role": "user", "content": "hi"}])
+
+
+def test_system_instructions_need_content_capture(client: Any) -> None:
+    """Without capture_content, instructions are not kept either."""
+    with capture() as records, bifrost_sync():
+        client.responses.create(model="gpt-4.1", instructions="secret plan", input="hi")
+    assert (records.llm_calls[0].system_instructions, records.llm_calls[0].input) == (None, None)
 
 
 def test_stream_consumed_in_another_thread_belongs_to_the_requesting_run(client: Any) -> None:

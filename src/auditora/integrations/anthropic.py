@@ -14,9 +14,10 @@ inside a sentinel or bifrost context becomes an
 :class:`~auditora.records.LLMCall`: model, tokens, latency, time to first token
 for streams, stop reason, cost, request parameters, error. Input tokens are
 normalized to include prompt-cache reads and writes (as the OpenTelemetry
-GenAI conventions ask); ``cached_tokens`` holds the cache reads and the extra
-field ``cache_write_tokens`` the cache writes, each priced at its own rate.
-Prompts and completions are recorded only when ``capture_content`` is on.
+GenAI conventions ask); ``cached_tokens`` holds the cache reads and
+``cache_write_tokens`` the cache writes, each priced at its own rate.
+Prompts, the ``system`` prompt (as ``system_instructions``) and completions are
+recorded only when ``capture_content`` is on.
 Streams end their record exactly once, even when abandoned half-way.
 """
 
@@ -25,7 +26,14 @@ from __future__ import annotations
 import functools
 from typing import Any, Dict, List
 
-from ..llm._instrument import CallTracker, observe_stream, patch, unpatch, wrap_create
+from ..llm._instrument import (
+    CallTracker,
+    observe_stream,
+    outermost,
+    patch,
+    unpatch,
+    wrap_create,
+)
 from ..llm._instrument import field as _get
 from ..llm._instrument import int_or_none as _int
 
@@ -46,10 +54,11 @@ def _import() -> Any:
 
 
 def _content(kwargs: Dict[str, Any]) -> Any:
-    system = kwargs.get("system")
-    if system is not None and type(system).__name__ not in ("NotGiven", "Omit"):
-        return {"system": system, "messages": kwargs.get("messages")}
     return kwargs.get("messages")
+
+
+def _system(kwargs: Dict[str, Any]) -> Any:
+    return kwargs.get("system")  # a string or text blocks; the SDK's NotGiven is dropped
 
 
 def _usage(tracker: CallTracker, usage: Any) -> None:
@@ -70,7 +79,7 @@ def _usage(tracker: CallTracker, usage: Any) -> None:
 def _response(tracker: CallTracker, message: Any) -> None:
     model = _get(message, "model")
     if isinstance(model, str) and model:
-        tracker.model = model
+        tracker.response_model = model
     _usage(tracker, _get(message, "usage"))
     reason = _get(message, "stop_reason")
     if reason:
@@ -80,8 +89,8 @@ def _response(tracker: CallTracker, message: Any) -> None:
         if _get(block, "type") == "text" and isinstance(text, str):
             tracker.output_parts.append(text)
     message_id = _get(message, "id")
-    if message_id:
-        tracker.extra["response_id"] = message_id
+    if isinstance(message_id, str) and message_id:
+        tracker.response_id = message_id
 
 
 def _event(tracker: CallTracker, event: Any) -> None:
@@ -125,24 +134,30 @@ def _wrap_stream_helper(original: Any, is_async: bool) -> Any:
             # The async manager holds the request as an awaitable, not a callable.
 
             async def arequest() -> Any:
-                tracker = CallTracker("anthropic", "chat", params, _content)
-                try:
-                    raw = await (api_request() if callable(api_request) else api_request)
-                except BaseException as exc:
-                    tracker.fail(exc)
-                    raise
+                with outermost() as first:
+                    if not first:
+                        return await (api_request() if callable(api_request) else api_request)
+                    tracker = CallTracker("anthropic", "chat", params, _content, _system)
+                    try:
+                        raw = await (api_request() if callable(api_request) else api_request)
+                    except BaseException as exc:
+                        tracker.fail(exc)
+                        raise
                 return observe_stream(raw, tracker, _event, True)
 
             setattr(manager, name, arequest())
         else:
 
             def request() -> Any:
-                tracker = CallTracker("anthropic", "chat", params, _content)
-                try:
-                    raw = api_request()
-                except BaseException as exc:
-                    tracker.fail(exc)
-                    raise
+                with outermost() as first:
+                    if not first:
+                        return api_request()
+                    tracker = CallTracker("anthropic", "chat", params, _content, _system)
+                    try:
+                        raw = api_request()
+                    except BaseException as exc:
+                        tracker.fail(exc)
+                        raise
                 return observe_stream(raw, tracker, _event, False)
 
             setattr(manager, name, request)
@@ -163,7 +178,9 @@ def instrument() -> None:
 
 
 def _wrap(original: Any, is_async: bool) -> Any:
-    return wrap_create(original, "anthropic", "chat", _response, _event, _content, is_async)
+    return wrap_create(
+        original, "anthropic", "chat", _response, _event, _content, is_async, system=_system
+    )
 
 
 def uninstrument() -> None:

@@ -66,10 +66,20 @@ def _chat_usage(tracker: CallTracker, usage: Any) -> None:
     )
 
 
-def _chat_response(tracker: CallTracker, response: Any) -> None:
+def _model(tracker: CallTracker, response: Any) -> None:
     model = _get(response, "model")
     if isinstance(model, str) and model:
-        tracker.model = model
+        tracker.response_model = model
+
+
+def _response_id(tracker: CallTracker, response: Any) -> None:
+    response_id = _get(response, "id")
+    if isinstance(response_id, str) and response_id:
+        tracker.response_id = response_id
+
+
+def _chat_response(tracker: CallTracker, response: Any) -> None:
+    _model(tracker, response)
     _chat_usage(tracker, _get(response, "usage"))
     choices = _get(response, "choices") or []
     if choices:
@@ -77,15 +87,13 @@ def _chat_response(tracker: CallTracker, response: Any) -> None:
         content = _get(_get(choices[0], "message"), "content")
         if isinstance(content, str):
             tracker.output_parts.append(content)
-    response_id = _get(response, "id")
-    if response_id:
-        tracker.extra["response_id"] = response_id
+    _response_id(tracker, response)
 
 
 def _chat_event(tracker: CallTracker, chunk: Any) -> None:
-    model = _get(chunk, "model")
-    if isinstance(model, str) and model:
-        tracker.model = model
+    _model(tracker, chunk)
+    if tracker.response_id is None:
+        _response_id(tracker, chunk)
     for choice in _get(chunk, "choices") or ():
         delta = _get(choice, "delta")
         content = _get(delta, "content")
@@ -103,16 +111,32 @@ def _chat_event(tracker: CallTracker, chunk: Any) -> None:
 
 # -- responses -----------------------------------------------------------------
 def _responses_content(kwargs: Dict[str, Any]) -> Any:
-    instructions = kwargs.get("instructions")
-    if isinstance(instructions, str):
-        return {"instructions": instructions, "input": kwargs.get("input")}
     return kwargs.get("input")
 
 
+def _responses_system(kwargs: Dict[str, Any]) -> Any:
+    return kwargs.get("instructions")
+
+
+def _output_text(response: Any) -> Any:
+    if not isinstance(response, dict):  # the SDK's model computes it
+        try:
+            return response.output_text
+        except Exception:
+            return None
+    # A body read as JSON (raw responses): the same concatenation.
+    texts = [
+        part.get("text")
+        for item in response.get("output") or ()
+        if isinstance(item, dict) and item.get("type") == "message"
+        for part in item.get("content") or ()
+        if isinstance(part, dict) and part.get("type") == "output_text"
+    ]
+    return "".join(t for t in texts if isinstance(t, str))
+
+
 def _responses_response(tracker: CallTracker, response: Any) -> None:
-    model = _get(response, "model")
-    if isinstance(model, str) and model:
-        tracker.model = model
+    _model(tracker, response)
     usage = _get(response, "usage")
     if usage is not None:
         tracker.input_tokens = _int(_get(usage, "input_tokens"))
@@ -125,18 +149,15 @@ def _responses_response(tracker: CallTracker, response: Any) -> None:
     reason = _get(_get(response, "incomplete_details"), "reason")
     tracker.finish_reason = reason or status
     if not tracker.output_parts:
-        try:
-            text = response.output_text
-        except Exception:
-            text = None
+        text = _output_text(response)
         if isinstance(text, str) and text:
             tracker.output_parts.append(text)
-    response_id = _get(response, "id")
-    if response_id:
-        tracker.extra["response_id"] = response_id
+    _response_id(tracker, response)
     error = _get(response, "error")
     if status == "failed" and error is not None:
         tracker.error = str(_get(error, "message") or error)
+        code = _get(error, "code")
+        tracker.error_type = code if isinstance(code, str) and code else "response.failed"
 
 
 def _responses_event(tracker: CallTracker, event: Any) -> None:
@@ -153,11 +174,12 @@ def _responses_event(tracker: CallTracker, event: Any) -> None:
         _responses_response(tracker, _get(event, "response"))
         tracker.output_parts = parts
     elif kind == "response.created":
-        model = _get(_get(event, "response"), "model")
-        if isinstance(model, str) and model:
-            tracker.model = model
+        _model(tracker, _get(event, "response"))
+        _response_id(tracker, _get(event, "response"))
     elif kind == "error":
         tracker.error = str(_get(event, "message") or "stream error")
+        code = _get(event, "code")
+        tracker.error_type = code if isinstance(code, str) and code else "error"
 
 
 # -- instrumenting ----------------------------------------------------------------
@@ -166,14 +188,15 @@ def _targets(openai: Any) -> List[Any]:
     from openai.resources.responses import responses
 
     return [
-        (chat.Completions, "chat", _chat_response, _chat_event, _chat_content, False),
-        (chat.AsyncCompletions, "chat", _chat_response, _chat_event, _chat_content, True),
+        (chat.Completions, "chat", _chat_response, _chat_event, _chat_content, None, False),
+        (chat.AsyncCompletions, "chat", _chat_response, _chat_event, _chat_content, None, True),
         (
             responses.Responses,
             "responses",
             _responses_response,
             _responses_event,
             _responses_content,
+            _responses_system,
             False,
         ),
         (
@@ -182,6 +205,7 @@ def _targets(openai: Any) -> List[Any]:
             _responses_response,
             _responses_event,
             _responses_content,
+            _responses_system,
             True,
         ),
     ]
@@ -193,7 +217,7 @@ def instrument() -> None:
     Idempotent; applies to clients created before and after the call.
     """
     openai = _import()
-    for owner, operation, on_response, on_event, content, is_async in _targets(openai):
+    for owner, operation, on_response, on_event, content, system, is_async in _targets(openai):
         factory = functools.partial(
             _wrap,
             operation=operation,
@@ -201,6 +225,7 @@ def instrument() -> None:
             on_event=on_event,
             content=content,
             is_async=is_async,
+            system=system,
         )
         # parse() (structured outputs) posts by itself rather than through create().
         for method in ("create", "parse"):
