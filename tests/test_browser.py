@@ -411,3 +411,48 @@ def test_payloads_render_as_text_in_the_report(
     finally:
         p.close()
     assert (PAYLOAD in texts[0], PAYLOAD in texts[1], p.errors) == (True, True, [])
+
+
+def test_run_panel_shows_traceback_inputs_and_output(browser: Any, tmp_path: Path) -> None:
+    """A failed run's panel shows its stored traceback; a captured run's panel shows
+    its inputs and output, as text."""
+    import auditora
+    from auditora import sentinel
+
+    path = tmp_path / "io.db"
+    auditora.configure(sinks=[f"sqlite:{path}"], console=False, capture_content=True)
+
+    @sentinel()
+    def answer(question: str) -> Dict[str, str]:
+        return {"answer": question.upper()}
+
+    @sentinel()
+    def broken() -> None:
+        raise ValueError("broken <b>input</b>")
+
+    answer("why?")
+    with pytest.raises(ValueError):
+        broken()
+    assert auditora.flush()
+    auditora.shutdown()
+    with open_store(path) as store:
+        ok_run = store.runs(status="ok", limit=None)[0]
+        failed = store.runs(status="error", limit=None)[0]
+    server, thread = _serve(path)
+    p = Page(browser, server.url)
+    try:
+        p.goto(server.url + f"#/trace/{failed['trace_id']}/{failed['run_id']}")
+        traceback = p.page.text_content("#run-panel pre.traceback") or ""
+        p.goto(server.url + f"#/trace/{ok_run['trace_id']}/{ok_run['run_id']}")
+        inputs = p.page.text_content("#run-panel pre.io-inputs") or ""
+        output = p.page.text_content("#run-panel pre.io-output") or ""
+    finally:
+        p.close()
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+    assert "Traceback (most recent call last):" in traceback
+    assert "ValueError: broken <b>input</b>" in traceback
+    assert '"question": "why?"' in inputs
+    assert '"answer": "WHY?"' in output
+    assert (p.foreign, p.errors, p.dialogs) == ([], [], [])

@@ -223,7 +223,8 @@ def _resolve(store: Any, ident: str) -> Dict[str, Any]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    """Print a run tree with durations, status, tokens and cost."""
+    """Print a run tree with durations, status, tokens and cost, then the
+    traceback of each failed run."""
     from ..viewer import _model
 
     with _open(args.store) as store:
@@ -260,6 +261,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         )
     )
     print(_tree_table(runs, per_run))
+    for r in runs:
+        if r.get("traceback"):
+            print(f"\n{r.get('name')} ({r['run_id']}) failed:")
+            print(textwrap.indent(str(r["traceback"]).rstrip("\n"), "  "))
     return 0
 
 

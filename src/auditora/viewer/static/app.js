@@ -421,7 +421,7 @@
     function mine(list) { return (list || []).filter(function (x) { return x.run_id === run.run_id; }); }
     var facts = {
       name: run.name, status: run.status, duration: fmtDuration(run.duration),
-      started: fmtTime(run.start_ns), agent: run.agent, kind: run.run_kind,
+      started: fmtTime(run.start_ns), agent: run.agent, kind: run.run_type || run.run_kind,
       session: run.session_id, run_id: run.run_id, parent_id: run.parent_id
     };
     if (run.error_type) { facts.error = run.error_type + ": " + (run.error_message || ""); }
@@ -430,6 +430,9 @@
     return h("div", { class: "panel", id: "run-panel", "data-run-id": run.run_id },
       h("h2", null, "Run ", h("span", { class: "run-name" }, run.name), " ", status(run.status)),
       kv(facts),
+      run.traceback ? section("Traceback", h("pre", { class: "traceback" }, String(run.traceback))) : null,
+      run.inputs ? section("Inputs", h("pre", { class: "io io-inputs" }, JSON.stringify(run.inputs, null, 2))) : null,
+      run.output !== null && run.output !== undefined ? section("Output", h("pre", { class: "io io-output" }, typeof run.output === "string" ? run.output : JSON.stringify(run.output, null, 2))) : null,
       run.attributes ? section("Attributes", kv(run.attributes)) : null,
       section("Logs", table([
         { key: "time_ns", label: "time", cell: function (l) { return fmtTime(l.time_ns); } },
