@@ -650,12 +650,11 @@ def captured(value: Any) -> Any:
     if t is str or t is dict:
         masking = _masking()
         if masking is not None:
-            max_string, max_keys = _flat_limits()
             if t is dict:
-                if _flat_text(value, masking, max_string, max_keys) is not None:
+                if _flat_text(value, masking, *_flat_limits()) is not None:
                     return dict(value)  # scalar values only: a shallow copy is a snapshot
             elif (
-                len(value) <= max_string
+                len(value) <= settings.max_string_length
                 and (value.isascii() or _SURROGATE.search(value) is None)
                 and not (masking[1] and _trigger_search(masking[1])(value.lower()))
             ):
@@ -666,29 +665,35 @@ def captured(value: Any) -> Any:
 def captured_arguments(arguments: Dict[str, Any]) -> Any:
     """:func:`captured` of a call's arguments by name, a dict made for the purpose
     (so it may be returned as it is): arguments that are all short plain
-    scalars, under names redaction leaves alone, are checked one by one and kept
+    scalars, under names redaction leaves alone, are checked together and kept
     without being walked - the common case, which costs a fraction of the walk."""
     masking = _masking()
-    if masking is not None:
+    if masking is not None and len(arguments) < min(settings.max_items, settings.max_nodes):
         keys, triggers = masking
-        search = _trigger_search(triggers) if triggers else None
         sensitive = _sensitive if keys else None
         limit = settings.max_string_length
+        texts: List[str] = []
         for name, value in arguments.items():
             if sensitive is not None and sensitive(name):
                 break
             t = value.__class__
             if t is str:
-                if len(value) > limit or (search is not None and search(value.lower())):
+                if len(value) > limit:
                     break
-                if not value.isascii() and _SURROGATE.search(value) is not None:
-                    break
+                texts.append(value)
             elif not (
                 value is None or t is int or t is bool or (t is float and value - value == 0)
             ):
                 break
         else:
-            if len(arguments) < min(settings.max_items, settings.max_nodes):
+            if not texts:
+                return arguments
+            # All the strings scanned at once: no trigger holds a NUL, so none
+            # can match across two of them.
+            joined = "\x00".join(texts)
+            if (joined.isascii() or _SURROGATE.search(joined) is None) and not (
+                triggers and _trigger_search(triggers)(joined.lower())
+            ):
                 return arguments
     return captured(arguments)
 
