@@ -209,12 +209,12 @@ class _Pipeline:
 
         @self.watch("answer_question", agent="answerer")
         def answer_one() -> Dict[str, Any]:
-            with bifrost_sync(name="retrieve"):
+            with bifrost_sync(name="retrieve", kind="retriever"):
                 with monitor.timer("retrieval", topic=item["topic"]):
                     passages = self._draw(lambda r: r.randint(3, 6))
                     _sleep(self._draw(lambda r: r.uniform(0.1, 0.4)))
                 monitor.track("passages_retrieved", question=item["id"], count=passages)
-            with bifrost_sync(name="generate"):
+            with bifrost_sync(name="generate", kind="llm"):
                 prompt = self._draw(lambda r: r.randint(1400, 2600))
                 out = self._llm_with_retry(_ANSWER_MODEL, prompt, fail_rate=0.15, max_out=450)
             monitor.increment_metric("questions_answered")
@@ -228,7 +228,7 @@ class _Pipeline:
 
         @self.watch("judge_answer", agent="judge")
         async def judge_one() -> Dict[str, float]:
-            async with bifrost_async(name="judge_call"):
+            async with bifrost_async(name="judge_call", kind="llm"):
                 await asyncio.sleep(self._draw(lambda r: r.uniform(0.8, 2.0)) / TIME_SCALE)
                 await self._allm(_JUDGE_MODEL, 600 + answer["answer_tokens"] * 2, max_out=120)
             faith, relevance, toxicity = self._draw(
@@ -282,7 +282,7 @@ def _smoke_test(pipe: _Pipeline) -> None:
         session.add_tag("nightly")
         pipe._llm(_ANSWER_MODEL, 300, max_out=80)
         try:
-            with bifrost_sync(name="parse_output"):
+            with bifrost_sync(name="parse_output", kind="tool"):
                 report.info("parsing model output")
                 raise ValueError("model returned invalid JSON: Expecting ',' delimiter")
         except ValueError:
