@@ -89,14 +89,17 @@ def test_each_run_type_is_named_as_the_genai_agent_spans_and_openinference_kinds
 ) -> None:
     """agent, tool and workflow runs are ``invoke_agent {agent}``, ``execute_tool {name}`` and
     ``invoke_workflow {name}`` spans with their gen_ai.operation.name; every run carries its
-    OpenInference span kind (plain functions are CHAIN) and auditora.run.type."""
+    OpenInference span kind (plain functions are CHAIN) and, unless it is the default
+    function, auditora.run.type."""
     agent = "planner" if run_type == "agent" else None
     span = exported(receiver, make_run(run_type, "search", agent=agent))
     got = attrs(span)
     assert span.name == name
     assert got.get("gen_ai.operation.name") == operation
     assert got["openinference.span.kind"] == openinference
-    assert (got["auditora.run.type"], got["auditora.run.kind"]) == (run_type, "function")
+    assert got.get("auditora.run.type", "function") == run_type
+    assert ("auditora.run.type" in got) == (run_type != "function")
+    assert got["auditora.run.kind"] == "function"
     assert span.kind == 1  # SPAN_KIND_INTERNAL: in-process agents and tools
 
 
