@@ -7,14 +7,22 @@ into OpenTelemetry signals and hands them to the SDK's OTLP exporters:
 record                 OpenTelemetry
 =====================  =====================================================
 run                    a span with the run's own trace and span ids and
-                       parent; error status and an ``exception`` span event
+                       parent, named and typed by its kind (``invoke_agent``,
+                       ``execute_tool``, ``invoke_workflow``; OpenInference's
+                       ``openinference.span.kind``), inputs and output as
+                       ``input.value`` / ``output.value``; error status and an
+                       ``exception`` span event with the traceback
 event                  a span event on the run's span
-LLM call               a ``CLIENT`` span ``"{operation} {model}"`` under the
-                       run, with the GenAI semantic-convention attributes;
-                       ``gen_ai.client.token.usage`` and
-                       ``gen_ai.client.operation.duration`` histograms
-evaluation             a ``gen_ai.evaluation.result`` event (span event on the
-                       run and/or a log-based event in the run's context)
+LLM call               a ``CLIENT`` span ``"{operation} {request model}"``
+                       under the run (never starting before it), with the
+                       GenAI and OpenInference attributes; the
+                       ``gen_ai.client.operation.duration`` histogram and the
+                       token histogram, or with
+                       ``OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental``
+                       the ``gen_ai.client.inference.*`` token counters
+evaluation             a ``gen_ai.evaluation.result`` event on the evaluated
+                       span (the scored LLM call's, else the run's): a span
+                       event and/or a log-based event in that span's context
 agent message          an ``auditora.agent_message`` span event on the run
 log                    a log record in the run's trace context
 metric snapshot        one gauge per metric
