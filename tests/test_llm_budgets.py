@@ -98,3 +98,29 @@ def test_other_sessions_are_not_limited() -> None:
     free()
     with pytest.raises(BudgetExceededError):
         limited()
+
+
+def test_a_budget_trips_at_the_call_that_exceeds_it_deep_in_a_trace() -> None:
+    """Calls made 20 runs deep count toward the session's budget as they are made:
+    the third 100-token call of a 250-token budget raises, right after being recorded."""
+    from contextlib import ExitStack
+
+    from auditora import bifrost_sync
+
+    made = []
+
+    @sentinel(session_id="deep")
+    def ask() -> None:
+        with ExitStack() as stack:
+            for _ in range(20):
+                stack.enter_context(bifrost_sync())
+            for i in range(5):
+                report.log_llm_call("gpt-4o", 50, 50, 0.1)
+                made.append(i)
+
+    set_budget("deep", max_tokens=250)
+    with pytest.raises(BudgetExceededError):
+        ask()
+    assert made == [0, 1]
+    assert len(ask._report.get_llm_calls()) == 3
+    assert get_budget("deep").spent_tokens == 300  # type: ignore[union-attr]

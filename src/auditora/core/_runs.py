@@ -35,6 +35,11 @@ remote_parent_hook: Optional[Callable[[], Optional[Tuple[str, Optional[str]]]]] 
 #: budgets and roll-ups); failures are logged, never raised.
 end_hooks: Tuple[Callable[[Run], None], ...] = ()
 
+#: Called at the end of a run that has ``attributes``, before the run lets go of
+#: its parent: passes the run's totals on to the parent (or the monitor). Set by
+#: :mod:`auditora.llm.rollups`, a layer above, whose totals are run attributes.
+end_totals_hook: Optional[Callable[[Run], None]] = None
+
 
 def start_run(
     session: Session,
@@ -122,10 +127,24 @@ def end_run(run: Run, exc: Optional[BaseException] = None) -> None:
         run.status = "ok"
     else:
         _record_exception(run, exc)
+    if run.attributes is not None:  # checked after end_ns is set: see llm.rollups
+        _pass_on_totals(run)
     run._parent = None  # a finished run must not keep its ancestors alive
     run._t0 = 0  # the small-int singleton: a kept run holds 32 B less
     if _emit.targets or end_hooks:
         after_end(run)
+
+
+def _pass_on_totals(run: Run) -> None:
+    """Fold the totals of an ending run into its parent's while it still knows it:
+    the parent's record must have them before the parent ends and is emitted."""
+    hook = end_totals_hook
+    if hook is None:
+        return
+    try:
+        hook(run)
+    except Exception:
+        _logger.exception("auditora: passing a run's totals to its parent failed")
 
 
 def after_end(run: Run) -> None:

@@ -63,10 +63,14 @@ def record_llm_call(
     extra: Dict[str, Any],
 ) -> LLMCall:
     """Create the record, price it, send it to the sinks, hand it to
-    ``report.keep`` (when there is a report), roll it up, check the budget.
+    ``report.keep`` (when there is a report), add it to its run's roll-ups,
+    check the budget.
 
     ``typed`` holds :data:`TYPED_FIELDS` values, ``extra`` everything else.
     Content (``input``/``output``) is dropped unless ``capture_content`` is on.
+    ``typed["start_ns"]`` is the call's wall-clock start (ns); without it the
+    start is the record's time minus ``response_time``. Either way a call never
+    starts before its run: the start is clamped to ``run.start_ns``.
     May raise :class:`~auditora.llm.budgets.BudgetExceededError` — after the
     call has been recorded.
     """
@@ -93,13 +97,22 @@ def record_llm_call(
         except Exception:  # a broken user price must not break the host
             _logger.exception("auditora: computing the cost of a %r call failed", model)
             typed["cost"] = None
+    now = time_ns()
+    start_ns = typed.get("start_ns")
+    if start_ns is None:
+        start_ns = now
+        if isinstance(response_time, (int, float)) and response_time > 0:
+            start_ns -= int(response_time * 1e9)
+    if run is not None and start_ns < run.start_ns:
+        start_ns = run.start_ns  # an LLM call never starts before its run
+    typed["start_ns"] = start_ns
     record = LLMCall(
         model,
         input_tokens,
         output_tokens,
         response_time,
         bool(success),
-        time_ns(),
+        now,
         run.run_id if run is not None else None,
         run.trace_id if run is not None else None,
         run.session_id if run is not None else None,
@@ -111,7 +124,7 @@ def record_llm_call(
     if report is not None:
         report.keep(record)
     try:
-        rollups.apply(record, run)
+        rollups.add_call(record, run)
     except Exception:
         _logger.exception("auditora: rolling up an LLM call failed")
     if run is not None and budgets._budgets:
