@@ -130,3 +130,47 @@ def test_default_level_follows_the_configured_log_level() -> None:
     auditora.configure(log_level="ERROR")
     assert DefaultReport().log_level == "ERROR"
     assert DefaultReport(log_level="DEBUG").log_level == "DEBUG"
+
+
+def _info_from_threads(r: DefaultReport, threads: int, per_thread: int) -> None:
+    import threading
+
+    def work(t: int) -> None:
+        with bifrost_sync(report=r):
+            for i in range(per_thread):
+                report.info("m", thread=t, i=i)
+
+    pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+
+
+def test_records_from_8_threads_on_one_report_are_all_kept_in_order_per_thread() -> None:
+    """8 threads logging into one report lose no record, each thread's records keep
+    that thread's order, and the summary counts them all."""
+    r = DefaultReport(echo=False, max_records=100_000)
+    _info_from_threads(r, 8, 2_000)
+    records = r.get_records()
+    assert len(records) == 16_000
+    for t in range(8):
+        assert [x.fields["i"] for x in records if x.fields["thread"] == t] == list(range(2_000))
+    summary = r.get_summary()
+    assert (summary["records_total"], summary["records_dropped"]) == (16_000, 0)
+    assert summary["levels"] == {"INFO": 16_000}
+
+
+def test_a_bounded_report_shared_by_threads_keeps_the_newest_and_counts_the_rest() -> None:
+    """With more records than max_records from 8 threads, the report keeps exactly
+    max_records (the newest, in order per thread) and counts every drop."""
+    r = DefaultReport(echo=False, max_records=1_000)
+    _info_from_threads(r, 8, 2_000)
+    records = r.get_records()
+    assert len(records) == 1_000
+    for t in range(8):
+        mine = [x.fields["i"] for x in records if x.fields["thread"] == t]
+        assert mine == sorted(mine)
+    assert records[-1].fields["i"] == 1_999  # the last one kept is the last one made
+    summary = r.get_summary()
+    assert (summary["records_total"], summary["records_dropped"]) == (16_000, 15_000)

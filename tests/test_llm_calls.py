@@ -184,3 +184,65 @@ def test_error_messages_are_redacted() -> None:
 
     call()
     assert call._report.get_llm_calls()[0].error == "Incorrect API key: [REDACTED]"
+
+
+def test_start_time_is_stored_as_start_ns() -> None:
+    """log_llm_call(start_time=...) (epoch seconds) is kept as the call's start in ns."""
+    import time
+
+    @sentinel()
+    def call() -> float:
+        started = time.time()
+        time.sleep(0.002)
+        report.log_llm_call("gpt-4o", 10, 5, 0.001, start_time=started)
+        return started
+
+    started = call()
+    (rec,) = call._report.get_llm_calls()
+    assert rec.start_ns == int(started * 1e9)
+
+
+def test_without_start_time_a_call_starts_its_response_time_before_the_record() -> None:
+    """The default start is the record's time minus response_time."""
+    import time
+
+    @sentinel()
+    def call() -> None:
+        time.sleep(0.02)
+        report.log_llm_call("gpt-4o", 10, 5, 0.005)
+
+    call()
+    (rec,) = call._report.get_llm_calls()
+    assert rec.start_ns == rec.time_ns - 5_000_000
+
+
+def test_an_llm_call_never_starts_before_its_run() -> None:
+    """A start (given or derived from response_time) earlier than the run's is clamped to it."""
+    import time
+
+    with capture() as records:
+
+        @sentinel()
+        def call() -> None:
+            report.log_llm_call("gpt-4o", 10, 5, 30.0)  # longer than the run has lasted
+            report.log_llm_call("gpt-4o", 10, 5, 0.1, start_time=time.time() - 60)
+
+        call()
+    (run,) = records.runs
+    assert [c.start_ns for c in records.llm_calls] == [run.start_ns, run.start_ns]
+    assert all(c.start_ns <= c.time_ns for c in records.llm_calls)
+
+
+def test_a_start_given_by_an_integration_is_kept_and_clamped() -> None:
+    """record_llm_call takes typed['start_ns'] (the SDK integrations' real start) as it is,
+    clamped to the run's start; outside a run nothing clamps it."""
+    from auditora import bifrost_sync
+    from auditora.llm._calls import record_llm_call
+
+    with bifrost_sync() as run:
+        later = record_llm_call(
+            None, run, "gpt-4o", 1, 1, 0.1, True, {"start_ns": run.start_ns + 7}, {}
+        )
+        early = record_llm_call(None, run, "gpt-4o", 1, 1, 0.1, True, {"start_ns": 1}, {})
+    alone = record_llm_call(None, None, "gpt-4o", 1, 1, 0.1, True, {"start_ns": 1}, {})
+    assert (later.start_ns, early.start_ns, alone.start_ns) == (run.start_ns + 7, run.start_ns, 1)

@@ -13,9 +13,34 @@ from .. import _emit
 from ..core._paragon import active
 from ..records import Event, MetricSnapshot, Run
 
-__all__ = ["DefaultMonitor"]
+__all__ = ["DefaultMonitor", "Tally"]
 
 _get = active
+
+
+class Tally:
+    """A counter that counts without a lock: ``next()`` on an :func:`itertools.count`
+    is atomic under the GIL, so threads never wait on each other to count.
+
+    Reading it advances the underlying count, so the reads are counted and taken
+    off: after ``t`` counts and ``r`` earlier reads, ``next()`` returns ``t + r``.
+    """
+
+    __slots__ = ("_seq", "_reads", "_lock", "add")
+
+    def __init__(self) -> None:
+        self._seq = count()
+        self._reads = 0
+        self._lock = threading.Lock()  # serializes readers only
+        #: Count one (the bound ``__next__`` of the count: no Python frame).
+        self.add = self._seq.__next__
+
+    def value(self) -> int:
+        """How many times :attr:`add` was called."""
+        with self._lock:
+            value = next(self._seq) - self._reads
+            self._reads += 1
+        return value
 
 
 class DefaultMonitor:
@@ -32,11 +57,9 @@ class DefaultMonitor:
         self.max_events = max_events
         self._metrics: Dict[str, float] = {}
         self._events: Deque[Event] = deque(maxlen=max_events)
-        # Events are counted by an itertools.count: next() and deque.append are
-        # each atomic under the GIL, so recording an event takes no lock.
-        # get_summary() derives the total from it (see _events_total).
-        self._event_seq = count()
-        self._event_reads = 0
+        # Events are counted by a Tally: counting and deque.append are each
+        # atomic under the GIL, so recording an event takes no lock.
+        self._events_seen = Tally()
         self._timers: Dict[str, List[float]] = {}  # name -> [count, total, min, max]
         self._lock = threading.Lock()
         self._version = 0
@@ -81,7 +104,7 @@ class DefaultMonitor:
                 event, time_ns(), duration, metadata, run.run_id, run.trace_id, run.session_id
             )
         # Counted before it is appended, so the total never trails the buffer.
-        next(self._event_seq)
+        self._events_seen.add()
         self._events.append(record)
         if _emit.targets:
             _emit.emit(record)
@@ -143,8 +166,8 @@ class DefaultMonitor:
     def get_summary(self) -> Dict[str, Any]:
         """Metrics, timers and event counts (including events dropped from the buffer)."""
         events = list(self._events)  # one C-level copy: atomic against appends
+        total = self._events_seen.value()
         with self._lock:
-            total = self._events_total()
             metrics = dict(self._metrics)
         counts: Dict[str, int] = {}
         for e in events:
@@ -158,16 +181,6 @@ class DefaultMonitor:
             "events_dropped": total - buffered,
             "event_counts": counts,
         }
-
-    def _events_total(self) -> int:
-        """How many events were ever recorded. Call with ``self._lock`` held.
-
-        Reading the counter advances it, so the reads are counted and taken off:
-        after ``t`` events and ``r`` earlier reads, ``next()`` returns ``t + r``.
-        """
-        value = next(self._event_seq) - self._event_reads
-        self._event_reads += 1
-        return value
 
     def snapshot(self, run: Run) -> Optional[MetricSnapshot]:
         """A metric snapshot when a metric changed since the last one, else None

@@ -18,6 +18,7 @@ from ..llm._calls import record_llm_call as _record_llm_call
 from ..records import Evaluation, LLMCall, Log, Record, Run
 from ..redaction import redact as _redact
 from ..redaction import redact_text as _redact_text
+from .monitor import Tally
 
 __all__ = ["LEVELS", "DefaultReport", "format_line"]
 
@@ -107,7 +108,13 @@ class DefaultReport:
         self.levelno = _level(log_level)
         self.echo = echo
         self.max_records = max_records
+        # Keeping a record takes no lock: counting it (a Tally) and appending it
+        # to a bounded deque (which drops the oldest in the same step) are each
+        # atomic under the GIL, so threads sharing a report never wait on a lock.
         self._records: Deque[Record] = deque(maxlen=max_records)
+        self._kept = Tally()
+        #: Records appended to ``_records`` directly by older code (the logging
+        #: bridge does, under ``_lock``); counted in the summary's total.
         self._total = 0
         self._lock = threading.Lock()
 
@@ -128,14 +135,9 @@ class DefaultReport:
             self._store(record)
 
     def _store(self, record: Record) -> None:
-        # acquire/release rather than ``with``: half the cost on this hot path.
-        lock = self._lock
-        lock.acquire()
-        try:
-            self._records.append(record)
-            self._total += 1
-        finally:
-            lock.release()
+        # Counted before it is appended, so the total never trails the buffer.
+        self._kept.add()
+        self._records.append(record)
         if self.echo and settings.console:
             self._write(record)
 
@@ -220,6 +222,8 @@ class DefaultReport:
         completion_tokens: Optional[int] = None,
         response_time: Optional[float] = None,
         success: bool = True,
+        *,
+        start_time: Optional[float] = None,
         **fields: Any,
     ) -> LLMCall:
         """Record one LLM call (tokens, latency, success) and return the record.
@@ -231,6 +235,11 @@ class DefaultReport:
         ``request``, ``input``, ``output``) become typed fields; the rest are
         kept as extra fields. ``input``/``output`` (prompt and completion
         content) are kept only when ``capture_content`` is on.
+
+        ``start_time`` is when the call started, in epoch seconds
+        (``time.time()``); without it the start is the record's time minus
+        ``response_time``. It is stored as ``start_ns``, never before the run's
+        start (an earlier start is clamped to it).
 
         Without an explicit ``cost`` the call is priced from the price table
         (:mod:`auditora.llm.pricing`; an unknown model costs None and warns
@@ -248,6 +257,8 @@ class DefaultReport:
         else:
             fields.pop("output_tokens", None)
         typed = {k: fields.pop(k) for k in _LLM_FIELDS if k in fields}
+        if start_time is not None:
+            typed["start_ns"] = int(start_time * 1e9)
         return _record_llm_call(
             self,
             _get(),
@@ -308,9 +319,13 @@ class DefaultReport:
 
     # -- inspection --------------------------------------------------------
     def get_records(self, level: Union[str, int, None] = None) -> List[Any]:
-        """Kept records, oldest first (only those at ``level`` or above if given)."""
-        with self._lock:
-            records = list(self._records)
+        """Kept records, oldest first (only those at ``level`` or above if given).
+
+        They are in the order they were kept: each thread's records in the order
+        that thread made them; records of threads sharing the report interleave
+        as they were kept, which may differ slightly from their ``time_ns`` order.
+        """
+        records = list(self._records)  # one C-level copy: atomic against appends
         if level is not None:
             floor = _level(level)
             records = [r for r in records if LEVELS.get(r.level, 0) >= floor]  # type: ignore[attr-defined]
@@ -373,8 +388,7 @@ class DefaultReport:
             "failed": len(evaluations) - passed,
             "by_metric": by_metric,
         }
-        with self._lock:
-            total = self._total
+        total = self._kept.value() + self._total  # read after the copy: never below it
         return {
             "records_total": total,
             "records_dropped": total - len(records),
