@@ -155,3 +155,36 @@ def test_end_to_end_otel_variants(variant: str, e2e_run: Tuple[str, Dict[str, An
         assert 0 < run["delivered"] <= run["expected"]  # its queue may drop under load
     budget = {"auditora-otel": "budget >= 3x", "otel-batch": "budget >= 2x"}[variant]
     assert re.search(rf"{budget}: (met|missed)", table), budget
+
+
+OPERATIONS = ROOT / "benchmarks" / "operations.py"
+
+
+def test_operations_quick_run_prints_every_figure(tmp_path: Path) -> None:
+    """benchmarks/operations.py prints log_llm_call by depth against the bare wrapper and
+    report.info from 1 and 8 threads with their ratio (no timing asserted)."""
+    out = tmp_path / "operations.json"
+    proc = subprocess.run(
+        [sys.executable, str(OPERATIONS), "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    for name in (
+        "bare ContextVar wrapper",
+        "log_llm_call depth 1",
+        "log_llm_call depth 10",
+        "log_llm_call depth 50",
+        "report.info 1 thread",
+        "report.info 8 threads, one report",
+    ):
+        assert re.search(rf"^\s+{re.escape(name)}\s+[\d.]+ ns/op", proc.stdout, re.M), name
+    for label in ("depth 50 / depth 1", "8 threads / 1 thread"):
+        assert re.search(rf"^\s+{re.escape(label)}\s+[\d.]+ x", proc.stdout, re.M), label
+    figures = json.loads(out.read_text())
+    assert len(figures["cases"]) == 6 and set(figures["ratios"]) == {
+        "depth_50_over_1",
+        "threads_over_one",
+    }
