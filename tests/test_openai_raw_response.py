@@ -106,7 +106,7 @@ def test_with_streaming_response_stream_records_usage_and_full_latency(client: A
     assert events[-1] == "response.completed"
     (rec,) = records.llm_calls
     assert _summary(rec) == ("responses", *USAGE)
-    # 12 events, each after the delay: a record taken at the headers would be ~0.
+    # 11 events, each after the delay: a record taken at the headers would be ~0.
     assert len(events) * delay <= rec.response_time <= elapsed
     assert 0 < rec.time_to_first_token < rec.response_time
 
