@@ -63,6 +63,10 @@ _logger = logging.getLogger("auditora")
 
 Sampler = Callable[[Record], bool]
 
+#: Most records a sink is handed at once when queued batches are merged (see
+#: _Runner._merge).
+MERGE_MAX = 4096
+
 #: Queued records that wake the recorder worker (it also wakes every flush_interval).
 _WAKE_AT = 256
 #: Drop reasons that are not a loss: the user's sampling, and records the
@@ -187,6 +191,7 @@ class _Runner:
                     self.cond.wait()
                 item = self.backlog.popleft()
                 if isinstance(item, RecordBatch):
+                    item = self._merge(item)
                     self.waiting -= len(item)
                     if self.stalled and not self.waiting:
                         self.stalled = False
@@ -222,6 +227,28 @@ class _Runner:
                 item.arrive(ok)
                 return
             item.arrive(ok)
+
+    def _merge(self, batch: RecordBatch) -> RecordBatch:
+        """``batch`` and the batches queued right behind it, as one batch of at
+        most :data:`MERGE_MAX` records (called with the lock held).
+
+        A sink that falls behind then gets fewer, larger batches: a store commits
+        once for all of them (measured on benchmarks/end_to_end.py, a store
+        writes a record in half the time in batches of 4,096 as in batches of
+        256), and an idle sink still gets each batch as soon as it is made.
+        A lone batch is passed on as it is, sharing its serialization with the
+        other sinks."""
+        backlog = self.backlog
+        if not backlog or not isinstance(backlog[0], RecordBatch):
+            return batch
+        merged = RecordBatch(batch)
+        while backlog:
+            head = backlog[0]
+            if not isinstance(head, RecordBatch) or len(merged) + len(head) > MERGE_MAX:
+                break
+            backlog.popleft()
+            merged.extend(head)
+        return merged if len(merged) > len(batch) else batch
 
     def _failed(self, exc: BaseException, lost: int) -> None:
         self.failed_batches += 1
