@@ -24,8 +24,8 @@ from typing import Any, Callable, Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import auditora  # noqa: E402
-from auditora import sentinel  # noqa: E402
+import auditora
+from auditora import sentinel
 
 
 def _cases() -> Dict[str, Callable[[int], Any]]:

@@ -189,7 +189,11 @@ def test_missing_redaction_module_means_identity(monkeypatch) -> None:
 
 def test_non_record_values_are_wrapped() -> None:
     """to_jsonable accepts any value and never raises."""
-    assert to_jsonable([1, math.nan]) == {"kind": "value", "schema": SCHEMA_VERSION, "value": [1, "NaN"]}
+    assert to_jsonable([1, math.nan]) == {
+        "kind": "value",
+        "schema": SCHEMA_VERSION,
+        "value": [1, "NaN"],
+    }
 
 
 def test_dumps_is_one_strict_json_line() -> None:
