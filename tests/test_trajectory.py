@@ -86,7 +86,7 @@ def test_a_failed_tool_is_an_error_step_and_the_trace_status_is_error() -> None:
 
 
 def test_tokens_and_cost_count_every_llm_call_once() -> None:
-    """An llm run's own call is folded into its step; the trajectory's totals count each call once."""
+    """An llm run's own call is folded into its step; the totals count each call once."""
     planner = _pipeline()
     with capture() as records:
         planner("otters")

@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--open", action="store_true", help="open the viewer in a web browser")
 
+    from . import _trajectory
+
+    _trajectory.add_parser(sub)
+
     sub.add_parser(
         "gate",
         help="exit non-zero when evaluation metrics are below a bar (auditora gate --help)",
@@ -145,6 +149,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from . import _commands
 
     try:
+        if args.command == "trajectory":
+            from . import _trajectory
+
+            return _trajectory.run(args)
         return _commands.run(args)
     except KeyboardInterrupt:
         return 130
