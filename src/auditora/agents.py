@@ -27,6 +27,7 @@ __all__ = [
     "Step",
     "Trajectory",
     "agent",
+    "agent_graph",
     "conversation_graph",
     "current_agent",
     "handoff",
@@ -161,6 +162,9 @@ class Step:
     run_id: Optional[str]
     parent_id: Optional[str]
     depth: int
+    #: The agent of the run enclosing this step (for an agent step: the agent that
+    #: called it), or None at the top of the trace.
+    caller: Optional[str] = None
     #: For a hand-off: the agent handing over (``agent``) hands to ``recipient``.
     recipient: Optional[str] = None
     #: For an llm step: the model.
@@ -353,6 +357,7 @@ def trajectory(source: Any, trace_id: str) -> Trajectory:
             "run_id": run["run_id"],
             "parent_id": run.get("parent_id"),
             "depth": d,
+            "caller": by_id.get(run.get("parent_id"), {}).get("agent"),
             "model": own[0].get("model") if own else None,
         }
         raw.append(((run.get("start_ns") or 0, d, seq), step))
@@ -379,6 +384,7 @@ def trajectory(source: Any, trace_id: str) -> Trajectory:
             "run_id": call.get("run_id"),
             "parent_id": owner.get("parent_id"),
             "depth": d,
+            "caller": owner.get("agent"),
             "model": call.get("model"),
         }
         raw.append(((step["start_ns"] or 0, d, len(runs) + seq), step))
@@ -403,6 +409,7 @@ def trajectory(source: Any, trace_id: str) -> Trajectory:
             "run_id": msg.get("run_id"),
             "parent_id": owner.get("parent_id"),
             "depth": d,
+            "caller": owner.get("agent"),
             "recipient": msg.get("recipient"),
         }
         raw.append(((msg.get("time_ns") or 0, d, len(runs) + len(calls) + seq), step))
@@ -431,3 +438,87 @@ def _error_text(error_type: Any, message: Any) -> Optional[str]:
     if error_type and message:
         return f"{error_type}: {message}"
     return str(error_type or message)
+
+
+def _node(nodes: Dict[str, Dict[str, Any]], kind: str, name: str) -> Dict[str, Any]:
+    key = f"{kind}:{name}"
+    node = nodes.get(key)
+    if node is None:
+        node = nodes[key] = {
+            "id": key,
+            "kind": kind,
+            "name": name,
+            "calls": 0,
+            "errors": 0,
+            "tokens": 0,
+            "cost": None,
+        }
+    return node
+
+
+def _add_cost(target: Dict[str, Any], cost: Optional[float]) -> None:
+    if cost is not None:
+        target["cost"] = (target["cost"] or 0.0) + cost
+
+
+def agent_graph(trajectories: Iterable[Trajectory]) -> Dict[str, Any]:
+    """Who called what, over one trajectory or many (a session's, an experiment's).
+
+    Nodes are agents and tools: ``{id, kind, name, calls, errors, tokens, cost}``,
+    an agent's tokens and cost being those of the LLM calls it made itself. Edges
+    are ``{source, target, kind, count, errors, cost}`` with kind ``call`` (an
+    agent calling a tool or another agent) or ``handoff``; an edge's cost is that
+    of what ran inside the called step. Work done outside any agent hangs off the
+    agent node ``(none)``. ``traces`` counts the trajectories.
+    """
+    nodes: Dict[str, Dict[str, Any]] = {}
+    edges: Dict[Tuple[str, str, str], Dict[str, Any]] = {}
+    traces = 0
+
+    def edge(source: str, target: str, kind: str) -> Dict[str, Any]:
+        found = edges.get((source, target, kind))
+        if found is None:
+            found = edges[(source, target, kind)] = {
+                "source": source,
+                "target": target,
+                "kind": kind,
+                "count": 0,
+                "errors": 0,
+                "cost": None,
+            }
+        return found
+
+    for t in trajectories:
+        traces += 1
+        for s in t.steps:
+            failed = s.status not in ("ok", "running")
+            if s.kind == "agent":
+                node = _node(nodes, "agent", s.agent or s.name)
+                node["calls"] += 1
+                node["errors"] += failed
+                if s.caller and s.caller != node["name"]:
+                    e = edge(f"agent:{s.caller}", node["id"], "call")
+                    e["count"] += 1
+                    e["errors"] += failed
+                    _add_cost(e, s.cost)
+            elif s.kind == "tool":
+                node = _node(nodes, "tool", s.tool or s.name)
+                node["calls"] += 1
+                node["errors"] += failed
+                _add_cost(node, s.cost)
+                node["tokens"] += s.tokens or 0
+                caller = _node(nodes, "agent", s.agent or "(none)")
+                e = edge(caller["id"], node["id"], "call")
+                e["count"] += 1
+                e["errors"] += failed
+                _add_cost(e, s.cost)
+            elif s.kind == "llm":
+                caller = _node(nodes, "agent", s.agent or "(none)")
+                caller["tokens"] += s.tokens or 0
+                caller["errors"] += failed
+                _add_cost(caller, s.cost)
+            elif s.kind == "handoff":
+                source = _node(nodes, "agent", s.agent or "(none)")
+                target = _node(nodes, "agent", s.recipient or "unknown")
+                edge(source["id"], target["id"], "handoff")["count"] += 1
+    return {"traces": traces, "nodes": list(nodes.values()), "edges": list(edges.values())}
