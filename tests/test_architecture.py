@@ -35,7 +35,17 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ),
     ("hand-off", ("auditora._emit", "auditora._serialize")),
     ("context", ("auditora.core._paragon", "auditora.core._errors", "auditora.core._runs")),
-    ("domain", ("auditora.llm", "auditora.evaluations", "auditora.store")),
+    (
+        "domain",
+        (
+            "auditora.llm",
+            "auditora.evaluations",
+            "auditora.store",
+            "auditora.experiments._model",
+            "auditora.experiments._stats",
+            "auditora.experiments._compare",
+        ),
+    ),
     ("adats", ("auditora.adats", "auditora.adata")),
     (
         "entry points",
@@ -49,7 +59,15 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
     ),
     ("pipeline", ("auditora.sinks", "auditora._recorder")),
     ("integrations", ("auditora.integrations", "auditora.llm._instrument")),
-    ("tools", ("auditora.viewer",)),
+    (
+        "tools",
+        (
+            "auditora.viewer",
+            "auditora.experiments",
+            "auditora.scorers",
+            "auditora._trajectory_scorers",
+        ),
+    ),
     (
         "application",
         (

@@ -264,7 +264,7 @@ class Comparison:
         failures = [m for m in self.metrics if m["change"] == "regressed"]
         suite = ET.Element(
             "testsuite",
-            name=f"auditora compare {self.base.name} -> {self.candidate.name}",
+            name=_xml(f"auditora compare {self.base.name} -> {self.candidate.name}"),
             tests=str(len(self.metrics)),
             failures=str(len(failures)),
             errors="0",

@@ -512,8 +512,9 @@ def load_experiment(store: Any, ref: str) -> ExperimentResult:
         r.expected = attrs.get("experiment.expected")
         r.output = run.get("output")
         if run.get("status") not in ("ok", None):
-            r.error = run.get("error_message") or run.get("status")
             r.error_type = run.get("error_type")
+            message = run.get("error_message") or run.get("status")
+            r.error = f"{r.error_type}: {message}" if r.error_type else str(message)
         duration = run.get("duration_ns")
         r.latency_s = duration / 1e9 if isinstance(duration, (int, float)) else None
         cost = attrs.get("llm.cost_usd")
