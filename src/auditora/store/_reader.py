@@ -349,6 +349,21 @@ class Store:
         row["schema_version"] = self.schema_version()
         return row
 
+    # -- experiments --
+    def sessions_by_prefix(self, prefix: str) -> List[Dict[str, Any]]:
+        """Sessions whose id starts with ``prefix``, in id order: ``session_id, name, tags,
+        state, first_ns, last_ns`` (no aggregates). A range scan of the primary key, so it
+        stays fast however many sessions the store holds (experiments use it)."""
+        if not prefix:
+            raise ValueError("sessions_by_prefix needs a non-empty prefix")
+        # Ids in [prefix, prefix with its last character incremented) start with it.
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return self._query(
+            "SELECT session_id, name, tags, state, first_ns, last_ns FROM sessions "
+            "WHERE session_id >= ? AND session_id < ? ORDER BY session_id",
+            [prefix, upper],
+        )
+
 
 def open_store(path: Union[str, os.PathLike[str]], readonly: bool = True) -> Store:
     """Open the store at ``path``.
