@@ -9,7 +9,9 @@ same as plain dicts from a store path, a JSONL file or records.
 :func:`gate` checks those statistics against bars and returns a
 :class:`GateResult` (truthy when everything passed); :func:`gate_command` is the
 same as a command line — ``auditora gate STORE --min-pass-rate 0.9`` — that
-exits non-zero and prints which metrics failed::
+exits non-zero and prints which metrics failed. ``auditora gate STORE
+--experiment CAND --baseline BASE`` instead fails when an experiment's metric
+dropped significantly against a baseline (:mod:`auditora.experiments`)::
 
     from auditora.evaluations import gate
 
@@ -417,10 +419,32 @@ def gate_command(argv: Optional[List[str]] = None) -> int:
     )
     parser.add_argument("--allow-empty", action="store_true", help="pass with no evaluations")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    group = parser.add_argument_group(
+        "comparing with a baseline experiment",
+        "fail when a metric of CAND dropped significantly, by more than its margin, "
+        "against BASE (see docs/experiments.md)",
+    )
+    group.add_argument("--experiment", metavar="CAND", help="the candidate experiment")
+    group.add_argument("--baseline", metavar="BASE", help="the baseline experiment")
+    group.add_argument(
+        "--max-drop",
+        action="append",
+        default=[],
+        metavar="METRIC=X",
+        help="allowed drop of METRIC ('*' for every metric; default 0; repeatable)",
+    )
+    group.add_argument(
+        "--confidence",
+        type=float,
+        default=0.95,
+        help="confidence of the paired bootstrap interval (default 0.95)",
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    if args.experiment is not None or args.baseline is not None:
+        return _experiment_gate(args)
     try:
         rules = [Rule.parse(r) for r in args.rule]
     except ValueError as exc:
@@ -450,6 +474,58 @@ def gate_command(argv: Optional[List[str]] = None) -> int:
         return 2
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(result.format())
+    return 0 if result else 1
+
+
+def _parse_margins(items: Sequence[str]) -> Dict[str, float]:
+    """``["acc=0.02", "*=0.01"]`` -> ``{"acc": 0.02, "*": 0.01}`` (ValueError when malformed)."""
+    margins: Dict[str, float] = {}
+    for text in items:
+        metric, sep, value = text.rpartition("=")
+        try:
+            margin = float(value)
+        except ValueError:
+            margin = math.nan
+        if not sep or not metric.strip() or not math.isfinite(margin) or margin < 0:
+            raise ValueError(f"--max-drop {text!r}: expected METRIC=X with X >= 0, e.g. acc=0.02")
+        margins[metric.strip()] = margin
+    return margins
+
+
+def _experiment_gate(args: argparse.Namespace) -> int:
+    """``auditora gate STORE --experiment CAND --baseline BASE``: exit 1 on a significant drop."""
+    if args.experiment is None or args.baseline is None:
+        print("auditora gate: --experiment and --baseline go together", file=sys.stderr)
+        return 2
+    if args.rule or args.min_pass_rate is not None or args.min_mean is not None:
+        print(
+            "auditora gate: --experiment compares with a baseline; give bars "
+            "(--rule, --min-pass-rate, --min-mean) in a separate call",
+            file=sys.stderr,
+        )
+        return 2
+    if not 0 < args.confidence < 1:
+        print("auditora gate: --confidence must be between 0 and 1", file=sys.stderr)
+        return 2
+    from .experiments._compare import compare, gate_experiment
+
+    try:
+        margins = _parse_margins(args.max_drop)
+        comparison = compare(
+            args.source, args.baseline, args.experiment, confidence=args.confidence
+        )
+        result = gate_experiment(comparison, margins)
+    except (OSError, ValueError, LookupError) as exc:
+        message = exc.args[0] if isinstance(exc, LookupError) and exc.args else exc
+        print(f"auditora gate: {message}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # StoreError and friends: a clear message, no traceback
+        print(f"auditora gate: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=repr))
     else:
         print(result.format())
     return 0 if result else 1

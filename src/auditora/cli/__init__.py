@@ -111,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _trajectory.add_parser(sub)
 
+    from . import _experiments
+
+    _experiments.add_parsers(sub)
+
     sub.add_parser(
         "gate",
         help="exit non-zero when evaluation metrics are below a bar (auditora gate --help)",
@@ -153,6 +157,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from . import _trajectory
 
             return _trajectory.run(args)
+        if args.command in ("experiments", "compare"):
+            from . import _experiments
+
+            return _experiments.run(args)
         return _commands.run(args)
     except KeyboardInterrupt:
         return 130

@@ -313,7 +313,10 @@ def _amount(v: Optional[float], unit: str, signed: bool = False) -> str:
         return "-"
     if unit == "$":
         return f"{'+' if signed and v >= 0 else ''}{'-' if v < 0 else ''}${abs(v):.4f}"
-    return f"{v:+.3f}s" if signed else f"{v:.3f}s"
+    sign = "+" if signed else ""
+    if abs(v) < 1:
+        return f"{v * 1000:{sign}.3g} ms"
+    return f"{v:{sign}.3f} s"
 
 
 def _verdict(m: Mapping[str, Any]) -> str:
