@@ -10,6 +10,7 @@ it:
 * ``x-fake-model: NAME`` answers with that model name (default: the request's);
 * ``x-fake-delay: SECONDS`` waits that long before the answer and before each
   streamed event (to tell a real latency from a measured-too-early one).
+* ``x-fake-text: TEXT`` answers with that text (instead of the fixed words).
 
 Usage is fixed so tests can assert exact numbers: see :data:`OPENAI_USAGE`,
 :data:`ANTHROPIC_USAGE`. Response ids (``chatcmpl-…``, ``resp_…``, ``msg_…``) are
@@ -83,6 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
         chunks = int(self.headers.get("x-fake-chunks") or 3)
         model = self.headers.get("x-fake-model") or body.get("model") or "unknown"
         self.delay = min(float(self.headers.get("x-fake-delay") or 0), 2.0)
+        self.text = self.headers.get("x-fake-text")
         if self.delay and not body.get("stream"):
             time.sleep(self.delay)
         try:
@@ -117,7 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
             "completion_tokens_details": {"reasoning_tokens": u["reasoning"], "audio_tokens": 0},
         }
         created = int(time.time())
-        parts = _text(chunks)
+        parts = [self.text] if self.text else _text(chunks)
         response_id = "chatcmpl-" + uuid.uuid4().hex
         if not body.get("stream"):
             return self._json(
@@ -209,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _responses(self, status: int, body: Dict[str, Any], model: str, chunks: int) -> None:
         if status != 200:
             return self._openai_error(status)
-        parts = _text(chunks)
+        parts = [self.text] if self.text else _text(chunks)
         response_id = "resp_" + uuid.uuid4().hex
         if not body.get("stream"):
             return self._json(
@@ -257,7 +259,7 @@ class _Handler(BaseHTTPRequestHandler):
                 status, {"type": "error", "error": {"type": kind, "message": f"fake {kind}"}}
             )
         u = ANTHROPIC_USAGE
-        parts = _text(chunks)
+        parts = [self.text] if self.text else _text(chunks)
         usage = {
             "input_tokens": u["input"],
             "output_tokens": u["output"],

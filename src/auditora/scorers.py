@@ -446,6 +446,15 @@ def _flavor(client: Any) -> Tuple[str, Callable[..., Any]]:
     )
 
 
+def _accepts(fn: Callable[..., Any], name: str) -> bool:
+    """Whether ``fn`` takes the keyword ``name`` (True when its signature is unknown)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return True
+    return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
 def _reply(flavor: str, response: Any) -> Dict[str, Any]:
     """Text, model, token counts and id of a response, in either API's shape."""
 
@@ -503,6 +512,9 @@ def llm_judge(
         raise ValueError("llm_judge needs a model name")
     if not isinstance(rubric, str) or not rubric.strip():
         raise ValueError("llm_judge needs a rubric")
+    # Some SDK versions' messages.create no longer take a temperature: send it only if taken.
+    takes_temperature = _accepts(create, "temperature")
+    is_async = inspect.iscoroutinefunction(inspect.unwrap(create))
     store: Optional[_Cache] = None
     if cache:
         directory = (
@@ -530,8 +542,9 @@ def llm_judge(
                 "system": system_prompt,
                 "messages": [{"role": "user", "content": prompt}],
                 "max_tokens": max_tokens,
-                "temperature": temperature,
             }
+            if takes_temperature:
+                kwargs["temperature"] = temperature
         key = hashlib.sha256(
             json.dumps([flavor, kwargs], sort_keys=True, default=repr).encode()
         ).hexdigest()
@@ -580,7 +593,7 @@ def llm_judge(
 
     from .core._bifrost import bifrost_async, bifrost_sync
 
-    if inspect.iscoroutinefunction(create):
+    if is_async:
 
         async def judge_async(output: Any, item: Any) -> Score:
             kwargs, key = request(output, item)
