@@ -563,7 +563,9 @@ def list_experiments(store: Any) -> List[Dict[str, Any]]:
     sessions table); an unfinished one's are computed from its records.
     """
     out = []
-    for row in _experiment_sessions(store):
+    sessions = _experiment_sessions(store)  # in id order: by name, then start
+    sessions.sort(key=lambda r: (r["experiment"].get("started_ns") or 0, r["session_id"]))
+    for row in sessions:
         desc = row["experiment"]
         summary = desc.get("summary")
         if not isinstance(summary, Mapping):
