@@ -1076,7 +1076,9 @@ class OTelSink(Sink):
                 name = f"invoke_agent {agent}"
             elif run_type == "tool":
                 attrs["gen_ai.tool.name"] = attrs["tool.name"] = run.name
-                name = f"execute_tool {run.name}"
+                # An MCP run keeps its conventional name: "{mcp.method.name} {target}".
+                if "mcp.method.name" not in (run.attributes or ()):
+                    name = f"execute_tool {run.name}"
             elif run_type == "workflow":
                 attrs["gen_ai.workflow.name"] = run.name
                 name = f"invoke_workflow {run.name}"
@@ -1097,7 +1099,7 @@ class OTelSink(Sink):
         end = start + run.duration_ns if run.duration_ns is not None else (run.end_ns or start)
         status = None
         if run.status == "error":
-            attrs["error.type"] = run.error_type or "_OTHER"
+            attrs.setdefault("error.type", run.error_type or "_OTHER")  # a run's own wins
             description = f"{run.error_type}: {run.error_message}" if run.error_type else None
             status = Status(StatusCode.ERROR, description)
             exception: Dict[str, Any] = {}
