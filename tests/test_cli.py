@@ -245,10 +245,15 @@ def test_export_csv_of_one_table(
 def test_export_unknown_kind_fails(
     demo: Tuple[Path, Dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An unknown ``--kind`` is reported with the valid names."""
+    """An unknown ``--kind`` is a usage error (exit 2): one line naming the valid kinds."""
     path, _ = demo
     code, _, err = run(capsys, "export", str(path), "--kind", "bogus")
-    assert (code, "unknown --kind 'bogus'" in err) == (1, True)
+    assert (code, "invalid choice: 'bogus'" in err, "llm_calls" in err, err.count("\n")) == (
+        2,
+        True,
+        True,
+        1,
+    )
 
 
 def test_report_writes_a_self_contained_file(
@@ -385,8 +390,8 @@ def test_demo_with_no_arguments(
         "[3/5] answering" in out,
         "auditora view auditora-demo.db" in out,
         f"{total['llm_calls']} LLM calls" in out,
-        total["sessions"],
-    ) == (0, True, True, True, 2)
+        total["sessions"],  # the pipeline, the smoke test and two experiment runs
+    ) == (0, True, True, True, 4)
 
 
 def test_listing_of_hostile_names_stays_one_line_per_row(

@@ -6,7 +6,10 @@ scores, all under ``@sentinel`` with nested runs, a thread pool (through
 :func:`auditora.bind`), ``asyncio`` tasks, agents (planner, answerer, judge,
 writer), LLM calls with realistic token counts and latencies (a few of them
 failing with rate limits) and evaluations with thresholds. A second, small
-session fails a stage on purpose, so the viewer has an error to show.
+session fails a stage on purpose, so the viewer has an error to show. Two
+experiments (:data:`EXPERIMENTS`: a topic router, prompt v1 and v2) run on the
+question set, so ``auditora compare STORE topic-router-v1 topic-router-v2``
+shows a comparison at once.
 
 No network is used: every model is simulated with a seeded random generator,
 and time is compressed (a simulated 1.2 s model call sleeps for
@@ -38,7 +41,7 @@ from auditora import (
 )
 from auditora.agents import handoff, send_message
 
-__all__ = ["DEFAULT_STORE", "QUESTIONS", "TIME_SCALE", "run_demo"]
+__all__ = ["DEFAULT_STORE", "EXPERIMENTS", "QUESTIONS", "TIME_SCALE", "run_demo"]
 
 #: Where ``auditora demo`` writes its store when no ``--store`` is given.
 DEFAULT_STORE = "auditora-demo.db"
@@ -59,6 +62,34 @@ QUESTIONS = [
     ("What is the cost of 1M output tokens on a small model?", "llm"),
     ("How can a multi-agent system hand off a task safely?", "agents"),
 ]
+
+#: The demo's two experiments on the question set: a topic router, prompt v1 and v2.
+EXPERIMENTS = ("topic-router-v1", "topic-router-v2")
+
+#: Each prompt version's keywords per topic, checked in order (the first hit wins; no hit
+#: answers "llm"). v2 knows more words, and puts "cost" under performance by mistake.
+_ROUTER_KEYWORDS: Dict[str, Dict[str, List[str]]] = {
+    EXPERIMENTS[0]: {
+        "python": ["python"],
+        "security": ["password"],
+        "databases": ["database"],
+        "performance": ["latency"],
+        "llm": ["model"],
+        "tracing": ["trace"],
+        "evaluation": ["evaluation"],
+        "agents": ["agent"],
+    },
+    EXPERIMENTS[1]: {
+        "python": ["asyncio", "context"],
+        "security": ["key", "password"],
+        "databases": ["sqlite", "database"],
+        "performance": ["latency", "cost"],
+        "tracing": ["trace"],
+        "evaluation": ["evaluation"],
+        "agents": ["agent"],
+        "llm": ["model", "retrieval"],
+    },
+}
 
 _ANSWER_MODEL = ("openai", "gpt-4o-mini")
 _JUDGE_MODEL = ("anthropic", "claude-3-5-haiku-20241022")
@@ -292,6 +323,51 @@ def _smoke_test(pipe: _Pipeline) -> None:
     smoke()
 
 
+def _router(version: str) -> Callable[[str], str]:
+    """The demo's topic router for one prompt version: a simulated model call each."""
+    keywords = _ROUTER_KEYWORDS[version]
+    prompt_tokens = 180 + 40 * sum(len(words) for words in keywords.values())
+
+    def route_question(question: str) -> str:
+        lowered = question.lower()
+        topic = next(
+            (t for t, words in keywords.items() if any(w in lowered for w in words)), "llm"
+        )
+        _sleep(0.02 + 0.002 * len(question))
+        provider, model = _ANSWER_MODEL
+        report.log_llm_call(model, prompt_tokens, 3, 0.02, provider=provider)
+        return topic
+
+    return route_question
+
+
+def _experiments() -> List[str]:
+    """Two experiment runs on the question set, so ``auditora compare`` has a comparison."""
+    from auditora import experiments
+    from auditora.scorers import exact_match
+
+    data = experiments.Dataset(
+        [
+            {"id": f"q{n:02d}", "input": question, "expected": topic}
+            for n, (question, topic) in enumerate(QUESTIONS, 1)
+        ],
+        name="demo-questions",
+    )
+    ids = []
+    for version in EXPERIMENTS:
+        result = experiments.run(
+            version,
+            data,
+            _router(version),
+            [exact_match],
+            concurrency=4,
+            metadata={"prompt": version[-2:], "model": _ANSWER_MODEL[1]},
+            progress=False,
+        )
+        ids.append(result.experiment_id)
+    return ids
+
+
 def _run_async(make: Callable[[], Any]) -> Any:
     """``asyncio.run(make())``, in a worker thread if this thread already runs a loop."""
     try:
@@ -375,7 +451,8 @@ def run_demo(
     An existing file at ``store`` is replaced when ``replace`` is true (the
     default), so the store holds exactly one demo. ``progress`` receives one
     line per stage. Returns a summary dict: ``store`` (absolute path),
-    ``session_id``, ``questions``, ``seconds`` and ``delivered`` (whether every
+    ``session_id``, ``questions``, ``experiments`` (the ids of the two experiment
+    runs, :data:`EXPERIMENTS`), ``seconds`` and ``delivered`` (whether every
     record reached the store).
     """
     say = progress or (lambda line: None)
@@ -390,6 +467,9 @@ def run_demo(
 
     finish = _start_recording(path)
     try:
+        # First, so the pipeline's sessions stay the most recent ones.
+        say(f"[0/5] two experiments on the question set: {EXPERIMENTS[0]}, {EXPERIMENTS[1]}")
+        experiment_ids = _experiments()
 
         @pipe.watch("evaluation_pipeline")
         def pipeline() -> None:
@@ -417,6 +497,7 @@ def run_demo(
         "store": str(path),
         "session_id": session_id,
         "questions": len(QUESTIONS),
+        "experiments": experiment_ids,
         "seconds": time.perf_counter() - started,
         "delivered": delivered,
     }

@@ -309,14 +309,19 @@ def _num(v: Optional[float], signed: bool = False) -> str:
 
 
 def _amount(v: Optional[float], unit: str, signed: bool = False) -> str:
+    """Dollars with enough decimals for a fraction of a cent; seconds in s, ms or us."""
     if v is None:
         return "-"
+    sign = "-" if v < 0 else "+" if signed else ""
+    a = abs(v)
     if unit == "$":
-        return f"{'+' if signed and v >= 0 else ''}{'-' if v < 0 else ''}${abs(v):.4f}"
-    sign = "+" if signed else ""
-    if abs(v) < 1:
-        return f"{v * 1000:{sign}.3g} ms"
-    return f"{v:{sign}.3f} s"
+        text = f"{a:.4f}" if a >= 0.01 or a == 0 else f"{a:.8f}".rstrip("0")
+        return f"{sign}${text}"
+    if a >= 1:
+        return f"{sign}{a:.3f} s"
+    if a >= 1e-3:
+        return f"{sign}{a * 1e3:.3g} ms"
+    return f"{sign}{a * 1e6:.3g} us"
 
 
 def _verdict(m: Mapping[str, Any]) -> str:
