@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import logging
 import os
+import queue
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
 
 from .. import _emit
 from .._config import settings
 from ..adats import DefaultMonitor, DefaultReport, DefaultSession
-from ..core._bifrost import bifrost_async, bifrost_sync
 from ..core._paragon import Paragon
+from ..core._runs import end_run, start_run
 from ..records import Record, Run, SessionRecord
 from ._model import (
     STATE_KEY,
@@ -126,7 +128,8 @@ class _Progress:
 
 class _StoreWriter:
     """Writes the experiment's records (its session's and its items' traces') to a store
-    as they come, a batch at a time, so a crash loses little and ``resume`` finds the rest.
+    as they come, a batch at a time in a background thread (the items do not wait for
+    SQLite), so a crash loses little and ``resume`` finds the rest.
     """
 
     def __init__(self, path: str, session_id: str) -> None:
@@ -139,6 +142,9 @@ class _StoreWriter:
         self.lock = threading.Lock()
         self.last = time.monotonic()
         self.lost = 0
+        self.batches: queue.SimpleQueue[Optional[List[Record]]] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._work, name="auditora-experiment", daemon=True)
+        self.thread.start()
 
     def keep(self, record: Record) -> None:
         # An emit target: cheap, never raises.
@@ -153,21 +159,33 @@ class _StoreWriter:
             self.flush()
 
     def flush(self) -> None:
-        from ..sinks._base import RecordBatch, SinkWriteError
-
         with self.lock:
             batch, self.pending = self.pending, []
             self.last = time.monotonic()
-            if not batch:
+        if batch:
+            self.batches.put(batch)
+
+    def _work(self) -> None:
+        from ..sinks._base import RecordBatch, SinkWriteError
+
+        while True:
+            batch = self.batches.get()
+            if batch is None:
                 return
             try:
                 self.sink.export(RecordBatch(batch))
             except SinkWriteError as exc:
                 self.lost += exc.records_lost
                 _logger.warning("auditora: experiment: %s", exc)
+            except Exception:  # the store failed as a whole: say so, keep the experiment going
+                self.lost += len(batch)
+                _logger.exception("auditora: experiment: writing to %s failed", self.sink.path)
 
     def close(self) -> None:
+        """Write what is left and wait for it."""
         self.flush()
+        self.batches.put(None)
+        self.thread.join()
         self.sink.close()
 
 
@@ -275,6 +293,7 @@ class _Experiment:
             _TraceRecords() if any(sp.needs_trajectory for sp in scorers) else None
         )
         self.flush_recorder = False
+        self.disabled = settings.disabled
         self.lock = threading.Lock()
 
     # -- recording -------------------------------------------------------------
@@ -323,6 +342,27 @@ class _Experiment:
             self.writer.close()
 
     # -- one item --------------------------------------------------------------
+    @contextlib.contextmanager
+    def _item_run(self) -> Iterator[Optional[Run]]:
+        """The item's run, active in the block (None while Auditora is disabled).
+
+        The core's run start and end, as a bifrost block uses them, without building
+        a block (and resolving its adats) per item.
+        """
+        if self.disabled:
+            yield None
+            return
+        run = start_run(self.session, self.monitor, self.report, self.task_name, "block")
+        token = Paragon.set(run)
+        try:
+            yield run
+        except BaseException as exc:
+            Paragon.reset(token)
+            end_run(run, exc)
+            raise
+        Paragon.reset(token)
+        end_run(run, None)
+
     def _begin(self, run: Optional[Run], item: Item, trial: int) -> ItemResult:
         r = ItemResult(item.id, trial)
         r.input = item.input
@@ -407,9 +447,7 @@ class _Experiment:
             output: Any = None
             t0 = time.perf_counter()
             try:
-                with bifrost_sync(
-                    self.session, self.monitor, self.report, name=self.task_name
-                ) as run:
+                with self._item_run() as run:
                     r = self._begin(run, item, trial)
                     output = self.task(item.input)
                     if inspect.isawaitable(output):
@@ -442,9 +480,7 @@ class _Experiment:
         output: Any = None
         t0 = time.perf_counter()
         try:
-            async with bifrost_async(
-                self.session, self.monitor, self.report, name=self.task_name
-            ) as run:
+            with self._item_run() as run:  # the frame is this task's own
                 r = self._begin(run, item, trial)
                 if self.task_is_async:
                     output = await self.task(item.input)
