@@ -26,6 +26,7 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
         "foundation",
         (
             "auditora._config",
+            "auditora._argparse",
             "auditora._version",
             "auditora._ids",
             "auditora.records",

@@ -400,7 +400,9 @@ def gate_command(argv: Optional[List[str]] = None) -> int:
 
     Prints a table of the metrics and the failed bars (or JSON with ``--json``).
     """
-    parser = argparse.ArgumentParser(
+    from ._argparse import Parser  # usage errors in one line, as every auditora command
+
+    parser = Parser(
         prog="auditora gate",
         description="Fail (exit 1) when evaluation metrics in a store are below a bar.",
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
@@ -63,9 +62,7 @@ def _print_json(value: Any) -> None:
 
 
 def _when(ns: Optional[int]) -> str:
-    if ns is None:
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ns / 1e9))
+    return fmt.when(ns)
 
 
 # -- demo ----------------------------------------------------------------------
@@ -104,7 +101,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _n(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
 
 
 def _quote(text: str) -> str:
@@ -223,26 +220,27 @@ def _resolve(store: Any, ident: str) -> Dict[str, Any]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    """Print a run tree with durations, status, tokens and cost, then the
-    traceback of each failed run."""
+    """Print a run tree with durations, status, tokens and cost, then the error of
+    each failed run; for one run, also its logs, events, LLM calls and evaluations."""
     from ..viewer import _model
 
     with _open(args.store) as store:
         what = _resolve(store, args.id)
+        ident = what[what["kind"] + "_id"]
         src = _source(store)
         if what["kind"] == "session":
-            doc = _model.session_detail(src, args.id)
+            doc = _model.session_detail(src, ident)
             runs = doc["runs"]
-            header = f"session {args.id}"
+            header = f"session {ident}"
         elif what["kind"] == "trace":
-            doc = _model.trace_detail(src, args.id)
+            doc = _model.trace_detail(src, ident)
             runs = doc["runs"]
-            header = f"trace {args.id}"
+            header = f"trace {ident}"
         else:
-            doc = _model.run_detail(src, args.id)
+            doc = _model.run_detail(src, ident)
             whole = _model.trace_detail(src, what["trace_id"])["runs"]
-            runs = _subtree(whole, args.id)
-            header = f"run {args.id} (trace {what['trace_id']})"
+            runs = _subtree(whole, ident) or [dict(doc["run"], depth=0)]
+            header = f"run {ident} (trace {what['trace_id']})"
         per_run = _run_tokens_cost(store, runs, list(dict.fromkeys(r["trace_id"] for r in runs)))
     if args.json:
         _print_json(doc)
@@ -251,21 +249,152 @@ def cmd_show(args: argparse.Namespace) -> int:
         runs, doc.get("llm_calls", []), doc.get("evaluations", [])
     )
     width = shutil.get_terminal_size((120, 24)).columns
+    total_runs = int(doc.get("runs_total") or len(runs))
     print(fmt.truncate(header.replace("\n", " "), width))
     print(
         textwrap.fill(
-            f"{_n(len(runs), 'run')}, {_n(summary['errors'], 'error')}, "
+            f"{_n(total_runs, 'run')}, {_n(summary['errors'], 'error')}, "
             f"{fmt.tokens(summary['tokens'])} tokens, cost {fmt.cost(summary['cost'])}, "
             f"{_n(summary['evaluations'], 'evaluation')} ({fmt.pct(summary['pass_rate'])} passed)",
             width,
         )
     )
     print(_tree_table(runs, per_run))
+    if total_runs > len(runs):
+        print(_left_out_note(args.store, what, len(runs), total_runs, summary, runs))
+    if what["kind"] == "run":
+        _print_run_details(doc, width)
+        return 0
     for r in runs:
-        if r.get("traceback"):
-            print(f"\n{r.get('name')} ({r['run_id']}) failed:")
-            print(textwrap.indent(str(r["traceback"]).rstrip("\n"), "  "))
+        if r.get("status") == "error" or r.get("traceback"):
+            print(f"\n{r.get('name')} ({r['run_id']}) failed: {_error_text(r)}")
+            if r.get("traceback"):
+                print(textwrap.indent(str(r["traceback"]).rstrip("\n"), "  "))
     return 0
+
+
+def _error_text(run: Dict[str, Any]) -> str:
+    kind, message = run.get("error_type"), run.get("error_message")
+    if kind and message:
+        return f"{kind}: {message}"
+    return str(kind or message or "(no error message recorded)")
+
+
+def _left_out_note(
+    path: str,
+    what: Dict[str, Any],
+    shown: int,
+    total: int,
+    summary: Dict[str, Any],
+    runs: List[Dict[str, Any]],
+) -> str:
+    """What a tree cut at the display limit leaves out, and how to list the rest."""
+    option = "--session" if what["kind"] == "session" else "--trace"
+    ident = what.get("session_id") if what["kind"] == "session" else what["trace_id"]
+    note = (
+        f"showing the first {shown:,} of {total:,} runs (depth-first); {total - shown:,} left out"
+    )
+    hidden_errors = int(summary.get("errors") or 0) - sum(
+        1 for r in runs if r.get("status") == "error"
+    )
+    if hidden_errors > 0:
+        note += f", {_n(hidden_errors, 'failed run')} among them"
+    command = f"auditora runs {_quote(path)} {option} {_quote(str(ident))}"
+    if hidden_errors > 0:
+        command += " --status error"
+    return f"({note}: {command})"
+
+
+def _json_text(value: Any, limit: int) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=repr)
+    return fmt.truncate(text.replace("\n", " "), limit)
+
+
+def _print_run_details(doc: Dict[str, Any], width: int) -> None:
+    """The error, traceback, captured inputs and output, logs, events, LLM calls and
+    evaluations of one run (``run_detail``), each section only when it has something."""
+    run = doc["run"]
+    print()
+    print(f"status: {run.get('status')}   kind: {run.get('run_type') or run.get('run_kind')}")
+    print(
+        f"started: {fmt.when(run.get('start_ns'), millis=True)}   "
+        f"duration: {fmt.duration_ns(run.get('duration_ns'))}"
+    )
+    if run.get("agent"):
+        print(f"agent: {run['agent']}")
+    if run.get("status") == "error" or run.get("error_type") or run.get("error_message"):
+        print(f"error: {_error_text(run)}")
+    if run.get("traceback"):
+        print("traceback:")
+        print(textwrap.indent(str(run["traceback"]).rstrip("\n"), "  "))
+    if run.get("inputs") is not None:
+        print(f"inputs: {_json_text(run['inputs'], max(20, width - 8))}")
+    if run.get("output") is not None:
+        print(f"output: {_json_text(run['output'], max(20, width - 8))}")
+    logs = doc.get("logs", [])
+    if logs:  # whole messages, one line each: a log is read, not scanned in a column
+        print(f"\nlogs ({len(logs):,}):")
+        for r in logs:
+            line = (
+                f"{fmt.when(r.get('time_ns'), millis=True)}  {r.get('level')}  {r.get('message')}"
+            )
+            if r.get("fields"):
+                line += "  " + _json_text(r["fields"], 500)
+            print("  " + line.replace("\n", " ").replace("\r", " "))
+    sections = [
+        (
+            "events",
+            ["TIME", "NAME", "DURATION", "METADATA"],
+            [
+                [
+                    fmt.when(r.get("time_ns"), millis=True),
+                    r.get("name"),
+                    fmt.duration(r.get("duration")) if r.get("duration") is not None else "",
+                    _json_text(r["metadata"], 200) if r.get("metadata") else "",
+                ]
+                for r in doc.get("events", [])
+            ],
+            (2,),
+        ),
+        (
+            "LLM calls",
+            ["TIME", "MODEL", "IN", "OUT", "COST", "LATENCY", "RESULT"],
+            [
+                [
+                    fmt.when(r.get("time_ns"), millis=True),
+                    r.get("model"),
+                    fmt.tokens(r.get("input_tokens")),
+                    fmt.tokens(r.get("output_tokens")),
+                    fmt.cost(r.get("cost")),
+                    fmt.duration(r.get("response_time")),
+                    (r.get("finish_reason") or "ok")
+                    if r.get("success")
+                    else f"FAILED {r.get('error') or ''}".rstrip(),
+                ]
+                for r in doc.get("llm_calls", [])
+            ],
+            (2, 3, 4, 5),
+        ),
+        (
+            "evaluations",
+            ["METRIC", "VALUE", "THRESHOLD", "STATUS", "EXPLANATION"],
+            [
+                [
+                    r.get("metric_name"),
+                    fmt.number(r.get("value")),
+                    fmt.number(r.get("threshold")) if r.get("threshold") is not None else "",
+                    r.get("status"),
+                    r.get("explanation") or "",
+                ]
+                for r in doc.get("evaluations", [])
+            ],
+            (1, 2),
+        ),
+    ]
+    for title, headers, rows, right in sections:
+        if rows:
+            print(f"\n{title} ({len(rows):,}):")
+            print(fmt.table(headers, rows, right=right, width=width))
 
 
 def _subtree(runs: List[Dict[str, Any]], run_id: str) -> List[Dict[str, Any]]:
@@ -325,7 +454,9 @@ def _tree_table(runs: List[Dict[str, Any]], per_run: Dict[str, List[Any]]) -> st
                 r["run_id"],
             ]
         )
-    return fmt.table(["RUN", "STATUS", "DURATION", "TOKENS", "COST", "ID"], rows, right=(2, 3, 4))
+    return fmt.table(
+        ["RUN", "STATUS", "DURATION", "TOKENS", "COST", "ID"], rows, right=(2, 3, 4), keep=(5,)
+    )
 
 
 # -- tail --------------------------------------------------------------------------
@@ -407,60 +538,35 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 # -- export ------------------------------------------------------------------------
-#: Table name -> the kind of the records it keeps, in the schema's order.
-_EXPORT_TABLES = {t.name: t.kind for t in TABLES}
-
-
-def _export_rows(store: Any, kind: str) -> Iterator[Dict[str, Any]]:
-    tables = list(_EXPORT_TABLES) if kind == "all" else [kind]
-    for table in tables:
-        if table == "sessions":
-            rows = store.sessions()
-        elif table == "runs":
-            rows = store.runs(limit=None)
-        else:  # every other table has a reader method of its name
-            rows = getattr(store, table)(limit=None)
-        record_kind = _EXPORT_TABLES[table]
-        for r in rows:
-            yield {"kind": record_kind, **r}
-
-
 def cmd_export(args: argparse.Namespace) -> int:
-    """Write every record (or one table) as JSON lines or CSV."""
-    if args.kind != "all" and args.kind not in _EXPORT_TABLES:
-        raise CommandError(
-            f"unknown --kind {args.kind!r}; use one of all, {', '.join(_EXPORT_TABLES)}"
-        )
-    with _open(args.store) as store:
-        rows = list(_export_rows(store, args.kind))
+    """Write every record (or one table) as JSON lines or CSV, streamed batch by batch."""
+    from . import _export
+
+    with _open(args.store):
+        pass  # validates the file (missing, corrupt, newer schema) with a clear error
+    conn = _export.connect(args.store)
     to_stdout = args.output == "-"
-    out: IO[str] = (
-        sys.stdout if to_stdout else open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
-    )
     try:
+        out: IO[str] = (
+            sys.stdout if to_stdout else open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        )
+    except OSError as exc:
+        conn.close()
+        raise CommandError(f"cannot write {args.output!r}: {exc.strerror or exc}") from exc
+    try:
+        records = _export.iter_records(conn, args.kind)
         if args.format == "jsonl":
-            for r in rows:
-                out.write(json.dumps(r, ensure_ascii=False, default=repr) + "\n")
+            n = _export.write_jsonl(records, out)
         else:
-            columns: Dict[str, None] = {}
-            for r in rows:
-                columns.update(dict.fromkeys(r))
-            writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore")
-            writer.writeheader()
-            for r in rows:
-                writer.writerow(
-                    {
-                        k: json.dumps(v, ensure_ascii=False, default=repr)
-                        if isinstance(v, (dict, list))
-                        else v
-                        for k, v in r.items()
-                    }
-                )
+            n = _export.write_csv(records, out, _export.columns(conn, args.kind))
+    except sqlite3.DatabaseError as exc:
+        raise CommandError(f"cannot read the store {args.store!r}: {exc}") from exc
     finally:
+        conn.close()
         if out is not sys.stdout:
             out.close()
-    if args.output != "-":
-        print(f"wrote {len(rows)} records to {args.output}", file=sys.stderr)
+    if not to_stdout:
+        print(f"wrote {n} records to {args.output}", file=sys.stderr)
     return 0
 
 

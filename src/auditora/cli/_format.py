@@ -1,35 +1,75 @@
-"""Formatting numbers and tables for the terminal.
+"""Formatting numbers, times and tables for the terminal.
 
-The viewer's JavaScript formats numbers the same way (``static/app.js``), so a
-value reads the same in the terminal and in the browser. Rounding is half-up
-on the exact binary value, as JavaScript's ``toFixed`` and ``Math.round`` do.
+Tables round (costs to significant digits, durations in µs, ms or s, floats
+to 4 significant digits); ``--json`` output never goes through this module,
+so it keeps every value exact. Rounding is half-up on the exact binary value,
+as JavaScript's ``toFixed`` and ``Math.round`` do, so the viewer's JavaScript
+(``static/app.js``) can read the same.
 """
 
 from __future__ import annotations
 
+import math
 import shutil
+import time
+from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, List, Optional, Sequence
 
-__all__ = ["cost", "duration", "pct", "table", "tokens", "truncate"]
+__all__ = ["cost", "duration", "number", "pct", "table", "tokens", "truncate", "when"]
 
 
 def _fixed(value: float, digits: int) -> str:
-    return str(Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))
+    exact = Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    return format(exact, "f")  # plain notation, never 1E-9
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _significant(value: float, digits: int) -> str:
+    """``value`` (> 0) rounded to ``digits`` significant digits, in plain notation."""
+    exponent = math.floor(math.log10(value))
+    text = _fixed(value, max(0, digits - 1 - exponent))
+    # Rounding up can gain a digit (0.000999 -> 0.00100): round again at the new exponent.
+    if math.floor(math.log10(float(text))) != exponent:
+        text = _fixed(value, max(0, digits - 2 - exponent))
+    return text
 
 
 def duration(seconds: Optional[float]) -> str:
-    """``0.8 ms``, ``12 ms``, ``1.23 s``, ``2m 05s`` (``-`` when unknown)."""
-    if seconds is None:
+    """``4.0 µs``, ``250 µs``, ``4.2 ms``, ``235 ms``, ``1.50 s``, ``2m 06s``, ``1h 02m``.
+
+    ``-`` when unknown (None, NaN).
+    """
+    if not _finite(seconds):
         return "-"
-    if seconds < 0.001:
-        return f"{_fixed(seconds * 1000, 2)} ms"
-    if seconds < 1:
-        return f"{_fixed(seconds * 1000, 0)} ms"
-    if seconds < 60:
+    assert seconds is not None
+    if seconds < 0:
+        return "-" + duration(-seconds)
+    # Each unit's cut-off is where its rounded text would reach the next unit.
+    if seconds * 1e6 < 9.95:
+        return f"{_fixed(seconds * 1e6, 1)} \u00b5s"
+    if seconds * 1e6 < 999.5:
+        return f"{_fixed(seconds * 1e6, 0)} \u00b5s"
+    if seconds * 1e3 < 9.95:
+        return f"{_fixed(seconds * 1e3, 1)} ms"
+    if seconds * 1e3 < 999.5:
+        return f"{_fixed(seconds * 1e3, 0)} ms"
+    if seconds < 59.995:
         return f"{_fixed(seconds, 2)} s"
-    minutes, secs = divmod(int(_fixed(seconds, 0)), 60)
-    return f"{minutes}m {secs:02d}s"
+    whole = int(_fixed(seconds, 0))
+    if whole < 3600:
+        minutes, secs = divmod(whole, 60)
+        return f"{minutes}m {secs:02d}s"
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}h {rest // 60:02d}m"
+
+
+def duration_ns(ns: Optional[int]) -> str:
+    """:func:`duration` of a nanosecond count."""
+    return duration(None if ns is None else ns / 1e9)
 
 
 def tokens(n: Optional[int]) -> str:
@@ -38,17 +78,78 @@ def tokens(n: Optional[int]) -> str:
 
 
 def cost(dollars: Optional[float]) -> str:
-    """``$0.0123`` (4 decimals, 2 above $100; ``-`` when unknown: never a silent 0)."""
-    if dollars is None:
+    """``$0.000044``, ``$0.0288``, ``$0.50``, ``$1,234.57``; ``-`` when unknown (never a silent 0).
+
+    Below $1 a cost keeps 3 significant digits (at least 2 decimals, trailing
+    zeros dropped beyond them), so a tiny call is not shown as ``$0.00``; from
+    $1 it has cents.
+    """
+    if not _finite(dollars):
         return "-"
-    if dollars >= 100:
+    assert dollars is not None
+    if dollars < 0:
+        return "-" + cost(-dollars)
+    if dollars == 0:
+        return "$0.00"
+    if float(_fixed(dollars, 2)) >= 1:
         return f"${Decimal(_fixed(dollars, 2)):,}"
-    return f"${_fixed(dollars, 4)}"
+    text = _significant(dollars, 3)
+    whole, _, decimals = text.partition(".")
+    decimals = decimals.rstrip("0").ljust(2, "0")
+    return f"${whole}.{decimals}"
+
+
+def number(value: Any) -> str:
+    """A value for a table cell: floats to 4 significant digits (``0.8333``, ``1,234``),
+    integers with separators, ``-`` for None, anything else as text."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if not math.isfinite(value):
+        return str(value)  # nan, inf: shown, not hidden
+    if value == 0:
+        return "0"
+    sign = "-" if value < 0 else ""
+    magnitude = abs(value)
+    if magnitude >= 1e4:
+        return f"{sign}{Decimal(_fixed(magnitude, 0)):,}"
+    if magnitude < 1e-4:
+        return f"{value:.3e}"
+    text = _significant(magnitude, 4)
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return sign + text
 
 
 def pct(rate: Optional[float]) -> str:
     """A 0..1 rate as ``83.3%`` (``-`` when there is nothing to rate)."""
-    return "-" if rate is None else f"{_fixed(rate * 100, 1)}%"
+    return f"{_fixed(rate * 100, 1)}%" if _finite(rate) and rate is not None else "-"
+
+
+def when(ns: Optional[int], *, millis: bool = False) -> str:
+    """A timestamp (epoch nanoseconds) with its date and the local time zone's offset:
+    ``2026-12-02 14:21:50 +01:00`` (``.123`` after the seconds with ``millis``)."""
+    if not _finite(ns):
+        return "-"
+    assert ns is not None
+    try:
+        moment = datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).astimezone()
+    except (OverflowError, OSError, ValueError):
+        return "-"
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    if millis:
+        text += f".{moment.microsecond // 1000:03d}"
+    offset = moment.strftime("%z")  # +0100
+    return f"{text} {offset[:3]}:{offset[3:]}" if offset else text
+
+
+def utc_offset() -> str:
+    """The local time zone as the tables print it (``+00:00``)."""
+    offset = time.strftime("%z")
+    return f"{offset[:3]}:{offset[3:]}" if offset else ""
 
 
 def truncate(text: str, width: int) -> str:
@@ -70,12 +171,14 @@ def table(
     *,
     width: Optional[int] = None,
     right: Sequence[int] = (),
+    keep: Sequence[int] = (),
 ) -> str:
     """A plain-text table fitted to ``width`` (the terminal's width by default).
 
     When the natural width is too wide, the widest columns are shrunk (their
-    cells truncated with an ellipsis) until it fits. ``right`` lists the
-    indexes of right-aligned (numeric) columns.
+    cells truncated with an ellipsis) until it fits; the columns in ``keep``
+    (ids, which must stay whole to be copied) are shrunk only when nothing
+    else can be. ``right`` lists the indexes of right-aligned (numeric) columns.
     """
     if width is None:
         width = shutil.get_terminal_size((120, 24)).columns
@@ -83,11 +186,16 @@ def table(
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     gap = 2
     floor = 6
-    while sum(widths) + gap * (len(widths) - 1) > width:
-        i = max(range(len(widths)), key=lambda k: widths[k])
-        if widths[i] <= floor:
-            break
-        widths[i] -= 1
+
+    def shrink(columns: Sequence[int]) -> None:
+        while columns and sum(widths) + gap * (len(widths) - 1) > width:
+            i = max(columns, key=lambda k: widths[k])
+            if widths[i] <= floor:
+                break
+            widths[i] -= 1
+
+    shrink([i for i in range(len(widths)) if i not in keep])
+    shrink(range(len(widths)))
     lines = []
     for n, row in enumerate(cells):
         parts = []
