@@ -176,3 +176,29 @@ def test_a_bad_store_path_fails_before_any_item_runs(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="not"):
         experiments.run("bad", DATA, lambda x: called.append(x), [exact], store=bad)
     assert called == []
+
+
+def test_hostile_values_survive_the_store(tmp_path: Path) -> None:
+    """NaN scores are recorded but count in no mean; huge, markup and non-JSON outputs are
+    stored bounded and read back as text; a comparison of such runs is JSON-ready."""
+    import json
+
+    db = tmp_path / "exp.db"
+
+    def nan_scorer(output: Any, item: Item) -> float:
+        return float("nan")
+
+    def task(x: int) -> Any:
+        return [object(), "<script>x</script>", "y" * 1_000_000][x % 3]
+
+    data = Dataset([{"input": i, "id": f"h{i}"} for i in range(6)])
+    ran = experiments.run("hostile", data, task, [nan_scorer, exact], store=db)
+    assert ran.summary["metrics"]["nan_scorer"] is None
+    with open_store(db) as store:
+        back = experiments.load_experiment(store, "hostile")
+        cmp = experiments.compare(store, "hostile", "hostile")
+    assert back.items[1].output == "<script>x</script>"
+    assert isinstance(back.items[0].output, str) and "object" in back.items[0].output
+    assert len(back.items[2].output) < 1_000_000
+    json.dumps(cmp.to_dict(), allow_nan=False)
+    assert auditora.experiments is experiments  # reachable as an attribute too

@@ -61,6 +61,7 @@ _SUBMODULES = frozenset(
     {
         "agents",
         "evaluations",
+        "experiments",
         "integrations",
         "llm",
         "logging_bridge",
@@ -68,6 +69,7 @@ _SUBMODULES = frozenset(
         "records",
         "redaction",
         "sampling",
+        "scorers",
         "sinks",
         "store",
         "testing",
