@@ -11,6 +11,9 @@ it:
 * ``x-fake-delay: SECONDS`` waits that long before the answer and before each
   streamed event (to tell a real latency from a measured-too-early one).
 * ``x-fake-text: TEXT`` answers with that text (instead of the fixed words).
+* ``x-fake-tool-call: NAME ARGS_JSON`` (``/v1/responses``, not streamed) answers
+  with a call of function NAME (call id ``call_NAME``), until the request's input
+  holds that call's output: then with text, as a model would.
 
 Usage is fixed so tests can assert exact numbers: see :data:`OPENAI_USAGE`,
 :data:`ANTHROPIC_USAGE`. Response ids (``chatcmpl-…``, ``resp_…``, ``msg_…``) are
@@ -85,6 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
         model = self.headers.get("x-fake-model") or body.get("model") or "unknown"
         self.delay = min(float(self.headers.get("x-fake-delay") or 0), 2.0)
         self.text = self.headers.get("x-fake-text")
+        self.tool_call = self.headers.get("x-fake-tool-call")
         if self.delay and not body.get("stream"):
             time.sleep(self.delay)
         try:
@@ -208,11 +212,39 @@ class _Handler(BaseHTTPRequestHandler):
             },
         }
 
+    def _function_call(self, body: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+        """The function call ``x-fake-tool-call`` asks for, unless the input answers it."""
+        if not self.tool_call:
+            return None
+        name, _, arguments = self.tool_call.partition(" ")
+        call_id = f"call_{name}"
+        items = body.get("input") if isinstance(body.get("input"), list) else []
+        answered = (
+            isinstance(item, dict)
+            and item.get("type") == "function_call_output"
+            and item.get("call_id") == call_id
+            for item in items
+        )
+        if any(answered):
+            return None
+        return {
+            "type": "function_call",
+            "id": f"fc_{name}",
+            "call_id": call_id,
+            "name": name,
+            "arguments": arguments or "{}",
+            "status": "completed",
+        }
+
     def _responses(self, status: int, body: Dict[str, Any], model: str, chunks: int) -> None:
         if status != 200:
             return self._openai_error(status)
         parts = [self.text] if self.text else _text(chunks)
         response_id = "resp_" + uuid.uuid4().hex
+        call = self._function_call(body)
+        if call is not None and not body.get("stream"):
+            answer = self._response_object(model, "", "completed", response_id)
+            return self._json(200, {**answer, "output": [call]})
         if not body.get("stream"):
             return self._json(
                 200, self._response_object(model, "".join(parts), "completed", response_id)
