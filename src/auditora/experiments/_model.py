@@ -534,11 +534,11 @@ def load_experiment(store: Any, ref: str) -> ExperimentResult:
         found.scores[name] = float(value)
         found.details[name] = Score(float(value), ev.get("label"), ev.get("explanation"))
         directions.setdefault(name, ev.get("direction") or "higher")
-    items.sort(key=lambda r: (r.item_id, r.trial))
-    order = desc.get("order")
-    if isinstance(order, list):  # the dataset's order, when recorded
-        rank = {k: i for i, k in enumerate(order)}
-        items.sort(key=lambda r: (rank.get(r.item_id, len(rank)), r.trial))
+    # In the order the items first started (the dataset's order when run one at a time).
+    first: Dict[str, int] = {}
+    for index, r in enumerate(items):
+        first.setdefault(r.item_id, index)
+    items.sort(key=lambda r: (first[r.item_id], r.trial))
     return ExperimentResult(
         str(desc.get("name") or session.get("name") or session_id),
         session_id,

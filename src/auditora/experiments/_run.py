@@ -270,7 +270,6 @@ class _Experiment:
             "dataset": dataset.version,
             "dataset_name": dataset.name,
             "dataset_size": len(dataset),
-            "order": [i.id for i in dataset],
             "trials": trials,
             "metadata": metadata,
             "task": self.task_name,
