@@ -243,3 +243,52 @@ def test_instrument_is_idempotent_and_uninstrument_stops_recording(
     with capture() as records:
         asyncio.run(agents.Runner.run(_agents(server), "Weather in Paris?"))
     assert records.runs == [] and "agent" in recorder.types
+
+
+def test_a_guardrail_is_an_evaluator_run_inside_the_agent(
+    server: FakeLLMServer, recorder: Recorder, openai_instrumented: None
+) -> None:
+    """An input guardrail's span is an evaluator run under its agent's run, saying
+    whether it tripped."""
+
+    @agents.input_guardrail
+    async def polite(ctx: Any, agent: Any, question: Any) -> Any:
+        return agents.GuardrailFunctionOutput(output_info=None, tripwire_triggered=False)
+
+    agent = agents.Agent(name="greeter", input_guardrails=[polite], **agent_kwargs(server))
+    with capture() as records:
+        asyncio.run(ask(agent, "hi"))
+    runs = _runs(records)
+    guard, greeter = runs["polite"], runs["greeter"]
+    assert (guard.run_type, guard.agent) == ("evaluator", "greeter")
+    assert guard.parent_id == greeter.run_id
+    assert guard.attributes["agents.guardrail.triggered"] is False
+
+
+@pytest.mark.parametrize("patched", [True, False])
+def test_chat_completions_generation_spans_give_one_record_per_call(
+    server: FakeLLMServer, recorder: Recorder, patched: bool
+) -> None:
+    """With the chat completions model each generation span is an llm run holding one
+    LLM call record: the OpenAI integration's when it is on, else the span's own."""
+    import openai
+
+    if patched:
+        auditora_openai.instrument()
+    client = openai.AsyncOpenAI(
+        base_url=server.openai_base_url, api_key="sk-test", max_retries=0, timeout=10
+    )
+    model = agents.OpenAIChatCompletionsModel(model="gpt-4.1", openai_client=client)
+    try:
+        with capture() as records:
+            asyncio.run(ask(agents.Agent(name="greeter", model=model), "hi"))
+    finally:
+        auditora_openai.uninstrument()
+    (llm,) = [r for r in records.runs if r.run_type == "llm"]
+    (call,) = records.llm_calls
+    assert llm.name == "generation gpt-4.1" and llm.parent_id == _runs(records)["greeter"].run_id
+    assert call.run_id == llm.run_id
+    assert (call.input_tokens, call.output_tokens) == (
+        OPENAI_USAGE["input"],
+        OPENAI_USAGE["output"],
+    )
