@@ -11,7 +11,7 @@ import sys
 import textwrap
 import time
 from contextlib import contextmanager
-from typing import IO, Any, Callable, Dict, Iterator, List, Optional
+from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..store._schema import TABLES
 from . import _format as fmt
@@ -112,10 +112,11 @@ def _quote(text: str) -> str:
 
 # -- sessions / runs / show ------------------------------------------------------
 def _sessions_table(rows: List[Dict[str, Any]]) -> str:
+    started, times = fmt.time_column("STARTED", [r.get("first_ns") for r in rows])
     return fmt.table(
         [
             "SESSION",
-            "STARTED",
+            started,
             "RUNS",
             "ERRORS",
             "DURATION",
@@ -128,33 +129,49 @@ def _sessions_table(rows: List[Dict[str, Any]]) -> str:
         [
             [
                 r["session_id"],
-                _when(r.get("first_ns")),
-                r["run_count"],
-                r["error_count"],
-                fmt.duration(None if r.get("duration_ns") is None else r["duration_ns"] / 1e9),
-                r["llm_calls"],
+                at,
+                fmt.number(r["run_count"]),
+                fmt.number(r["error_count"]),
+                fmt.duration_ns(r.get("duration_ns")),
+                fmt.number(r["llm_calls"]),
                 fmt.tokens(r["total_tokens"]),
                 fmt.cost(r["cost"]),
-                r["evaluations"],
+                fmt.number(r["evaluations"]),
                 fmt.pct(r["eval_pass_rate"]),
             ]
-            for r in rows
+            for r, at in zip(rows, times)
         ],
         right=(2, 3, 4, 5, 6, 7, 8, 9),
+        keep=(0, 1),
     )
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
-    """List sessions with their aggregates."""
+    """List sessions with their aggregates, most recently active first."""
     with _open(args.store) as store:
-        rows = store.sessions(limit=args.limit)
+        rows = store.sessions(limit=args.limit, offset=args.offset)
+        total = store.summary()["sessions"] if len(rows) >= args.limit or args.offset else len(rows)
     if args.json:
         _print_json(rows)
-    elif not rows:
-        print("no sessions in this store")
-    else:
+        return 0
+    if rows:
         print(_sessions_table(rows))
+    print(_showing(len(rows), total, args.offset, "session"))
     return 0
+
+
+def _showing(shown: int, total: int, offset: int, word: str) -> str:
+    """``showing 200 of 50,000 runs (1-200; --offset 200 for the next)``, or ``3 runs``."""
+    if total == 0:
+        return f"no {word}s"
+    if shown == total:
+        return _n(total, word)
+    if shown == 0:
+        return f"no {word}s past --offset {offset:,} (there are {total:,})"
+    text = f"showing {shown:,} of {total:,} {word}s ({offset + 1:,}-{offset + shown:,}"
+    if offset + shown < total:
+        text += f"; --offset {offset + shown} for the next"
+    return text + ")"
 
 
 def _run_tokens_cost(
@@ -495,37 +512,107 @@ def _tail_line(table: str, r: Dict[str, Any]) -> str:
     return text.replace("\n", " ").replace("\r", " ")
 
 
-def cmd_tail(args: argparse.Namespace) -> int:
-    """Print records as they are added to the store, until interrupted."""
-    from urllib.parse import quote
+class _Follower:
+    """New rows of every record table of a store file, poll after poll.
 
-    with _open(args.store):
-        pass  # validates the file (missing, corrupt, newer schema) with a clear error
-    conn = sqlite3.connect(
-        "file:" + quote(os.path.abspath(args.store)) + "?mode=ro", uri=True, isolation_level=None
-    )
-    conn.row_factory = sqlite3.Row
-    try:
-        last: Dict[str, int] = {}
-        for table in _TAIL_TABLES:
-            row = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {table}").fetchone()
-            last[table] = 0 if args.from_start else int(row[0])
-        printed = 0
-        deadline = None if args.timeout is None else time.monotonic() + args.timeout
-        while True:
-            batch = []
+    The file is watched by identity (device and inode): when it is replaced (a
+    new demo, a copy moved over it) the old connection would keep reading the
+    unlinked file forever, so the follower reopens the path and follows the new
+    file from its start. A file rewritten in place shows as a table whose last
+    rowid went down, and is treated the same. While the new file is absent or
+    not yet a store, polls return nothing and retry.
+    """
+
+    def __init__(self, path: str, from_start: bool) -> None:
+        self.path = path
+        self.conn: Optional[sqlite3.Connection] = None
+        self.identity: Optional[Tuple[int, int]] = None
+        self.last: Dict[str, int] = {}
+        self.reopened = 0
+        self._open(from_start)
+
+    def _stat(self) -> Optional[Tuple[int, int]]:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def _open(self, from_start: bool) -> None:
+        from . import _export
+
+        self.close()
+        identity = self._stat()
+        conn = _export.connect(self.path)
+        conn.row_factory = sqlite3.Row
+        try:
+            last = {}
             for table in _TAIL_TABLES:
-                for r in conn.execute(
+                (top,) = conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {table}").fetchone()
+                last[table] = 0 if from_start else int(top)
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        self.conn, self.identity, self.last = conn, identity, last
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def _replaced(self) -> bool:
+        identity = self._stat()
+        return identity is not None and identity != self.identity
+
+    def poll(self) -> List[Tuple[int, str, Dict[str, Any]]]:
+        """The rows added since the last poll, ``(time_ns, table, row)`` in time order."""
+        if self.conn is None or self._replaced():
+            return self._reopen()
+        batch = []
+        try:
+            for table in _TAIL_TABLES:
+                rows = self.conn.execute(
                     f"SELECT rowid AS _rowid, * FROM {table} WHERE rowid > ? ORDER BY rowid",
-                    (last[table],),
-                ):
+                    (self.last[table],),
+                ).fetchall()
+                if not rows:
+                    (top,) = self.conn.execute(
+                        f"SELECT coalesce(max(rowid), 0) FROM {table}"
+                    ).fetchone()
+                    if top < self.last[table]:  # rewritten in place
+                        return self._reopen()
+                for r in rows:
                     row = dict(r)
-                    last[table] = row.pop("_rowid")
+                    self.last[table] = row.pop("_rowid")
                     if "success" in row and row["success"] is not None:
                         row["success"] = bool(row["success"])
                     batch.append((row.get("time_ns") or row.get("end_ns") or 0, table, row))
-            batch.sort(key=lambda item: item[0])
-            for _, table, row in batch:
+        except sqlite3.DatabaseError:
+            return self._reopen()  # replaced under us; the next poll reads the new file
+        batch.sort(key=lambda item: item[0])
+        return batch
+
+    def _reopen(self) -> List[Tuple[int, str, Dict[str, Any]]]:
+        try:
+            self._open(from_start=True)
+        except sqlite3.DatabaseError:
+            self.close()  # not a store yet (still being written): retry at the next poll
+            return []
+        self.reopened += 1
+        _err(f"{self.path} was replaced: following the new file from its start")
+        return self.poll()
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    """Print records as they are added to the store, until interrupted."""
+    with _open(args.store):
+        pass  # validates the file (missing, corrupt, newer schema) with a clear error
+    follower = _Follower(args.store, from_start=args.from_start)
+    try:
+        printed = 0
+        deadline = None if args.timeout is None else time.monotonic() + args.timeout
+        while True:
+            for _, table, row in follower.poll():
                 print(_tail_line(table, row), flush=True)
                 printed += 1
                 if args.count is not None and printed >= args.count:
@@ -534,7 +621,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
                 return 0
             time.sleep(args.interval)
     finally:
-        conn.close()
+        follower.close()
 
 
 # -- export ------------------------------------------------------------------------
@@ -572,13 +659,46 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 # -- report / view ---------------------------------------------------------------------
 def cmd_report(args: argparse.Namespace) -> int:
-    """Write the self-contained HTML report."""
+    """Write the self-contained HTML report, then say what it left out."""
     from ..viewer import write_report
 
     with _open(args.store) as store:
         size = write_report(store, args.output, args.max_traces, args.max_sessions)
+        note = _report_coverage(store, args.max_sessions, args.max_traces)
     print(f"wrote {args.output} ({size / 1024:.0f} KiB): open it in any browser, no server needed")
+    print(note)
     return 0
+
+
+def _report_coverage(store: Any, max_sessions: int, max_traces: int) -> str:
+    """``included the 100 newest of 2,345 sessions, ...``: what the report holds pages for."""
+    from ..viewer._model import MAX_ROWS
+
+    total = store.summary()
+    sessions = store.sessions(limit=max_sessions)
+    traces: Dict[str, None] = {}
+    for s in sessions:  # the traces of the included sessions, as the report picks them
+        for t in store.traces(session_id=s["session_id"], limit=None):
+            traces[t["trace_id"]] = None
+    n_sessions, n_traces = total["sessions"], len(traces)
+    if len(sessions) < n_sessions:
+        what = f"included the newest {len(sessions):,} of {n_sessions:,} sessions"
+    else:
+        what = f"included all {_n(n_sessions, 'session')}"
+    if n_traces > max_traces:
+        what += f" and {max_traces:,} of their {n_traces:,} traces"
+    else:
+        what += f" and {'all ' if n_traces > 1 else ''}{_n(n_traces, 'trace')}"
+    cut = [
+        f"the newest {MAX_ROWS:,} of {total[key]:,} {label}"
+        for key, label in (("llm_calls", "LLM calls"), ("evaluations", "evaluations"))
+        if total[key] > MAX_ROWS
+    ]
+    if cut:
+        what += "; its lists show " + " and ".join(cut)
+    if len(sessions) < n_sessions or n_traces > max_traces:
+        what += " (raise --max-sessions / --max-traces for more)"
+    return what
 
 
 def cmd_view(args: argparse.Namespace) -> int:

@@ -11,12 +11,22 @@ from __future__ import annotations
 
 import math
 import shutil
-import time
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, List, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Tuple
 
-__all__ = ["cost", "duration", "number", "pct", "table", "tokens", "truncate", "when"]
+__all__ = [
+    "cost",
+    "duration",
+    "duration_ns",
+    "number",
+    "pct",
+    "table",
+    "time_column",
+    "tokens",
+    "truncate",
+    "when",
+]
 
 
 def _fixed(value: float, digits: int) -> str:
@@ -129,27 +139,43 @@ def pct(rate: Optional[float]) -> str:
     return f"{_fixed(rate * 100, 1)}%" if _finite(rate) and rate is not None else "-"
 
 
-def when(ns: Optional[int], *, millis: bool = False) -> str:
-    """A timestamp (epoch nanoseconds) with its date and the local time zone's offset:
-    ``2026-12-02 14:21:50 +01:00`` (``.123`` after the seconds with ``millis``)."""
+def _moment(ns: Any) -> Optional[datetime]:
     if not _finite(ns):
-        return "-"
-    assert ns is not None
+        return None
     try:
-        moment = datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).astimezone()
+        return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).astimezone()
     except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _offset(moment: datetime) -> str:
+    text = moment.strftime("%z")  # +0100
+    return f"{text[:3]}:{text[3:]}" if text else ""
+
+
+def when(ns: Optional[int], *, millis: bool = False, zone: bool = True) -> str:
+    """A timestamp (epoch nanoseconds) with its date and the local time zone's offset:
+    ``2026-12-02 14:21:50 +01:00`` (``.123`` after the seconds with ``millis``; no offset
+    with ``zone=False``, for a column whose header carries it)."""
+    moment = _moment(ns)
+    if moment is None:
         return "-"
     text = moment.strftime("%Y-%m-%d %H:%M:%S")
     if millis:
         text += f".{moment.microsecond // 1000:03d}"
-    offset = moment.strftime("%z")  # +0100
-    return f"{text} {offset[:3]}:{offset[3:]}" if offset else text
+    return f"{text} {_offset(moment)}".rstrip() if zone else text
 
 
-def utc_offset() -> str:
-    """The local time zone as the tables print it (``+00:00``)."""
-    offset = time.strftime("%z")
-    return f"{offset[:3]}:{offset[3:]}" if offset else ""
+def time_column(header: str, values: Sequence[Optional[int]]) -> Tuple[str, List[str]]:
+    """A table column of timestamps: ``("STARTED (+01:00)", ["2026-12-02 14:21:50", ...])``.
+
+    The UTC offset goes once in the header when every row has the same one (a
+    column that spans a daylight-saving change keeps it in each cell instead)."""
+    offsets = {_offset(m) for m in map(_moment, values) if m is not None}
+    if len(offsets) == 1:
+        (offset,) = offsets
+        return f"{header} ({offset})", [when(v, zone=False) for v in values]
+    return header, [when(v) for v in values]
 
 
 def truncate(text: str, width: int) -> str:
@@ -175,10 +201,12 @@ def table(
 ) -> str:
     """A plain-text table fitted to ``width`` (the terminal's width by default).
 
-    When the natural width is too wide, the widest columns are shrunk (their
-    cells truncated with an ellipsis) until it fits; the columns in ``keep``
-    (ids, which must stay whole to be copied) are shrunk only when nothing
-    else can be. ``right`` lists the indexes of right-aligned (numeric) columns.
+    When the natural width is too wide, columns are shrunk (their cells cut
+    with an ellipsis), the widest first, in this order until it fits: text
+    columns; then the ``right`` (numeric, right-aligned) columns, but only their
+    headers (a number is cut only when everything else is at its narrowest);
+    then the columns in ``keep`` (ids, which must stay whole to be copied);
+    then any column.
     """
     if width is None:
         width = shutil.get_terminal_size((120, 24)).columns
@@ -187,15 +215,20 @@ def table(
     gap = 2
     floor = 6
 
-    def shrink(columns: Sequence[int]) -> None:
+    def shrink(columns: Sequence[int], floors: Sequence[int]) -> None:
         while columns and sum(widths) + gap * (len(widths) - 1) > width:
-            i = max(columns, key=lambda k: widths[k])
-            if widths[i] <= floor:
+            i = max(columns, key=lambda k: widths[k] - floors[k])
+            if widths[i] <= floors[i]:
                 break
             widths[i] -= 1
 
-    shrink([i for i in range(len(widths)) if i not in keep])
-    shrink(range(len(widths)))
+    everywhere = [floor] * len(widths)
+    text = [i for i in range(len(widths)) if i not in keep and i not in right]
+    shrink(text, everywhere)
+    cell_widths = [max([len(row[i]) for row in cells[1:]] or [0]) for i in range(len(widths))]
+    shrink([i for i in right if i < len(widths)], [max(floor, w) for w in cell_widths])
+    shrink([i for i in keep if i < len(widths)], everywhere)
+    shrink(range(len(widths)), everywhere)
     lines = []
     for n, row in enumerate(cells):
         parts = []
