@@ -223,8 +223,8 @@ def table(
             widths[i] -= 1
 
     everywhere = [floor] * len(widths)
-    text = [i for i in range(len(widths)) if i not in keep and i not in right]
-    shrink(text, everywhere)
+    free = [i for i in range(len(widths)) if i not in keep and i not in right]
+    shrink(free, everywhere)
     cell_widths = [max([len(row[i]) for row in cells[1:]] or [0]) for i in range(len(widths))]
     shrink([i for i in right if i < len(widths)], [max(floor, w) for w in cell_widths])
     shrink([i for i in keep if i < len(widths)], everywhere)
