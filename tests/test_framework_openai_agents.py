@@ -22,8 +22,7 @@ with offline() as _import_attempts:
     agents = pytest.importorskip("agents")
 assert not _import_attempts, _import_attempts
 
-import openai  # noqa: E402
-
+from _agents_fixtures import agent_kwargs  # noqa: E402
 from auditora import bifrost_async  # noqa: E402
 from auditora.integrations import openai as auditora_openai  # noqa: E402
 from auditora.llm import reset_prices  # noqa: E402
@@ -53,15 +52,8 @@ def _instrumented() -> Iterator[List[str]]:
 
 
 def _agent(server: FakeLLMServer, **settings: Any) -> Any:
-    client = openai.AsyncOpenAI(
-        base_url=server.openai_base_url, api_key="sk-test", max_retries=0, timeout=10
-    )
-    model = agents.OpenAIResponsesModel(model="gpt-4.1", openai_client=client)
     return agents.Agent(
-        name="greeter",
-        instructions="Be brief.",
-        model=model,
-        model_settings=agents.ModelSettings(**settings),
+        name="greeter", instructions="Be brief.", **agent_kwargs(server, **settings)
     )
 
 

@@ -281,6 +281,32 @@ def test_disabled_records_nothing_and_changes_no_request(tmp_path: Path) -> None
         auditora_mcp.uninstrument()
 
 
+def test_an_error_response_fails_the_client_and_the_server_run(instrumented: None) -> None:
+    """In process (mcp.Client on an MCPServer): an unknown prompt fails the server run with
+    the handler's exception and the client run with MCPError and the JSON-RPC code; the
+    caller still gets the SDK's exception."""
+    from mcp import Client
+    from mcp.server.mcpserver import MCPServer
+    from mcp.shared.exceptions import MCPError
+
+    async def main() -> None:
+        with anyio.fail_after(TIMEOUT):
+            async with Client(MCPServer("empty")) as client:
+                with pytest.raises(MCPError):
+                    await client.get_prompt("nope", {})
+
+    auditora.configure(console=False)
+    with capture() as records:
+        anyio.run(main)
+    runs = {
+        r.attributes["auditora.mcp.side"]: r for r in records.runs if r.name == "prompts/get nope"
+    }
+    assert (runs["server"].status, runs["server"].error_type) == ("error", "ValueError")
+    assert (runs["client"].status, runs["client"].error_type) == ("error", "MCPError")
+    assert runs["client"].attributes["rpc.response.status_code"] == "-32603"
+    assert runs["server"].parent_id == runs["client"].run_id
+
+
 def test_instrument_is_idempotent_and_uninstrument_restores() -> None:
     """instrument() twice patches once; uninstrument() puts the SDK's methods back."""
     from mcp.client.session import ClientSession
