@@ -14,6 +14,7 @@ from typing import List, Optional, Sequence
 
 from .._argparse import HelpFormatter, Parser, non_negative_int, port, positive_float, positive_int
 from ..store._schema import TABLES
+from ._when import since_arg
 
 __all__ = ["build_parser", "main"]
 
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="only runs that made an LLM call to this model")
     p.add_argument(
         "--since",
+        type=since_arg,
         default=None,
         metavar="WHEN",
         help="only runs started since WHEN: an age (30m, 1h, 2d, 1w) or an ISO date/time",
