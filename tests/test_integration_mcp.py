@@ -219,8 +219,14 @@ def test_client_and_server_runs_form_one_trace(
     expected_transport = "pipe" if transport == "stdio" else "tcp"
     assert {s["attributes"]["network.transport"] for s in server_runs} == {expected_transport}
     if transport == "http":
+        # One MCP session id, on both sides: the client has it from the server's answers.
         session_ids = {s["attributes"].get("mcp.session.id") for s in server_runs}
+        session_ids |= {c.attributes.get("mcp.session.id") for c in client.values()}
         assert len(session_ids) == 1 and None not in session_ids
+        assert {c.attributes["server.address"] for c in client.values()} == {"127.0.0.1"}
+        assert {c.attributes["network.transport"] for c in client.values()} == {"tcp"}
+    else:
+        assert all("mcp.session.id" not in c.attributes for c in client.values())
 
 
 @pytest.mark.parametrize("transport", ["stdio"])

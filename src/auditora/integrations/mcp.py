@@ -13,8 +13,9 @@ request an MCP ``Server`` (``MCPServer`` included) answers is a run, named as
 the OpenTelemetry MCP conventions name spans, ``{mcp.method.name} {target}``
 (``tools/call get_weather``, ``prompts/get summarize``, ``resources/read``,
 ``initialize``). Its attributes carry ``mcp.method.name``, ``mcp.session.id``
-(on the server, when the transport has sessions: streamable HTTP),
-``mcp.protocol.version``, ``jsonrpc.request.id``, ``network.transport``,
+(when the transport has sessions: streamable HTTP; on the client from the
+server's first answer on), ``mcp.protocol.version``, ``jsonrpc.request.id``
+(server), ``network.transport``, ``server.address`` and ``server.port`` (HTTP client),
 ``gen_ai.tool.name``, ``gen_ai.prompt.name``, ``mcp.resource.uri`` and
 ``auditora.mcp.side`` (``client`` or ``server``).
 
@@ -37,7 +38,8 @@ recorded.
 from __future__ import annotations
 
 import functools
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
 
 from .._config import settings
 from .._serialize import captured, captured_arguments
@@ -134,9 +136,15 @@ def _mcp_error_code(exc: BaseException) -> Optional[str]:
 
 
 async def _traced(
-    block: bifrost_async, method: str, params: Any, attrs: Dict[str, Any], call: Any
+    block: bifrost_async,
+    method: str,
+    params: Any,
+    attrs: Dict[str, Any],
+    call: Any,
+    after: Optional[Callable[[], None]] = None,
 ) -> Any:
-    """Await ``call()`` inside ``block`` (a run): attributes, content, errors."""
+    """Await ``call()`` inside ``block`` (a run): attributes, content, errors;
+    ``after()`` completes the attributes once the answer (or the error) is in."""
     run = await block.__aenter__()
     assert run is not None  # not disabled: the caller checked
     run.attributes = attrs
@@ -150,6 +158,8 @@ async def _traced(
         code = _mcp_error_code(exc)
         if code is not None:
             attrs["rpc.response.status_code"] = code
+        if after is not None:
+            after()
         await block.__aexit__(type(exc), exc, exc.__traceback__)
         raise
     error = _tool_error(result) if is_tool else None
@@ -157,6 +167,8 @@ async def _traced(
         run.output = captured(_tool_output(result))
     if error is not None:
         attrs["error.type"] = "tool_error"
+    if after is not None:
+        after()
     await block.__aexit__(type(error) if error else None, error, None)
     return result
 
@@ -174,6 +186,11 @@ def _wrap_send_request(original: Any) -> Any:
         version = getattr(self, "_negotiated_version", None)
         if isinstance(version, str):
             attrs["mcp.protocol.version"] = version
+        # A private attribute, read with care: the write stream ties the session
+        # to its HTTP transport, which knows the MCP session id (once answered).
+        stream = getattr(getattr(self, "_dispatcher", None), "_write_stream", None)
+        transport = _http_transports.get(id(stream)) if stream is not None else None
+        after = functools.partial(_http_attributes, attrs, transport) if transport else None
         block = bifrost_async(name=name, kind=_RUN_TYPES.get(method, "function"))
         # The dispatcher (patched below) puts this run's context in params._meta.
         return await _traced(
@@ -182,10 +199,50 @@ def _wrap_send_request(original: Any) -> Any:
             params,
             attrs,
             lambda: original(self, request, *args, **kwargs),
+            after,
         )
 
     send_request._auditora_original = original  # type: ignore[attr-defined]
     return send_request
+
+
+#: Streamable HTTP client transports at work, by the id of the write stream they
+#: serve (the one a ClientSession writes to): the session id lives on the transport.
+_http_transports: Dict[int, Any] = {}
+
+
+def _http_attributes(attrs: Dict[str, Any], transport: Any) -> None:
+    attrs["network.transport"] = "tcp"
+    attrs["network.protocol.name"] = "http"
+    session_id = getattr(transport, "session_id", None)
+    if isinstance(session_id, str) and session_id:
+        attrs["mcp.session.id"] = session_id
+    url = urlsplit(str(getattr(transport, "url", "")))
+    if url.hostname:
+        attrs["server.address"] = url.hostname
+        try:
+            port = url.port
+        except ValueError:
+            port = None
+        if port is not None:
+            attrs["server.port"] = port
+
+
+def _wrap_post_writer(original: Any) -> Any:
+    """Note which transport serves which write stream while its writer loop runs."""
+
+    @functools.wraps(original)
+    async def post_writer(
+        self: Any, client: Any, reader: Any, writer: Any, write_stream: Any, *args: Any
+    ) -> Any:
+        _http_transports[id(write_stream)] = self
+        try:
+            return await original(self, client, reader, writer, write_stream, *args)
+        finally:
+            _http_transports.pop(id(write_stream), None)
+
+    post_writer._auditora_original = original  # type: ignore[attr-defined]
+    return post_writer
 
 
 def _wrap_send_raw_request(original: Any) -> Any:
@@ -255,11 +312,13 @@ def instrument() -> None:
     applies to sessions and servers created before and after the call."""
     _import()
     from mcp.client.session import ClientSession
+    from mcp.client.streamable_http import StreamableHTTPTransport
     from mcp.server.runner import ServerRunner
     from mcp.shared.direct_dispatcher import DirectDispatcher
     from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
 
     patch(ClientSession, "send_request", _wrap_send_request, _saved)
+    patch(StreamableHTTPTransport, "post_writer", _wrap_post_writer, _saved)
     patch(JSONRPCDispatcher, "send_raw_request", _wrap_send_raw_request, _saved)
     patch(DirectDispatcher, "send_raw_request", _wrap_send_raw_request, _saved)
     # The server's middleware chain is composed per request: wrapping the
