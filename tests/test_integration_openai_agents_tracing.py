@@ -26,6 +26,7 @@ assert not _import_attempts, _import_attempts
 from _agents_fixtures import agent_kwargs, tool_call_header  # noqa: E402
 from auditora import sentinel  # noqa: E402
 from auditora.agents import trajectory  # noqa: E402
+from auditora.core._paragon import Paragon  # noqa: E402
 from auditora.integrations import openai as auditora_openai  # noqa: E402
 from auditora.integrations import openai_agents as auditora_agents  # noqa: E402
 from auditora.llm import reset_prices  # noqa: E402
@@ -128,10 +129,11 @@ def test_a_handoff_and_a_tool_call_nest_under_the_enclosing_sentinel(
     """Inside a @sentinel: workflow, agent, tool and llm runs in one trace under it, the
     hand-off between the agent runs, one LLM call record per model call."""
     auditora.configure(capture_content=True)
-    sent = len(server.requests)
+    sent, resets = len(server.requests), Paragon.foreign_resets
     with capture() as records:
         answer = asyncio.run(ask(_agents(server), "Weather in Paris?"))
     assert answer == "Hello from the"
+    assert Paragon.foreign_resets == resets  # every run ended in the context it began in
     runs = _runs(records)
     root, workflow = runs["ask"], runs["Agent workflow"]
     triage, weather, tool = runs["triage"], runs["weather_agent"], runs["get_weather"]
@@ -292,3 +294,30 @@ def test_chat_completions_generation_spans_give_one_record_per_call(
         OPENAI_USAGE["input"],
         OPENAI_USAGE["output"],
     )
+
+
+def test_a_streamed_run_nests_under_the_caller_like_a_plain_one(
+    server: FakeLLMServer, recorder: Recorder, openai_instrumented: None
+) -> None:
+    """Runner.run_streamed runs the agent in a task of its own: its runs still nest under
+    the sentinel that started it, with one LLM call record in the llm run."""
+
+    @sentinel(name="stream")
+    async def stream(agent: Any) -> Any:
+        streamed = agents.Runner.run_streamed(agent, "hi")
+        async for _ in streamed.stream_events():
+            pass
+        return streamed.final_output
+
+    resets = Paragon.foreign_resets
+    with capture() as records:
+        answer = asyncio.run(stream(agents.Agent(name="greeter", **agent_kwargs(server))))
+    assert answer == "Hello from the"
+    assert Paragon.foreign_resets == resets  # every run ended in the context it began in
+    runs = _runs(records)
+    root, workflow, greeter = runs["stream"], runs["Agent workflow"], runs["greeter"]
+    assert (workflow.parent_id, greeter.parent_id) == (root.run_id, workflow.run_id)
+    (llm,) = [r for r in records.runs if r.run_type == "llm"]
+    (call,) = records.llm_calls
+    assert llm.parent_id == greeter.run_id and call.run_id == llm.run_id
+    assert {r.status for r in records.runs} == {"ok"}
