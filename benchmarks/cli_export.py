@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -99,7 +100,9 @@ def build(path: str, records: int) -> Tuple[int, float]:
 def peak(argv: List[str]) -> Tuple[float, float]:
     """(peak RSS in MB, wall seconds) of a fresh ``python argv...`` process."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
@@ -158,9 +161,12 @@ def main() -> None:
         os.devnull,
     ]
     width = max(len(k) for k in cases)
-    for name, argv in cases.items():
-        mb, seconds = peak(argv)
-        print(f"{name:<{width}}  peak RSS {mb:7.1f} MB  {seconds:6.1f} s")
+    try:
+        for name, argv in cases.items():
+            mb, seconds = peak(argv)
+            print(f"{name:<{width}}  peak RSS {mb:7.1f} MB  {seconds:6.1f} s")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -154,3 +154,19 @@ def test_unwritable_output_is_one_line(demo: Path, capsys: pytest.CaptureFixture
         True,
         1,
     )
+
+
+def test_the_memory_benchmark_runs(tmp_path: Path) -> None:
+    """``benchmarks/cli_export.py`` (small) builds its store and prints a peak RSS per case."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "cli_export.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--records", "1500", "--keep", str(tmp_path / "b.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    figures = [line for line in done.stdout.splitlines() if "peak RSS" in line]
+    assert (done.returncode, len(figures), "built " in done.stdout) == (0, 5, True)
