@@ -202,3 +202,12 @@ def test_hostile_values_survive_the_store(tmp_path: Path) -> None:
     assert len(back.items[2].output) < 1_000_000
     json.dumps(cmp.to_dict(), allow_nan=False)
     assert auditora.experiments is experiments  # reachable as an attribute too
+
+
+def test_an_open_store_may_be_given_as_the_store(tmp_path: Path) -> None:
+    """``store=`` takes a path or a Store (its file is written)."""
+    db = tmp_path / "exp.db"
+    with open_store(db, readonly=False) as opened:
+        experiments.run("given", DATA, lambda x: x * 2, [exact], store=opened)
+    with open_store(db) as store:
+        assert experiments.list_experiments(store)[0]["name"] == "given"

@@ -127,3 +127,28 @@ def test_the_rule_form_still_works(db: str, capsys: pytest.CaptureFixture[str]) 
     """Without --experiment the gate checks bars over the store's evaluations, as before."""
     code, out, _ = _gate(capsys, db, "--rule", "quality.min >= 0.1")
     assert code == 0 and "PASSED" in out
+
+
+def test_a_candidate_that_fails_more_items_fails_the_gate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Failed items have no scores, so equal means could hide them: ``task_success`` (the
+    share of trials that ran) is compared and gated whenever either run has failures."""
+    path = tmp_path / "fail.db"
+    experiments.run("steady", DATA, _task(0.0), [quality], store=path)
+
+    def fragile(x: int) -> float:
+        if x % 3 == 0:
+            raise TimeoutError("model timed out")
+        return float(_task(0.0)(x))
+
+    experiments.run("fragile", DATA, fragile, [quality], store=path)
+    cmp = experiments.compare(str(path), "steady", "fragile")
+    assert cmp.metric("quality")["delta"] == 0.0 and not cmp.metric("quality")["significant"]
+    success = cmp.metric("task_success")
+    assert (success["base"], success["delta"], success["significant"]) == (1.0, -1 / 3, True)
+    code, out, _ = _gate(capsys, str(path), "--experiment", "fragile", "--baseline", "steady")
+    assert code == 1 and "task_success: 1 -> 0.6667" in out
+    assert "failed: TimeoutError: model timed out" in out
+    clean = experiments.compare(str(path), "steady", "steady")
+    assert [m["name"] for m in clean.metrics] == ["quality"]

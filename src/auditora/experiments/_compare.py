@@ -11,12 +11,16 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 from ._model import ExperimentResult, ItemResult, load_experiment, percentile
 from ._stats import DEFAULT_RESAMPLES, DEFAULT_SEED, paired_bootstrap
 
-__all__ = ["Comparison", "ExperimentGate", "compare", "gate_experiment"]
+__all__ = ["SUCCESS", "Comparison", "ExperimentGate", "compare", "gate_experiment"]
 
 #: Score differences smaller than this are equal (float noise, not a change).
 _EPS = 1e-9
 
 Ref = Union[str, ExperimentResult]
+
+#: The metric compared when either run has failed items: the share of an item's trials
+#: whose task returned.
+SUCCESS = "task_success"
 
 
 def _load(store: Any, ref: Ref) -> ExperimentResult:
@@ -37,6 +41,10 @@ def _by_item(result: ExperimentResult) -> Dict[str, List[ItemResult]]:
     for r in result.items:
         out.setdefault(r.item_id, []).append(r)
     return out
+
+
+def _success(by_item: Dict[str, List[ItemResult]]) -> Dict[str, float]:
+    return {k: sum(r.ok for r in rs) / len(rs) for k, rs in by_item.items()}
 
 
 def _worse(direction: str, delta: float) -> bool:
@@ -373,13 +381,15 @@ def compare(
     metrics = []
     b_scores = {m: b.scores(m) for m in b.metrics}
     c_scores = {m: c.scores(m) for m in c.metrics}
-    for name in [m for m in c.metrics if m in b_scores]:
+    compared = {m: (b_scores[m], c_scores[m]) for m in c.metrics if m in b_scores}
+    if b.failed or c.failed:
+        # Failed items have no scores, so the means alone would hide a candidate that
+        # fails more often: the share of trials that ran is compared (and gated) too.
+        compared[SUCCESS] = (_success(b_items), _success(c_items))
+        directions.setdefault(SUCCESS, "higher")
+    for name, (b_metric, c_metric) in compared.items():
         direction = directions.get(name, "higher")
-        pairs = [
-            (b_scores[name][k], c_scores[name][k])
-            for k in shared
-            if k in b_scores[name] and k in c_scores[name]
-        ]
+        pairs = [(b_metric[k], c_metric[k]) for k in shared if k in b_metric and k in c_metric]
         xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
         delta, low, high = paired_bootstrap(
             xs, ys, confidence=confidence, resamples=resamples, seed=seed

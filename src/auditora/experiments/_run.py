@@ -584,6 +584,8 @@ def _prepare(
         raise ValueError(f"two scorers are named {', '.join(dupes)}: set .name on one of them")
     if metadata is not None and not isinstance(metadata, Mapping):
         raise TypeError("metadata must be a dict")
+    if store is not None and not isinstance(store, (str, os.PathLike)):
+        store = getattr(store, "path", store)  # an open Store: its file
     path = os.fspath(store) if store is not None else None
     if path is not None:
         from ..store import open_store
