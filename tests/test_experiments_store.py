@@ -211,3 +211,24 @@ def test_an_open_store_may_be_given_as_the_store(tmp_path: Path) -> None:
         experiments.run("given", DATA, lambda x: x * 2, [exact], store=opened)
     with open_store(db) as store:
         assert experiments.list_experiments(store)[0]["name"] == "given"
+
+
+def test_many_threads_writing_lose_no_record(tmp_path: Path) -> None:
+    """8 threads, 400 items, logs in each task: every run, log and score is in the store."""
+    from auditora import report
+
+    db = tmp_path / "exp.db"
+    data = Dataset([{"input": i, "expected": i} for i in range(400)])
+
+    def task(x: int) -> int:
+        for n in range(3):
+            report.info(f"step {n} of {x}")
+        return x
+
+    result = experiments.run("busy", data, task, [exact], store=db, concurrency=8)
+    with open_store(db) as store:
+        sid = result.experiment_id
+        runs = store.runs(session_id=sid, limit=None)
+        logs = store.logs(session_id=sid, limit=None)
+        evals = store.evaluations(session_id=sid, limit=None)
+    assert (len(runs), len(logs), len(evals)) == (400, 1200, 400)

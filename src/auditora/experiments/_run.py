@@ -12,8 +12,21 @@ import queue
 import sys
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
+from typing import (
+    Any,
+    Callable,
+    Deque,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Set,
+    Tuple,
+)
 
 from .. import _emit
 from .._config import settings
@@ -138,7 +151,9 @@ class _StoreWriter:
         self.sink = SQLiteSink(path)
         self.session_id = session_id
         self.traces: Set[str] = set()
-        self.pending: List[Record] = []
+        # Appended to by any thread, drained by flush: a deque needs no lock for that
+        # (a list swapped for a new one could take an append after it was written).
+        self.pending: Deque[Record] = deque()
         self.lock = threading.Lock()
         self.last = time.monotonic()
         self.lost = 0
@@ -160,8 +175,11 @@ class _StoreWriter:
 
     def flush(self) -> None:
         with self.lock:
-            batch, self.pending = self.pending, []
             self.last = time.monotonic()
+            batch = []
+            pending = self.pending
+            while pending:
+                batch.append(pending.popleft())
         if batch:
             self.batches.put(batch)
 
