@@ -439,6 +439,7 @@ def gate_command(argv: Optional[List[str]] = None) -> int:
         "--confidence",
         type=float,
         default=0.95,
+        metavar="P",
         help="confidence of the paired bootstrap interval (default 0.95)",
     )
     try:
