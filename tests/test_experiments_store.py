@@ -232,3 +232,14 @@ def test_many_threads_writing_lose_no_record(tmp_path: Path) -> None:
         logs = store.logs(session_id=sid, limit=None)
         evals = store.evaluations(session_id=sid, limit=None)
     assert (len(runs), len(logs), len(evals)) == (400, 1200, 400)
+
+
+def test_resume_in_a_store_the_recorder_writes(tmp_path: Path) -> None:
+    """With configure(store=X), a resume right after a run finds that run's records (the run
+    flushed the recorder as it ended)."""
+    db = tmp_path / "exp.db"
+    auditora.configure(store=str(db), console=False)
+    experiments.run("queued", DATA, lambda x: x * 2, [exact], store=db)
+    calls = []
+    experiments.run("queued", DATA, lambda x: calls.append(x), [exact], store=db, resume=True)
+    assert calls == []
