@@ -95,6 +95,7 @@ def test_items_are_regressed_improved_unchanged_or_only_in_one() -> None:
     change = {i["item"]: i["change"] for i in cmp.items}
     assert change == {"x": "regressed", "y": "improved", "z": "unchanged", "w": "regressed"}
     assert cmp.only_base == ["gone"] and cmp.only_candidate == ["new"]
+    assert "  only in base: gone" in cmp.format() and "  only in candidate: new" in cmp.format()
     x = next(i for i in cmp.items if i["item"] == "x")
     assert x["scores"]["acc"] == {"base": 1.0, "candidate": 0.0, "delta": -1.0}
     assert (x["base_output"], x["candidate_output"]) == ("a:x", "b:x")

@@ -236,6 +236,13 @@ class Comparison:
         )
         for item in self.regressed[:max_items]:
             out.append(f"  regressed {item['item']}: {_item_scores(item)}")
+        for label, ids in (
+            ("only in base", self.only_base),
+            ("only in candidate", self.only_candidate),
+        ):
+            if ids and max_items:
+                more = f" (+{len(ids) - max_items} more)" if len(ids) > max_items else ""
+                out.append(f"  {label}: {', '.join(ids[:max_items])}{more}")
         usage = self._usage_lines()
         if usage:
             out.append("")
