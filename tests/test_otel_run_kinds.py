@@ -100,7 +100,8 @@ def test_each_run_type_is_named_as_the_genai_agent_spans_and_openinference_kinds
     assert got.get("auditora.run.type", "function") == run_type
     assert ("auditora.run.type" in got) == (run_type != "function")
     assert got["auditora.run.kind"] == "function"
-    assert span.kind == 1  # SPAN_KIND_INTERNAL: in-process agents and tools
+    # SPAN_KIND_INTERNAL for in-process agents and tools; SERVER for a request served.
+    assert span.kind == (2 if run_type == "server" else 1)
 
 
 def test_an_agent_run_names_its_agent_for_genai_and_openinference(receiver: Receiver) -> None:

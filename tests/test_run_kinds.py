@@ -21,7 +21,7 @@ def _quiet() -> Iterator[None]:
 
 
 def test_every_documented_kind_is_accepted_and_recorded() -> None:
-    """Each of the nine kinds becomes the run's run_type; run_kind keeps the call form."""
+    """Each of the ten kinds becomes the run's run_type; run_kind keeps the call form."""
     with capture() as records:
         for kind in RUN_TYPES:
             sentinel(kind=kind)(lambda: None)()
@@ -37,6 +37,7 @@ def test_every_documented_kind_is_accepted_and_recorded() -> None:
         "chain",
         "workflow",
         "evaluator",
+        "server",
     )
 
 

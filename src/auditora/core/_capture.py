@@ -28,6 +28,7 @@ RUN_TYPES = (
     "chain",
     "workflow",
     "evaluator",
+    "server",  # one HTTP request served (auditora.integrations.asgi / wsgi)
 )
 
 #: Items of a generator's output kept one by one (all of them are counted).

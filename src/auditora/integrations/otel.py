@@ -1107,8 +1107,9 @@ class OTelSink(Sink):
             _put(exception, "exception.message", run.error_message)
             _put(exception, "exception.stacktrace", data.get("traceback"))
             events.append(SpanEvent("exception", exception, end))
+        kind = SpanKind.SERVER if run_type == "server" else SpanKind.INTERNAL  # a request served
         span = self._span(
-            name, run.trace_id, run.run_id, run.parent_id, start, end, attrs, events, status
+            name, run.trace_id, run.run_id, run.parent_id, start, end, attrs, events, status, kind
         )
         return span, deliveries
 
