@@ -15,11 +15,11 @@ Environment variables (read at import and by :func:`reset`):
 
 ``AUDITORA_DISABLED=1``
     ``@sentinel`` and the proxies become near-free no-ops.
-``AUDITORA_STORE=path.db``
-    Keep records in that SQLite store (adds a SQLite sink).
+``AUDITORA_STORE=path.db`` (or ``sqlite:///path.db``, ``postgresql://user@host/db``)
+    Keep records in that store (adds a SQLite or PostgreSQL sink; ``docs/store.md``).
 ``AUDITORA_SINKS=console,jsonl:out.jsonl,sqlite:path.db``
     Comma-separated sink specs (``memory``, ``console``, ``jsonl:PATH``, ``sqlite:PATH``,
-    ``otel``).
+    ``postgresql://...``, ``otel``).
 ``AUDITORA_LOG_LEVEL=INFO``
     Minimum level of log records that sinks receive.
 ``AUDITORA_CAPTURE_CONTENT=1``
@@ -110,7 +110,7 @@ class Settings:
         self.capture_content = _env_flag("AUDITORA_CAPTURE_CONTENT")
         #: Minimum level of ``log`` records handed to sinks (``AUDITORA_LOG_LEVEL``).
         self.log_level: Optional[str] = _env_str("AUDITORA_LOG_LEVEL")
-        #: Store path from ``AUDITORA_STORE`` (None: no store).
+        #: Store path or URL from ``AUDITORA_STORE`` (None: no store).
         self.store: Optional[str] = _env_str("AUDITORA_STORE")
         #: Sink specs from ``AUDITORA_SINKS`` (None: none).
         self.sinks: Optional[str] = _env_str("AUDITORA_SINKS")

@@ -30,6 +30,8 @@ from . import _config, _emit, _recorder, llm, redaction
 from ._config import settings
 from .core._paragon import Paragon
 from .sinks import ConsoleSink, JSONLSink, MemorySink, Sink, SQLiteSink
+from .store._schema import StoreError
+from .store._url import mask, parse_store
 
 __all__ = ["configure", "configure_from_environment", "reset", "sink_from_spec"]
 
@@ -51,7 +53,8 @@ SinkSpecs = Union[str, Sink, Iterable[Union[str, Sink]]]
 
 
 def sink_from_spec(spec: Union[str, Sink]) -> Sink:
-    """A sink from a name: ``memory``, ``console``, ``jsonl:PATH``, ``sqlite:PATH`` or ``otel``.
+    """A sink from a name: ``memory``, ``console``, ``jsonl:PATH``, ``sqlite:PATH``,
+    ``postgresql://user@host/db`` or ``otel``.
 
     ``otel`` builds an :class:`~auditora.integrations.otel.OTelSink` configured by the
     standard ``OTEL_EXPORTER_OTLP_*`` variables (needs ``pip install 'auditora[otel]'``).
@@ -73,14 +76,28 @@ def sink_from_spec(spec: Union[str, Sink]) -> Sink:
     if name in ("jsonl", "sqlite"):
         if not arg:
             raise ValueError(f"sink {spec!r} needs a path, e.g. '{name}:records.{name}'")
-        return JSONLSink(arg) if name == "jsonl" else SQLiteSink(arg)
+        return JSONLSink(arg) if name == "jsonl" else store_sink(spec.strip())
+    if name in ("postgresql", "postgres"):
+        return store_sink(spec.strip())
     if name == "otel" and not arg:
         from .integrations.otel import OTelSink  # lazy: the SDK is an optional extra
 
         return OTelSink()
     raise ValueError(
-        f"unknown sink {spec!r}; expected memory, console, jsonl:PATH, sqlite:PATH or otel"
+        f"unknown sink {mask(spec)!r}; expected memory, console, jsonl:PATH, sqlite:PATH, "
+        "postgresql://... or otel"
     )
+
+
+def store_sink(store: Union[str, os.PathLike[str]]) -> Sink:
+    """The sink of a store: a path or ``sqlite:`` URL, or a ``postgresql://`` URL
+    (``docs/store.md``); :class:`~auditora.store.StoreError` for an unknown scheme."""
+    parsed = parse_store(store)
+    if parsed.backend == "postgresql":
+        from .sinks.postgres import PostgresSink  # lazy: it is of use with psycopg only
+
+        return PostgresSink(parsed.target)
+    return SQLiteSink(parsed.target)
 
 
 def _sinks_from_specs(specs: SinkSpecs) -> List[Sink]:
@@ -185,7 +202,7 @@ def configure(
         if sinks is not None:
             new_sinks = _sinks_from_specs(sinks)
         if store is not None:
-            new_sinks = [*(new_sinks or []), SQLiteSink(os.fspath(store))]
+            new_sinks = [*(new_sinks or []), store_sink(store)]
         if new_sinks is not None:
             _recorder.install(new_sinks, settings.atexit_timeout)
         elif queue_size is not None or batch_size is not None:
@@ -205,9 +222,14 @@ def configure_from_environment() -> None:
     try:
         sinks = _sinks_from_specs(settings.sinks) if settings.sinks else []
         if settings.store:
-            sinks.append(SQLiteSink(settings.store))
+            sinks.append(store_sink(settings.store))
         with _lock:
             _recorder.install(sinks, settings.atexit_timeout)
+    except (StoreError, ValueError) as exc:
+        _logger.error(
+            "auditora: invalid AUDITORA_STORE / AUDITORA_SINKS (%s); records are not kept",
+            mask(str(exc)),
+        )
     except Exception:
         _logger.exception("auditora: invalid AUDITORA_STORE / AUDITORA_SINKS; records are not kept")
 

@@ -23,12 +23,20 @@ import json
 import sqlite3
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 from .._serialize import Part, serialize
 from ._schema import BY_KIND
 
-__all__ = ["Written", "write_batch", "write_parts", "write_records", "write_rows"]
+__all__ = [
+    "Written",
+    "parts_of_rows",
+    "write_batch",
+    "write_isolated",
+    "write_parts",
+    "write_records",
+    "write_rows",
+]
 
 _encode = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=repr
@@ -309,22 +317,43 @@ def _commit(conn: sqlite3.Connection, parts: Sequence[Part]) -> None:
         raise
 
 
-def _write(conn: sqlite3.Connection, parts: Sequence[Part], out: Written) -> None:
+def _write(
+    commit: Callable[[Sequence[Part]], None],
+    errors: Tuple[Type[BaseException], ...],
+    parts: Sequence[Part],
+    out: Written,
+) -> None:
     """Commit ``parts``; on a record's error, commit each half apart, down to that record."""
     count = sum(len(p.where) for p in parts)
     if not count:
         return
     try:
-        _commit(conn, parts)
-    except _RECORD_ERRORS as exc:
+        commit(parts)
+    except errors as exc:
         if count == 1:
             out._lose(next(p.kind for p in parts if p.where), exc)
             return
         first, second = _halves(parts)
-        _write(conn, first, out)
-        _write(conn, second, out)
+        _write(commit, errors, first, out)
+        _write(commit, errors, second, out)
         return
     out.stored += count
+
+
+def write_isolated(
+    commit: Callable[[Sequence[Part]], None],
+    errors: Tuple[Type[BaseException], ...],
+    parts: Sequence[Part],
+) -> Written:
+    """Store ``parts`` with ``commit`` (one all-or-nothing transaction per call), keeping
+    a record's loss to that record: when ``commit`` raises one of ``errors`` (a
+    record's fault) the records are committed again in halves, down to the one
+    that cannot be stored. Any other exception (the store's own failure) is
+    raised. Every backend's writer goes through here, so they isolate alike."""
+    out = Written()
+    storable = [kept for kept in (_storable(p, out) for p in parts) if kept is not None]
+    _write(commit, errors, storable, out)
+    return out
 
 
 def write_parts(conn: sqlite3.Connection, parts: Sequence[Part]) -> Written:
@@ -335,14 +364,17 @@ def write_parts(conn: sqlite3.Connection, parts: Sequence[Part]) -> Written:
     docstring). Raises :class:`sqlite3.Error` or ``OSError`` when the store
     itself fails, after rolling back: then nothing of the batch was written.
     """
-    out = Written()
-    storable = [kept for kept in (_storable(p, out) for p in parts) if kept is not None]
-    _write(conn, storable, out)
-    return out
+    return write_isolated(lambda batch: _commit(conn, batch), _RECORD_ERRORS, parts)
 
 
 def write_rows(conn: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) -> Written:
     """:func:`write_parts` for serialized dicts (:func:`auditora._serialize.to_jsonable`)."""
+    return write_parts(conn, parts_of_rows(records))
+
+
+def parts_of_rows(records: Sequence[Mapping[str, Any]]) -> List[Part]:
+    """Serialized dicts (:func:`auditora._serialize.to_jsonable`) as the parts
+    :func:`write_parts` takes, one per kind."""
     groups: Dict[str, List[Mapping[str, Any]]] = {}
     for r in records:
         kind = r.get("kind") if isinstance(r, Mapping) else type(r).__name__
@@ -352,7 +384,7 @@ def write_rows(conn: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) -
         names = tuple(dict.fromkeys(name for r in group for name in r))
         columns = [[r.get(name) for r in group] for name in names]
         parts.append(Part(kind, names, columns, list(range(len(group)))))
-    return write_parts(conn, parts)
+    return parts
 
 
 def write_batch(conn: sqlite3.Connection, records: Sequence[Mapping[str, Any]]) -> int:
