@@ -118,12 +118,19 @@ def test_tables_fit_a_narrow_terminal(
 def test_runs_json_of_a_session(
     demo: Tuple[Path, Dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``runs --session ID --json`` equals ``Store.runs(session_id=ID)``."""
+    """``runs --session ID --json`` lists the session's runs of ``Store.runs(session_id=ID)``,
+    newest first."""
     path, summary = demo
     code, out, _ = run(capsys, "runs", str(path), "--session", summary["session_id"], "--json")
     with open_store(path) as store:
         expected = json.loads(json.dumps(store.runs(session_id=summary["session_id"], limit=200)))
-    assert (0, expected) == (code, json.loads(out))
+    got = json.loads(out)
+    starts = [r["start_ns"] for r in got]
+    assert (0, sorted(expected, key=lambda r: r["run_id"]), True) == (
+        code,
+        sorted(got, key=lambda r: r["run_id"]),
+        starts == sorted(starts, reverse=True),
+    )
 
 
 def test_runs_of_unknown_session_fails(
@@ -132,7 +139,7 @@ def test_runs_of_unknown_session_fails(
     """An unknown session id: status 1 and a message naming it."""
     path, _ = demo
     code, _, err = run(capsys, "runs", str(path), "--session", "no-such-session")
-    assert (code, "no session 'no-such-session'" in err) == (1, True)
+    assert (code, "no session with id 'no-such-session'" in err) == (1, True)
 
 
 def test_show_unknown_id_fails(

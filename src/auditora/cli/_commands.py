@@ -189,51 +189,120 @@ def _run_tokens_cost(
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    """List runs, oldest first."""
+    """List runs, newest first (or by --sort), filtered; a note says how many match."""
     with _open(args.store) as store:
-        if args.session is not None and store.session(args.session) is None:
-            raise CommandError(f"no session {args.session!r} in {args.store}")
-        rows = store.runs(session_id=args.session, trace_id=args.trace, limit=args.limit)
-        if args.trace is not None and not rows:
-            raise CommandError(f"no trace {args.trace!r} in {args.store}")
+        session_id = _resolve_as(store, args.session, "session")
+        trace_id = _resolve_as(store, args.trace, "trace")
+        page = _find_runs(
+            store,
+            status=args.status,
+            name=args.name,
+            kind=args.kind,
+            agent=args.agent,
+            model=args.model,
+            session_id=session_id,
+            trace_id=trace_id,
+            since_ns=args.since,
+            sort=args.sort,
+            descending=not args.reverse,
+            limit=args.limit,
+            offset=args.offset,
+        )
+    rows: List[Dict[str, Any]] = list(page.rows)
     if args.json:
         _print_json(rows)
         return 0
-    if not rows:
-        print("no runs")
-        return 0
-    print(
-        fmt.table(
-            ["RUN", "NAME", "STATUS", "DURATION", "STARTED", "AGENT", "SESSION", "TRACE"],
-            [
+    if rows:
+        started, times = fmt.time_column("STARTED", [r.get("start_ns") for r in rows])
+        print(
+            fmt.table(
+                ["RUN", "NAME", "STATUS", "DURATION", started, "KIND", "AGENT", "SESSION"],
                 [
-                    r["run_id"],
-                    r.get("name"),
-                    r.get("status"),
-                    fmt.duration(None if r.get("duration_ns") is None else r["duration_ns"] / 1e9),
-                    _when(r.get("start_ns")),
-                    r.get("agent") or "",
-                    r.get("session_id"),
-                    r.get("trace_id"),
-                ]
-                for r in rows
-            ],
-            right=(3,),
+                    [
+                        r["run_id"],
+                        r.get("name"),
+                        r.get("status"),
+                        fmt.duration_ns(r.get("duration_ns")),
+                        at,
+                        r.get("run_type") or r.get("run_kind") or "",
+                        r.get("agent") or "",
+                        r.get("session_id"),
+                    ]
+                    for r, at in zip(rows, times)
+                ],
+                right=(3,),
+                keep=(0, 4, 7),
+            )
         )
-    )
+    print(_showing(len(rows), int(page.total), args.offset, "run"))
     return 0
 
 
+def _candidate(item: Any) -> str:
+    """One candidate of an ambiguous prefix, as a line: ``run 3f2a… (name)``."""
+    if isinstance(item, dict):
+        kind = item.get("kind", "")
+        ident = item.get("id") or item.get(f"{kind}_id") or ""
+        extra = item.get("name")
+        return f"{kind} {ident}" + (f" ({extra})" if extra else "")
+    if isinstance(item, (tuple, list)):
+        return " ".join(str(part) for part in item)
+    return str(item)
+
+
+def _find_runs(store: Any, **filters: Any) -> Any:
+    """One page of runs (``rows``, ``total``) matching ``filters`` (see :mod:`._find`)."""
+    from . import _export, _find
+
+    conn = _export.connect(store.path)
+    try:
+        return _find.find_runs(conn, **filters)
+    except sqlite3.DatabaseError as exc:
+        raise CommandError(f"cannot read the store {store.path!r}: {exc}") from exc
+    finally:
+        conn.close()
+
+
+def _lookup(store: Any, ident: str, kinds: Tuple[str, ...]) -> Tuple[str, str]:
+    """``(kind, full id)`` of an id or unique id prefix, among ``kinds``; CommandError when
+    there is none, or a prefix of several (listed one per line)."""
+    from . import _export, _find
+
+    conn = _export.connect(store.path)
+    try:
+        kind, full = _find.resolve_id(conn, ident, kinds)
+    except _find.AmbiguousId as exc:
+        lines = [f"  {_candidate(c)}" for c in exc.candidates]
+        if exc.count > len(exc.candidates):
+            lines.append(f"  ... and {exc.count - len(exc.candidates):,} more")
+        raise CommandError(
+            f"id prefix {ident!r} is ambiguous: {exc.count:,} ids start with it "
+            "(give more characters):\n" + "\n".join(lines)
+        ) from exc
+    except sqlite3.DatabaseError as exc:
+        raise CommandError(f"cannot read the store {store.path!r}: {exc}") from exc
+    except LookupError as exc:
+        names = ", ".join(kinds[:-1]) + " or " + kinds[-1] if len(kinds) > 1 else kinds[0]
+        raise CommandError(f"no {names} with id {ident!r} in {store.path}") from exc
+    finally:
+        conn.close()
+    return str(kind), str(full)
+
+
+def _resolve_as(store: Any, ident: Optional[str], kind: str) -> Optional[str]:
+    """The full id of a ``--session``/``--trace`` argument (None when not given)."""
+    if ident is None:
+        return None
+    return _lookup(store, ident, (kind,))[1]
+
+
 def _resolve(store: Any, ident: str) -> Dict[str, Any]:
-    """What ``ident`` names: ``{"kind": "session"|"trace"|"run", ...}``."""
-    if store.session(ident) is not None:
-        return {"kind": "session", "session_id": ident}
-    if store.runs(trace_id=ident, limit=1):
-        return {"kind": "trace", "trace_id": ident}
-    run = store.run(ident)
-    if run is not None:
-        return {"kind": "run", "run_id": ident, "trace_id": run["trace_id"]}
-    raise CommandError(f"no session, trace or run with id {ident!r} in {store.path}")
+    """What ``ident`` (an id or a unique prefix) names: ``{"kind": ..., "<kind>_id": ...}``."""
+    kind, full = _lookup(store, ident, ("session", "trace", "run"))
+    out: Dict[str, Any] = {"kind": kind, f"{kind}_id": full}
+    if kind == "run":
+        out["trace_id"] = store.run(full)["trace_id"]
+    return out
 
 
 def cmd_show(args: argparse.Namespace) -> int:

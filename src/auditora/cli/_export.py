@@ -19,7 +19,16 @@ from urllib.parse import quote
 
 from ..store._schema import JSON_COLUMNS, TABLES
 
-__all__ = ["BATCH", "KINDS", "columns", "iter_records", "write_csv", "write_jsonl"]
+__all__ = [
+    "BATCH",
+    "KINDS",
+    "columns",
+    "connect",
+    "decoded",
+    "iter_records",
+    "write_csv",
+    "write_jsonl",
+]
 
 #: Rows read per query.
 BATCH = 2000
@@ -51,7 +60,7 @@ def columns(conn: sqlite3.Connection, kind: str) -> List[str]:
     return list(out)
 
 
-def _decoded(names: Sequence[str], row: Sequence[Any]) -> Dict[str, Any]:
+def decoded(names: Sequence[str], row: Sequence[Any]) -> Dict[str, Any]:
     item: Dict[str, Any] = {}
     for name, value in zip(names, row):
         if name in JSON_COLUMNS and isinstance(value, str):
@@ -83,7 +92,7 @@ def iter_records(conn: sqlite3.Connection, kind: str = "all") -> Iterator[Dict[s
                 break
             last = rows[-1][0]
             for row in rows:
-                yield {"kind": record_kind, **_decoded(names, row[1:])}
+                yield {"kind": record_kind, **decoded(names, row[1:])}
 
 
 def _json(value: Any) -> str:
