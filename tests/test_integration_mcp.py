@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 
 import auditora
-from auditora import bifrost_async
+from auditora import bifrost_async, bifrost_sync
 
 mcp = pytest.importorskip("mcp")
 anyio = pytest.importorskip("anyio")
@@ -60,10 +60,12 @@ def serve(transport: str, jsonl: str, capture_content: bool, port: int = 0) -> N
     def forecast(city: str) -> str:
         return f"What is the forecast for {city}?"
 
-    if transport == "stdio":
-        server.run("stdio")
-    else:
-        anyio.run(lambda: server.run_streamable_http_async(host="127.0.0.1", port=port))
+    # The server's main is a run itself: its requests must still join the callers' traces.
+    with bifrost_sync(name="server main"):
+        if transport == "stdio":
+            server.run("stdio")
+        else:
+            anyio.run(lambda: server.run_streamable_http_async(host="127.0.0.1", port=port))
     auditora.flush(10.0)
 
 
@@ -98,7 +100,11 @@ def _server_runs(path: Path, expected: int) -> List[Dict[str, Any]]:
     deadline = time.monotonic() + TIMEOUT
     runs: List[Dict[str, Any]] = []
     while time.monotonic() < deadline:
-        runs = [r for r in _read_jsonl(path) if r.get("kind") == "run"]
+        runs = [
+            r
+            for r in _read_jsonl(path)
+            if r.get("kind") == "run" and "mcp.method.name" in (r.get("attributes") or {})
+        ]
         if len(runs) >= expected:
             return runs
         time.sleep(0.05)
@@ -281,8 +287,9 @@ def test_disabled_records_nothing_and_changes_no_request(tmp_path: Path) -> None
         assert ok.is_error is False
         assert records.runs == []
         runs = _server_runs(jsonl, 6)
-        assert len({r["trace_id"] for r in runs}) == 6  # no context arrived: six roots
-        assert all(r["parent_id"] is None for r in runs)
+        # No context arrived: every request ran under the server's own main run.
+        assert len({r["trace_id"] for r in runs}) == 1
+        assert len({r["parent_id"] for r in runs}) == 1 and runs[0]["parent_id"] is not None
     finally:
         auditora_mcp.uninstrument()
 

@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 from .._config import settings
 from .._serialize import captured, captured_arguments
 from ..core._bifrost import bifrost_async
+from ..core._paragon import pop, push
 from ..llm._instrument import patch, unpatch
 from ..propagation import extract, inject, remote_parent
 
@@ -293,8 +294,15 @@ async def _server_middleware(call_next: Any, ctx: Any) -> Any:
         name=name,
         kind=_RUN_TYPES.get(method, "function"),
     )
-    with remote_parent(remote):
-        return await _traced(block, method, params, attrs, lambda: call_next(ctx))
+    # The caller's run is the parent even when a run is active here (a server task
+    # started inside one, in process): as the MCP conventions ask, _meta wins.
+    token = push(None) if remote is not None else None
+    try:
+        with remote_parent(remote):
+            return await _traced(block, method, params, attrs, lambda: call_next(ctx))
+    finally:
+        if token is not None:
+            pop(token)
 
 
 def _wrap_compose(original: Any) -> Any:
