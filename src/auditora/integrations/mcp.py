@@ -70,10 +70,10 @@ def _import() -> Any:
     return mcp
 
 
-def _get(obj: Any, name: str, alias: Optional[str] = None) -> Any:
-    """A field of a pydantic model (by attribute) or of a wire dict (by its wire name)."""
+def _get(obj: Any, name: str) -> Any:
+    """A field of a pydantic model or of a wire dict (for names the two spell alike)."""
     if isinstance(obj, Mapping):
-        return obj.get(alias or name)
+        return obj.get(name)
     return getattr(obj, name, None)
 
 
@@ -118,11 +118,17 @@ def _tool_output(result: Any) -> Any:
 def _tool_error(result: Any) -> Optional[MCPToolError]:
     """The error a tool result reports (``isError: true``), or None. Its text is the
     tool's output, so it is kept only when content is captured."""
-    plain = _plain(result)
-    if not isinstance(plain, Mapping) or plain.get("isError") is not True:
+    if isinstance(result, Mapping):  # the server sees the wire dict, the client the model
+        failed = result.get("isError") is True
+    else:
+        failed = getattr(result, "is_error", None) is True
+    if not failed:
         return None
     if not settings.capture_content:
         return MCPToolError("the tool reported an error (its text is content: not captured)")
+    plain = _plain(result)
+    if not isinstance(plain, Mapping):
+        return MCPToolError("the tool reported an error")
     texts: List[str] = [
         block["text"]
         for block in plain.get("content") or ()
