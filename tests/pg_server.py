@@ -126,7 +126,7 @@ class PgServer:
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections (bounded)."""
-        assert self.proc is None or self.proc.poll() is not None, "already running"
+        assert not self.running(), "already running"
         argv = [os.path.join(self.bin_dir, "postgres"), "-D", self.data, "-p", str(self.port)]
         argv += ["-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.root}"]
         for key, value in self.settings.items():
@@ -162,6 +162,9 @@ class PgServer:
                 return f.read()[-4000:]
         except OSError:
             return ""
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
         """A fast shutdown (SIGINT), then SIGKILL past :data:`STOP_TIMEOUT`."""
