@@ -150,7 +150,8 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     """List sessions with their aggregates, most recently active first."""
     with _open(args.store) as store:
         rows = store.sessions(limit=args.limit, offset=args.offset)
-        total = store.summary()["sessions"] if len(rows) >= args.limit or args.offset else len(rows)
+        cut = len(rows) >= args.limit or args.offset
+        total = _count_sessions(store) if cut else len(rows)
     if args.json:
         _print_json(rows)
         return 0
@@ -158,6 +159,16 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         print(_sessions_table(rows))
     print(_showing(len(rows), total, args.offset, "session"))
     return 0
+
+
+def _count_sessions(store: Any) -> int:
+    from . import _export
+
+    conn = _export.connect(store.path)
+    try:
+        return int(conn.execute("SELECT count(*) FROM sessions").fetchone()[0])
+    finally:
+        conn.close()
 
 
 def _showing(shown: int, total: int, offset: int, word: str) -> str:
