@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 
 import auditora
-from auditora import bifrost_async, bifrost_sync
+from auditora import bifrost_async, bifrost_sync, sentinel
 
 mcp = pytest.importorskip("mcp")
 anyio = pytest.importorskip("anyio")
@@ -318,6 +318,46 @@ def test_an_error_response_fails_the_client_and_the_server_run(instrumented: Non
     assert (runs["client"].status, runs["client"].error_type) == ("error", "MCPError")
     assert runs["client"].attributes["rpc.response.status_code"] == "-32603"
     assert runs["server"].parent_id == runs["client"].run_id
+
+
+def test_a_tool_run_of_another_layer_gets_the_mcp_attributes_instead_of_a_twin(
+    instrumented: None,
+) -> None:
+    """A tools/call inside an open tool run of that tool (as an agent framework makes)
+    adds its MCP attributes to that run; the server run is its child."""
+    from mcp import Client
+    from mcp.server.mcpserver import MCPServer
+
+    server = MCPServer("echo")
+
+    @server.tool()
+    def echo(text: str) -> str:
+        return text
+
+    @sentinel(kind="tool", name="echo")
+    async def echo_tool(client: Any, text: str) -> Any:
+        return await client.call_tool("echo", {"text": text})
+
+    async def main() -> None:
+        with anyio.fail_after(TIMEOUT):
+            async with Client(server) as client:
+                await echo_tool(client, "hi")
+                await client.call_tool("echo", {"text": "direct"})  # no outer run: its own
+
+    auditora.configure(console=False)
+    with capture() as records:
+        anyio.run(main)
+    tools = [r for r in records.runs if r.run_type == "tool"]
+    outer = next(r for r in tools if r.name == "echo")
+    assert outer.attributes["mcp.method.name"] == "tools/call"
+    assert outer.attributes["auditora.mcp.side"] == "client"
+    sides = sorted(
+        (r.attributes["auditora.mcp.side"], r.parent_id == outer.run_id)
+        for r in tools
+        if r.name == "tools/call echo"
+    )
+    # the direct call's client run, and two server runs (one under the sentinel's run)
+    assert sides == [("client", False), ("server", False), ("server", True)]
 
 
 def test_instrument_is_idempotent_and_uninstrument_restores() -> None:

@@ -28,6 +28,11 @@ result with ``isError: true`` ends its run with status ``error``, error type
 result's text as the message (under the content switch too); an MCP error
 response ends it with the exception raised and ``rpc.response.status_code``.
 
+A ``tools/call`` made inside an open ``tool`` run of the same tool (an agent
+framework's, e.g. the OpenAI Agents SDK's function span, or a
+``@sentinel(kind="tool")`` of that name) opens no second client run: that run
+gets the MCP attributes, as the conventions ask.
+
 The W3C trace context of the client run travels in the request's
 ``params._meta`` (``traceparent``, ``baggage``; see :mod:`auditora.propagation`):
 the server run continues the client's trace, in the client's session, so both
@@ -44,7 +49,7 @@ from urllib.parse import urlsplit
 from .._config import settings
 from .._serialize import captured, captured_arguments
 from ..core._bifrost import bifrost_async
-from ..core._paragon import pop, push
+from ..core._paragon import active, pop, push
 from ..llm._instrument import patch, unpatch
 from ..propagation import extract, inject, remote_parent
 
@@ -181,6 +186,13 @@ async def _traced(
 
 
 # -- client ---------------------------------------------------------------------
+def _traces_tool(run: Any, tool: Any) -> bool:
+    """Whether ``run`` is an open tool run of the tool ``tool`` (by name)."""
+    if run is None or run.run_type != "tool" or run.end_ns is not None or not tool:
+        return False
+    return bool((run.attributes or {}).get("gen_ai.tool.name", run.name) == tool)
+
+
 def _wrap_send_request(original: Any) -> Any:
     @functools.wraps(original)
     async def send_request(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
@@ -198,6 +210,15 @@ def _wrap_send_request(original: Any) -> Any:
         stream = getattr(getattr(self, "_dispatcher", None), "_write_stream", None)
         transport = _http_transports.get(id(stream)) if stream is not None else None
         after = functools.partial(_http_attributes, attrs, transport) if transport else None
+        outer = active()
+        if method == "tools/call" and _traces_tool(outer, attrs.get("gen_ai.tool.name")):
+            # Another layer (an agent framework's tool run) traces this very call: as
+            # the MCP conventions ask, it gets the MCP attributes instead of a twin run.
+            result = await original(self, request, *args, **kwargs)
+            if after is not None:
+                after()
+            outer.attributes = {**(outer.attributes or {}), **attrs}  # type: ignore[union-attr]
+            return result
         block = bifrost_async(name=name, kind=_RUN_TYPES.get(method, "function"))
         # The dispatcher (patched below) puts this run's context in params._meta.
         return await _traced(
