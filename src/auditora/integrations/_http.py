@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from time import perf_counter_ns
+from collections import OrderedDict
+from time import monotonic, perf_counter_ns
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 from .._config import settings
@@ -30,6 +31,7 @@ __all__ = [
     "HTTPServerError",
     "Request",
     "RequestTracer",
+    "RouteMonitor",
 ]
 
 _logger = logging.getLogger("auditora")
@@ -38,8 +40,8 @@ _logger = logging.getLogger("auditora")
 #: counts in the first bucket its latency fits in, or in ``le_inf``.
 LATENCY_BOUNDS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 
-#: Distinct route labels a middleware counts metrics for; requests with no
-#: route template beyond them count under ``METHOD <other>`` (a scan of random
+#: Distinct raw paths (requests with no route template) a middleware counts
+#: metrics for; further ones count under ``METHOD <other>`` (a scan of random
 #: paths must not grow the monitor without bound).
 MAX_ROUTES = 200
 
@@ -48,6 +50,10 @@ MAX_PATH_IN_NAME = 200
 
 #: A session id read from a header or baggage longer than this is ignored.
 MAX_SESSION_ID = 256
+
+#: Sessions named by requests kept by a middleware (the least recently used go
+#: first): the requests of one session share its state while it is kept.
+MAX_SESSIONS = 10_000
 
 # The methods kept as they are; any other is "_OTHER" (OpenTelemetry's rule:
 # the method is a metric label, so its values must be bounded).
@@ -64,6 +70,28 @@ class ClientDisconnected(asyncio.CancelledError):
 class HTTPServerError(Exception):
     """Ends the run of a request answered with an error status (5xx by default)
     that no exception explains: the run's status is ``error`` (never raised)."""
+
+
+class RouteMonitor(DefaultMonitor):
+    """A middleware's default monitor: a :class:`DefaultMonitor` whose metric
+    snapshot, taken at a request's end, is sent at most once per
+    ``snapshot_interval`` seconds. The route metrics change at every request, so
+    a snapshot at every request's end would send every metric again with each
+    request; a snapshot holds the current values, so the later one says all."""
+
+    def __init__(self, snapshot_interval: float = 1.0) -> None:
+        super().__init__()
+        self.snapshot_interval = snapshot_interval
+        self._next_snapshot = 0.0
+
+    def snapshot(self, run: Run) -> Any:
+        now = monotonic()
+        if now < self._next_snapshot:
+            return None
+        record = super().snapshot(run)
+        if record is not None:
+            self._next_snapshot = now + self.snapshot_interval
+        return record
 
 
 class Request:
@@ -85,9 +113,11 @@ class RequestTracer:
     """The options of one middleware and the per-request logic.
 
     ``monitor`` and ``report`` are shared by every request (the route metrics
-    add up in the monitor); each request has its own session, named by the
-    ``session_header`` header or the ``session.id`` baggage member when the
-    caller sends one.
+    add up in the monitor). A request that names a session (the
+    ``session_header`` header, else the ``session.id`` baggage member) runs in
+    that session, shared with the other requests naming it; one that names
+    none runs in the middleware's own session, as the calls of a root
+    ``@sentinel`` share one.
     """
 
     def __init__(
@@ -117,10 +147,15 @@ class RequestTracer:
         self.exclude_paths = frozenset(p.rstrip("/") or "/" for p in paths)
         self.session_header = session_header.strip().lower()
         self.error_status = error_status
-        self.monitor = monitor if monitor is not None else DefaultMonitor()
+        self.monitor = monitor if monitor is not None else RouteMonitor()
         self.report = report if report is not None else DefaultReport()
+        #: The session of requests that name none (as a root sentinel has one).
+        self.session = DefaultSession()
+        self._sessions: OrderedDict[str, DefaultSession] = OrderedDict()
+        self._sessions_lock = threading.Lock()
         self._labels: Dict[str, Tuple[str, ...]] = {}
         self._labels_lock = threading.Lock()
+        self._raw_labels = 0  # labels that are raw paths (bounded by MAX_ROUTES)
         self._monitor_failed = False
 
     # -- start ---------------------------------------------------------------
@@ -150,7 +185,7 @@ class RequestTracer:
         session_id = _session_id(headers.get(self.session_header))
         if session_id is None and remote is not None:
             session_id = _session_id(remote.session_id)
-        session = DefaultSession(session_id=session_id)
+        session = self.session if session_id is None else self._session(session_id)
         name = f"{method} {_bounded(path)}"  # renamed after its route at the end
         if remote is None:
             run = start_run(session, self.monitor, self.report, name, "request", None, "server")
@@ -167,6 +202,20 @@ class RequestTracer:
         # Set before any LLM call: the roll-ups add the request's tokens and cost to it.
         run.attributes = attributes
         return Request(run, method, path)
+
+    def _session(self, session_id: str) -> DefaultSession:
+        """The session named ``session_id``: one per id while it is among the
+        :data:`MAX_SESSIONS` most recently used."""
+        with self._sessions_lock:
+            sessions = self._sessions
+            session = sessions.get(session_id)
+            if session is None:
+                session = sessions[session_id] = DefaultSession(session_id=session_id)
+                if len(sessions) > MAX_SESSIONS:
+                    sessions.popitem(last=False)
+            else:
+                sessions.move_to_end(session_id)
+            return session
 
     # -- end -----------------------------------------------------------------
     def finish(self, request: Request, route: Optional[str], exc: Optional[BaseException]) -> None:
@@ -250,20 +299,23 @@ class RequestTracer:
         self, method: str, route: Optional[str], status: Optional[int], path: str
     ) -> Tuple[str, ...]:
         """The metric names of one route label, made once per label. With no route
-        template the label is the raw path, up to :data:`MAX_ROUTES` labels (a 404
-        with no route is ``<unmatched>``)."""
+        template the label is the raw path, for up to :data:`MAX_ROUTES` distinct
+        paths, then ``<other>`` (a 404 with no route is ``<unmatched>``)."""
+        raw = False
         if route is not None:
             label = f"{method} {route}"
         elif status == 404:
             label = f"{method} <unmatched>"
         else:
-            label = f"{method} {_bounded(path)}"
+            label, raw = f"{method} {_bounded(path)}", True
         names = self._labels.get(label)
         if names is not None:
             return names
         with self._labels_lock:
-            if len(self._labels) >= MAX_ROUTES and label not in self._labels:
+            if raw and self._raw_labels >= MAX_ROUTES:
                 label = f"{method} <other>"
+            elif raw and label not in self._labels:
+                self._raw_labels += 1
             names = self._labels.get(label)
             if names is None:
                 names = self._labels[label] = metric_names(label)
