@@ -389,3 +389,14 @@ def test_missing_starlette_says_how_to_install(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "starlette", None)
     with pytest.raises(ImportError, match=r"pip install 'auditora\[asgi\]'"):
         instrument(object())
+
+
+def test_the_session_header_is_configurable(db: str) -> None:
+    """session_header="X-Conversation" names the session from that header (any case)."""
+    app = make_app()
+    instrument(app, session_header="X-Conversation")
+    with serve_asgi(app) as url:
+        httpx.get(
+            url + "/ping", headers={"x-conversation": "c-1", "x-session-id": "no"}, timeout=10
+        )
+    assert root_of(stored(db), "GET /ping")["session_id"] == "c-1"

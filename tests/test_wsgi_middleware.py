@@ -300,3 +300,13 @@ def test_missing_flask_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setitem(sys.modules, "flask", None)
     with pytest.raises(ImportError, match="pip install flask"):
         instrument(object())
+
+
+def test_the_session_header_is_configurable(db: str) -> None:
+    """session_header="X-Conversation" names the session from that header."""
+    app = make_app()
+    monitor = instrument(app, session_header="X-Conversation")
+    with serve_wsgi(app) as url:
+        httpx.get(url + "/ping", headers={"x-conversation": "c-1"}, timeout=10)
+        wait_for(monitor, "http.requests[GET /ping]")
+    assert root_of(stored(db), "GET /ping")["session_id"] == "c-1"

@@ -132,7 +132,7 @@ class AuditoraMiddleware:
         wanted = self._wanted
         out: Dict[str, Optional[str]] = {}
         for name, value in scope.get("headers") or ():
-            key = wanted.get(name.lower() if name[:1].isupper() else name)
+            key = wanted.get(name.lower())  # servers send them lower-case; a proxy may not
             if key is not None:
                 out[key] = value.decode("latin-1")
         return out
