@@ -42,6 +42,8 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
             "auditora.llm",
             "auditora.evaluations",
             "auditora.store",
+            "auditora.store._url",
+            "auditora.store._postgres",
             "auditora.experiments._model",
             "auditora.experiments._stats",
             "auditora.experiments._compare",
@@ -58,8 +60,8 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
             "auditora.sampling",
         ),
     ),
-    ("pipeline", ("auditora.sinks", "auditora._recorder")),
-    ("integrations", ("auditora.integrations", "auditora.llm._instrument")),
+    ("pipeline", ("auditora.sinks", "auditora.sinks.postgres", "auditora._recorder")),
+    ("integrations", ("auditora.integrations", "auditora.llm._instrument", "auditora.collect")),
     (
         "tools",
         (

@@ -185,3 +185,11 @@ def test_a_forked_child_writes_over_its_own_connection(pg_url: str) -> None:
     with connect(pg_url) as conn:
         messages = sorted(r[0] for r in conn.execute("SELECT message FROM logs"))
     assert messages == ["child", "parent-after", "parent-before"]
+
+
+def test_a_malformed_url_is_a_masked_store_error() -> None:
+    """libpq's complaint about a bad URL can quote it: the error shows it masked."""
+    with pytest.raises(StoreError) as caught:
+        connect(f"postgresql://ann:{SECRET}@127.0.0.1:5432/db?bogus_option=1")
+    assert SECRET not in str(caught.value)
+    assert "ann:***@" in str(caught.value)

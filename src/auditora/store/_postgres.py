@@ -12,8 +12,10 @@ The writer builds rows exactly as the SQLite writer does (the shared helpers of
 :mod:`auditora.store._writer`) and isolates an unstorable record the same way.
 What differs is the server:
 
-- a batch is one transaction: ``COPY`` per table; runs are copied to a
-  temporary table and upserted by ``run_id`` (a re-sent run replaces itself);
+- a batch is one transaction: ``COPY`` per table; when a run is already
+  stored (its ``run_id`` key breaks) the batch is sent again with its runs
+  copied to a temporary table and upserted by ``run_id`` (a re-sent run
+  replaces itself; upserting every batch would cost a third of the rate);
   sessions are upserted as in SQLite;
 - a connection that fails (a restart, a network cut) is reopened with backoff
   and the batch sent again, for up to ``retry_for`` seconds; a batch whose
@@ -123,13 +125,18 @@ MIGRATIONS_PG: Dict[int, List[str]] = {v: _migration(v) for v in sorted(MIGRATIO
 def connect(url: str, timeout: float = 10.0) -> psycopg.Connection[Any]:
     """A connection to the PostgreSQL store at ``url`` (not migrated, not in autocommit).
 
-    Raises :class:`StoreError` (the URL masked) when psycopg is missing; psycopg's
-    ``OperationalError`` when the server cannot be reached.
+    Raises :class:`StoreError` (the URL masked) when psycopg is missing or the URL is
+    malformed; psycopg's ``OperationalError`` when the server cannot be reached.
     """
     psycopg = psycopg_module()
-    return psycopg.connect(
-        url, connect_timeout=max(1, math.ceil(timeout)), application_name="auditora"
-    )
+    try:
+        return psycopg.connect(
+            url, connect_timeout=max(1, math.ceil(timeout)), application_name="auditora"
+        )
+    except psycopg.OperationalError:
+        raise
+    except psycopg.Error as exc:  # a malformed URL: its message may quote the password
+        raise StoreError(f"cannot use the store {mask(url)}: {_line(exc)}") from None
 
 
 def read_version(conn: psycopg.Connection[Any]) -> int:
@@ -390,6 +397,7 @@ class PostgresWriter:
         self._opened = False
         self._xid: Optional[int] = None
         self._record, self._broken = _errors()
+        self._unique: Type[BaseException] = psycopg_module().errors.UniqueViolation
 
     def __repr__(self) -> str:
         return f"PostgresWriter({mask(self.url)!r})"
@@ -450,7 +458,9 @@ class PostgresWriter:
 
     # writing
 
-    def _commit(self, conn: psycopg.Connection[Any], parts: Sequence[Part], clean: bool) -> None:
+    def _commit(
+        self, conn: psycopg.Connection[Any], parts: Sequence[Part], clean: bool, upsert: bool
+    ) -> None:
         tables = [(p.kind, *_statement_columns(p)) for p in parts if p.where]
         spans = sorted(_spans(parts).items())  # one lock order for every writer
         try:
@@ -462,7 +472,7 @@ class PostgresWriter:
                     if kind == "session":
                         rows = sorted(zip(*columns), key=lambda r: str(r[0]))
                         cur.executemany(_SESSION_STATE, rows)
-                    elif kind == "run":
+                    elif kind == "run" and upsert:
                         _copy(cur, "auditora_runs_in", names, _last_per_run(names, columns))
                         cur.execute(_run_upsert(names))
                         cur.execute("TRUNCATE auditora_runs_in")
@@ -489,11 +499,29 @@ class PostgresWriter:
         ``retry_for`` seconds (its ``stored`` says how many of the batch were kept).
         """
         deadline = time.monotonic() + self.retry_for
-        clean = False
+        clean = upsert = False
         stored = 0
 
+        def attempt(conn: psycopg.Connection[Any], batch: Sequence[Part]) -> None:
+            # Runs are copied straight into their table; one already there (a run sent
+            # again) breaks its key, and the batch is sent again upserting runs. A
+            # record's error makes it sent again sanitised, before isolating a record.
+            nonlocal clean, upsert
+            while True:
+                try:
+                    self._commit(conn, batch, clean, upsert)
+                    return
+                except self._unique:
+                    if upsert:
+                        raise
+                    upsert = True
+                except self._record:
+                    if clean:
+                        raise
+                    clean = True
+
         def commit(batch: Sequence[Part]) -> None:
-            nonlocal clean, stored
+            nonlocal stored
             count = sum(len(p.where) for p in batch)
             delay = 0.05
             while True:
@@ -503,13 +531,7 @@ class PostgresWriter:
                     exc.stored = stored
                     raise
                 try:
-                    try:
-                        self._commit(conn, batch, clean)
-                    except self._record:
-                        if clean:
-                            raise
-                        clean = True  # sanitise, then try again before isolating a record
-                        self._commit(conn, batch, clean)
+                    attempt(conn, batch)
                     stored += count
                     return
                 except self._broken as exc:
