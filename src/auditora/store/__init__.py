@@ -16,8 +16,18 @@ Every query returns plain dicts and lists. The schema is ``docs/store.md``.
 
 from __future__ import annotations
 
-from ._reader import Store, open_store
+from ._reader import AmbiguousId, NotFound, Page, Store, open_store
 from ._schema import SCHEMA_VERSION, StoreError
 from ._writer import write_batch, write_records
 
-__all__ = ["SCHEMA_VERSION", "Store", "StoreError", "open_store", "write_batch", "write_records"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "AmbiguousId",
+    "NotFound",
+    "Page",
+    "Store",
+    "StoreError",
+    "open_store",
+    "write_batch",
+    "write_records",
+]

@@ -11,15 +11,141 @@ import json
 import os
 import sqlite3
 import threading
-from typing import Any, Dict, List, Optional, Sequence, Union
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ._schema import JSON_COLUMNS, SCHEMA_VERSION, StoreError, connect_writer, read_version
 
-__all__ = ["Store", "open_store"]
+__all__ = ["AmbiguousId", "NotFound", "Page", "Store", "open_store"]
 
 
-#: Columns a caller may filter a record table by (besides the ids).
 _DEFAULT_LIMIT = 1000
+
+
+#: The largest page a ``find_*`` method returns (no answer is unbounded).
+MAX_PAGE = 1000
+
+#: Free text is searched over the newest this-many rows of each table (runs,
+#: logs, LLM calls), or of the given time range, plus every failed run: a LIKE
+#: scan of a bounded candidate set keeps a search on a million runs under a
+#: second without a full-text index the writer would have to keep.
+TEXT_SCAN_ROWS = 100_000
+
+# A run's roll-up: its subtree's LLM totals, kept in its attributes when it ends
+# (``llm/rollups.py``); a root run's are its trace's.
+_COST = "json_extract(r.attributes, '$.\"llm.cost_usd\"')"
+_TOKENS = "json_extract(r.attributes, '$.\"llm.total_tokens\"')"
+
+
+class NotFound(LookupError):
+    """No session, trace or run id matches (:meth:`Store.resolve_id`)."""
+
+
+class AmbiguousId(LookupError):
+    """An id prefix matches several ids; ``candidates`` lists ``(kind, id)`` pairs."""
+
+    def __init__(self, prefix: str, candidates: Sequence[Tuple[str, str]]) -> None:
+        self.prefix = prefix
+        self.candidates = list(candidates)
+        listed = ", ".join(f"{kind} {id_}" for kind, id_ in self.candidates)
+        super().__init__(f"the id prefix {prefix!r} is ambiguous: {listed}")
+
+
+@dataclass
+class Page:
+    """One page of a ``find_*`` answer: ``rows`` (dicts), the ``total`` matching, and
+    the ``limit`` and ``offset`` used."""
+
+    rows: List[Dict[str, Any]]
+    total: int
+    limit: int
+    offset: int
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The page as a JSON-ready dict."""
+        return {"rows": self.rows, "total": self.total, "limit": self.limit, "offset": self.offset}
+
+
+class _Where:
+    """A WHERE clause built from optional filters (a filter given None is left out)."""
+
+    def __init__(self) -> None:
+        self.parts: List[str] = []
+        self.params: List[Any] = []
+
+    def add(self, sql: str, *params: Any) -> None:
+        self.parts.append(sql)
+        self.params.extend(params)
+
+    def eq(self, column: str, value: Any) -> None:
+        if value is not None:
+            self.add(f"{column} = ?", value)
+
+    def cmp(self, column: str, op: str, value: Any) -> None:
+        if value is not None:
+            self.add(f"{column} {op} ?", value)
+
+    def like(self, column: str, value: Optional[str]) -> None:
+        if value:
+            self.add(f"{column} LIKE ? ESCAPE '\\'", _pattern(value))
+
+    def sql(self) -> str:
+        return " WHERE " + " AND ".join(self.parts) if self.parts else ""
+
+
+def _pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere (ASCII case-insensitive, as LIKE is)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _bounds(limit: int, offset: int) -> Tuple[int, int]:
+    limit, offset = int(limit), int(offset)
+    if limit < 0 or offset < 0:
+        raise ValueError(f"limit and offset must be 0 or more (got {limit}, {offset})")
+    return min(limit, MAX_PAGE), offset
+
+
+def _order(sort: str, descending: bool, keys: Dict[str, str], tie: str) -> str:
+    if sort not in keys:
+        raise ValueError(f"cannot sort by {sort!r}; use one of {', '.join(keys)}")
+    return f"{keys[sort]} {'DESC' if descending else 'ASC'} NULLS LAST, {tie}"
+
+
+def _text_runs(
+    text: str, since_ns: Optional[int], until_ns: Optional[int]
+) -> Tuple[str, List[Any]]:
+    """SQL selecting the ids of the runs free text matches, and its parameters.
+
+    Matches a run's name, error message, inputs or output, a log message of the
+    run, or an LLM call's input, output or system instructions, among the newest
+    :data:`TEXT_SCAN_ROWS` of each table (or of the time range); failed runs are
+    always searched (the runs_status index finds them, however old).
+    """
+    p = _pattern(text)
+    like = "LIKE ? ESCAPE '\\'"
+    if since_ns is None and until_ns is None:
+        newest_runs = "SELECT * FROM runs ORDER BY rowid DESC LIMIT ?"
+        run_params: List[Any] = [TEXT_SCAN_ROWS]
+    else:
+        newest_runs = (
+            "SELECT * FROM runs WHERE start_ns >= ? AND start_ns < ? ORDER BY start_ns DESC LIMIT ?"
+        )
+        run_params = [since_ns or 0, until_ns if until_ns is not None else 2**63 - 1]
+        run_params.append(TEXT_SCAN_ROWS)
+    sql = (
+        f"SELECT run_id FROM ({newest_runs}) WHERE name {like} OR error_message {like}"
+        f" OR inputs {like} OR output {like}"
+        f" UNION SELECT run_id FROM runs WHERE status = 'error'"
+        f" AND (error_message {like} OR traceback {like})"
+        f" UNION SELECT run_id FROM (SELECT run_id, message FROM logs ORDER BY id DESC LIMIT ?)"
+        f" WHERE message {like}"
+        " UNION SELECT run_id FROM (SELECT run_id, input, output, system_instructions"
+        f" FROM llm_calls ORDER BY id DESC LIMIT ?) WHERE input {like} OR output {like}"
+        f" OR system_instructions {like}"
+    )
+    params = [*run_params, p, p, p, p, p, p, TEXT_SCAN_ROWS, p, TEXT_SCAN_ROWS, p, p, p]
+    return sql, params
 
 
 def _decode(value: Any) -> Any:
@@ -348,6 +474,361 @@ class Store:
         row["eval_pass_rate"] = row["evaluations_passed"] / n if n else None
         row["schema_version"] = self.schema_version()
         return row
+
+    # -- search (find_*) -----------------------------------------------------
+    def _page(self, select: str, where: _Where, order: str, limit: int, offset: int) -> Page:
+        limit, offset = _bounds(limit, offset)
+        clause = where.sql()
+        rows = self._query(
+            f"{select}{clause} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*where.params, limit, offset],
+        )
+        total = self._count(select, where)
+        return Page(rows, total, limit, offset)
+
+    def _count(self, select: str, where: _Where) -> int:
+        # The count of the same FROM and WHERE: the select list is replaced.
+        body = select[select.index(" FROM ") :]
+        return int(self._scalar(f"SELECT count(*){body}{where.sql()}", where.params) or 0)
+
+    def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        try:
+            with self._lock:
+                row = self._conn.execute(sql, tuple(params)).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot read the store {self.path!r}: {exc}") from exc
+        return row[0] if row else None
+
+    def find_runs(
+        self,
+        *,
+        status: Optional[str] = None,
+        name: Optional[str] = None,
+        kind: Optional[str] = None,
+        agent: Optional[str] = None,
+        model: Optional[str] = None,
+        session_id: Optional[str] = None,
+        trace_id: Optional[str] = None,
+        since_ns: Optional[int] = None,
+        until_ns: Optional[int] = None,
+        min_duration_ns: Optional[int] = None,
+        min_cost: Optional[float] = None,
+        text: Optional[str] = None,
+        roots_only: bool = False,
+        sort: str = "start",
+        descending: bool = True,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
+        """A page of runs matching every given filter, sorted (newest first by default).
+
+        ``name`` is a case-insensitive substring; ``kind`` the run type; ``model``
+        keeps runs with an LLM call of that model; ``min_cost`` and the ``cost`` and
+        ``tokens`` sorts use a run's roll-up (its whole subtree's LLM calls); ``text``
+        searches names, error messages, inputs, outputs, log messages and LLM
+        content (see ``docs/store.md``, *Search*). ``sort`` is one of ``start,
+        duration, cost, tokens, errors`` (errors: failed runs first).
+        """
+        where = _Where()
+        where.eq("r.status", status)
+        where.like("r.name", name)
+        where.eq("r.run_type", kind)
+        where.eq("r.agent", agent)
+        where.eq("r.session_id", session_id)
+        where.eq("r.trace_id", trace_id)
+        where.cmp("r.start_ns", ">=", since_ns)
+        where.cmp("r.start_ns", "<", until_ns)
+        where.cmp("r.duration_ns", ">=", min_duration_ns)
+        where.cmp(_COST, ">=", min_cost)
+        if roots_only:
+            where.add("r.parent_id IS NULL")
+        if model is not None:
+            where.add("r.run_id IN (SELECT run_id FROM llm_calls WHERE model = ?)", model)
+        if text:
+            sql, params = _text_runs(text, since_ns, until_ns)
+            where.add(f"r.run_id IN ({sql})", *params)
+        order = _order(
+            sort,
+            descending,
+            {
+                "start": "r.start_ns",
+                "duration": "r.duration_ns",
+                "cost": _COST,
+                "tokens": _TOKENS,
+                "errors": "(r.status = 'error')",
+            },
+            tie="r.start_ns DESC, r.run_id",
+        )
+        select = f"SELECT r.*, {_COST} AS cost, {_TOKENS} AS total_tokens FROM runs r"
+        return self._page(select, where, order, limit, offset)
+
+    def find_traces(
+        self,
+        *,
+        status: Optional[str] = None,
+        name: Optional[str] = None,
+        kind: Optional[str] = None,
+        agent: Optional[str] = None,
+        model: Optional[str] = None,
+        session_id: Optional[str] = None,
+        trace_id: Optional[str] = None,
+        since_ns: Optional[int] = None,
+        until_ns: Optional[int] = None,
+        min_duration_ns: Optional[int] = None,
+        min_cost: Optional[float] = None,
+        text: Optional[str] = None,
+        sort: str = "start",
+        descending: bool = True,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
+        """A page of traces, one row per root run, newest first by default.
+
+        Each row: ``trace_id, run_id`` (the root's), ``name, session_id, agent,
+        run_type, start_ns, end_ns, duration_ns, status, run_count, error_count,
+        total_tokens, cost``. A trace's ``status`` is ``error`` when any of its
+        runs failed. ``name``, ``kind``, ``agent``, the time range, ``min_duration_ns``
+        and ``min_cost`` apply to the root run (its cost and tokens are the whole
+        trace's); ``status``, ``model`` and ``text`` to any run of the trace.
+        ``sort``: ``start, duration, cost, tokens, errors``.
+        """
+        where = _Where()
+        where.add("r.parent_id IS NULL")
+        where.like("r.name", name)
+        where.eq("r.run_type", kind)
+        where.eq("r.agent", agent)
+        where.eq("r.session_id", session_id)
+        where.eq("r.trace_id", trace_id)
+        where.cmp("r.start_ns", ">=", since_ns)
+        where.cmp("r.start_ns", "<", until_ns)
+        where.cmp("r.duration_ns", ">=", min_duration_ns)
+        where.cmp(_COST, ">=", min_cost)
+        if status == "error":
+            where.add("e.n > 0")
+        elif status is not None:
+            where.add("e.n IS NULL AND r.status = ?", status)
+        if model is not None:
+            where.add("r.trace_id IN (SELECT trace_id FROM llm_calls WHERE model = ?)", model)
+        if text:
+            sql, params = _text_runs(text, since_ns, until_ns)
+            where.add(f"r.trace_id IN (SELECT trace_id FROM runs WHERE run_id IN ({sql}))", *params)
+        order = _order(
+            sort,
+            descending,
+            {
+                "start": "r.start_ns",
+                "duration": "r.duration_ns",
+                "cost": _COST,
+                "tokens": _TOKENS,
+                "errors": "coalesce(e.n, 0)",
+            },
+            tie="r.start_ns DESC, r.run_id",
+        )
+        # Error counts come from the runs_status index: failed runs are few, so
+        # grouping them is cheap however many runs the store holds.
+        select = (
+            "SELECT r.trace_id, r.run_id, r.name, r.session_id, r.agent, r.run_type,"
+            " r.start_ns, r.end_ns, r.duration_ns,"
+            " CASE WHEN e.n > 0 THEN 'error' ELSE r.status END AS status,"
+            " coalesce(e.n, 0) AS error_count,"
+            f" {_COST} AS cost, {_TOKENS} AS total_tokens"
+            " FROM runs r LEFT JOIN (SELECT trace_id, count(*) AS n FROM runs"
+            " WHERE status = 'error' GROUP BY trace_id) e ON e.trace_id = r.trace_id"
+        )
+        page = self._page(select, where, order, limit, offset)
+        for row in page.rows:
+            row["run_count"] = self._scalar(
+                "SELECT count(*) FROM runs WHERE trace_id = ?", [row["trace_id"]]
+            )
+        return page
+
+    def find_sessions(
+        self,
+        *,
+        text: Optional[str] = None,
+        since_ns: Optional[int] = None,
+        until_ns: Optional[int] = None,
+        sort: str = "last",
+        descending: bool = True,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
+        """A page of sessions with their aggregates (as :meth:`sessions` gives them).
+
+        ``text`` matches a session's id or name, or any of its runs (as in
+        :meth:`find_runs`); the time range keeps sessions active in it. ``sort``:
+        ``last`` (latest activity, the default), ``start``, ``duration``,
+        ``errors``, ``cost``, ``tokens``.
+        """
+        where = _Where()
+        where.cmp("coalesce(s.last_ns, s.first_ns)", ">=", since_ns)
+        where.cmp("s.first_ns", "<", until_ns)
+        if text:
+            sql, params = _text_runs(text, since_ns, until_ns)
+            pattern = _pattern(text)
+            where.add(
+                "(s.session_id LIKE ? ESCAPE '\\' OR s.name LIKE ? ESCAPE '\\' OR s.session_id IN"
+                f" (SELECT session_id FROM runs WHERE run_id IN ({sql})))",
+                pattern,
+                pattern,
+                *params,
+            )
+        joins = {
+            "errors": (
+                "coalesce(x.n, 0)",
+                " LEFT JOIN (SELECT session_id, count(*) AS n FROM runs WHERE status = 'error'"
+                " GROUP BY session_id) x ON x.session_id = s.session_id",
+            ),
+            "cost": (
+                "coalesce(x.n, 0)",
+                " LEFT JOIN (SELECT session_id, sum(cost) AS n FROM llm_calls"
+                " GROUP BY session_id) x ON x.session_id = s.session_id",
+            ),
+            "tokens": (
+                "coalesce(x.n, 0)",
+                " LEFT JOIN (SELECT session_id, sum(coalesce(input_tokens, 0)"
+                " + coalesce(output_tokens, 0)) AS n FROM llm_calls"
+                " GROUP BY session_id) x ON x.session_id = s.session_id",
+            ),
+        }
+        join = joins.get(sort, ("", ""))[1]
+        order = _order(
+            sort,
+            descending,
+            {
+                "last": "coalesce(s.last_ns, s.first_ns)",
+                "start": "s.first_ns",
+                "duration": "(s.last_ns - s.first_ns)",
+                **{k: v[0] for k, v in joins.items()},
+            },
+            tie="s.session_id",
+        )
+        limit, offset = _bounds(limit, offset)
+        ids = self._query(
+            f"SELECT s.session_id FROM sessions s{join}{where.sql()} ORDER BY {order}"
+            " LIMIT ? OFFSET ?",
+            [*where.params, limit, offset],
+        )
+        total = int(self._scalar(f"SELECT count(*) FROM sessions s{where.sql()}", where.params))
+        rows = [self.session(r["session_id"]) for r in ids]
+        return Page([r for r in rows if r is not None], total, limit, offset)
+
+    def find_llm_calls(
+        self,
+        *,
+        model: Optional[str] = None,
+        status: Optional[str] = None,
+        session_id: Optional[str] = None,
+        trace_id: Optional[str] = None,
+        text: Optional[str] = None,
+        sort: str = "start",
+        descending: bool = True,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
+        """A page of LLM calls, newest first by default.
+
+        ``status`` is ``ok`` or ``error``; ``text`` searches the input, output,
+        system instructions and error of the newest calls (bounded as in
+        ``docs/store.md``, *Search*). ``sort``: ``start, duration, cost, tokens``.
+        """
+        where = _Where()
+        where.eq("c.model", model)
+        if status is not None:
+            if status not in ("ok", "error"):
+                raise ValueError(f"status must be ok or error, not {status!r}")
+            where.add("c.success = ?", 1 if status == "ok" else 0)
+        where.eq("c.session_id", session_id)
+        where.eq("c.trace_id", trace_id)
+        if text:
+            pattern = _pattern(text)
+            where.add(
+                "c.id IN (SELECT id FROM (SELECT id, input, output, system_instructions, error"
+                " FROM llm_calls ORDER BY time_ns DESC LIMIT ?) WHERE input LIKE ? ESCAPE '\\'"
+                " OR output LIKE ? ESCAPE '\\' OR system_instructions LIKE ? ESCAPE '\\'"
+                " OR error LIKE ? ESCAPE '\\')",
+                TEXT_SCAN_ROWS,
+                *[pattern] * 4,
+            )
+        order = _order(
+            sort,
+            descending,
+            {
+                "start": "c.time_ns",
+                "duration": "c.response_time",
+                "cost": "c.cost",
+                "tokens": "(coalesce(c.input_tokens, 0) + coalesce(c.output_tokens, 0))",
+            },
+            tie="c.time_ns DESC, c.id",
+        )
+        return self._page("SELECT c.* FROM llm_calls c", where, order, limit, offset)
+
+    def find_evaluations(
+        self,
+        *,
+        metric: Optional[str] = None,
+        status: Optional[str] = None,
+        session_id: Optional[str] = None,
+        trace_id: Optional[str] = None,
+        sort: str = "start",
+        descending: bool = True,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
+        """A page of evaluation results, newest first by default.
+
+        ``status`` is ``PASS`` or ``FAIL`` (any case). ``sort``: ``start``, ``value``.
+        """
+        where = _Where()
+        where.eq("v.metric_name", metric)
+        where.eq("v.status", status.upper() if status else None)
+        where.eq("v.session_id", session_id)
+        where.eq("v.trace_id", trace_id)
+        order = _order(
+            sort, descending, {"start": "v.time_ns", "value": "v.value"}, tie="v.time_ns DESC, v.id"
+        )
+        return self._page("SELECT v.* FROM evaluations v", where, order, limit, offset)
+
+    def resolve_id(
+        self, prefix: str, kinds: Sequence[str] = ("session", "trace", "run")
+    ) -> Tuple[str, str]:
+        """The ``(kind, full id)`` of the one session, trace or run whose id starts with
+        ``prefix`` (case-insensitive for hex ids).
+
+        Raises :class:`AmbiguousId` (listing up to 10 candidates) when several ids
+        match, and :class:`NotFound` when none does. An exact id always wins.
+        """
+        prefix = prefix.strip()
+        if not prefix:
+            raise NotFound("an empty id matches nothing")
+        sources = {
+            "session": ("sessions", "session_id"),
+            "trace": ("runs", "trace_id"),
+            "run": ("runs", "run_id"),
+        }
+        found: List[Tuple[str, str]] = []
+        for kind in kinds:
+            if kind not in sources:
+                raise ValueError(f"unknown id kind {kind!r}; use session, trace or run")
+            table, column = sources[kind]
+            for candidate in dict.fromkeys((prefix, prefix.lower())):
+                # A range scan of the column's index: ids in [prefix, prefix + max char).
+                rows = self._query(
+                    f"SELECT DISTINCT {column} AS id FROM {table} WHERE {column} >= ?"
+                    f" AND {column} < ? ORDER BY {column} LIMIT 11",
+                    [candidate, candidate + "\U0010ffff"],
+                )
+                for r in rows:
+                    if (kind, r["id"]) not in found:
+                        found.append((kind, r["id"]))
+        exact = [f for f in found if f[1] in (prefix, prefix.lower())]
+        if len(exact) == 1:
+            return exact[0]
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise NotFound(f"no {' or '.join(kinds)} id starts with {prefix!r}")
+        raise AmbiguousId(prefix, found[:10])
 
     # -- experiments --
     def sessions_by_prefix(self, prefix: str) -> List[Dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""The SQLite store's schema (version 2), connection settings and migration.
+"""The SQLite store's schema (version 3), connection settings and migration.
 
 One table per record kind, plus ``meta`` (``schema_version``), all declared
 once in :data:`TABLES`. Columns mirror the record fields of
@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: The store schema version written to ``meta.schema_version``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: How long a connection waits for another writer's lock before failing (ms).
 BUSY_TIMEOUT_MS = 30_000
@@ -267,7 +267,22 @@ _V1: List[str] = [
 #: upgraded. Version 2 added the runs' type, inputs, output and traceback, and
 #: the LLM calls' request and response models, response id, cache writes,
 #: error type, start time and system instructions.
-MIGRATIONS: Dict[int, List[str]] = {1: _V1, 2: added_columns(2)}
+#: Version 3: the indexes the search queries (``Store.find_*``) need on a store of
+#: a million runs. Each costs every insert of its table a b-tree update, so only
+#: these: runs by status (the error list, and every trace's error count, reads it),
+#: root runs by start (the traces list: a partial index, so child runs pay nothing),
+#: sessions by last activity (the sessions list), and LLM calls and evaluations by
+#: time (their newest-first lists). The ids' time-ordered layout keeps each insert
+#: at the right-hand end of these b-trees (``docs/store.md``, *Insert rate*).
+INDEXES_V3: List[str] = [
+    "CREATE INDEX IF NOT EXISTS runs_status ON runs (status, start_ns)",
+    "CREATE INDEX IF NOT EXISTS runs_roots ON runs (start_ns) WHERE parent_id IS NULL",
+    "CREATE INDEX IF NOT EXISTS sessions_last ON sessions (last_ns)",
+    "CREATE INDEX IF NOT EXISTS llm_calls_time ON llm_calls (time_ns)",
+    "CREATE INDEX IF NOT EXISTS evaluations_time ON evaluations (time_ns)",
+]
+
+MIGRATIONS: Dict[int, List[str]] = {1: _V1, 2: added_columns(2), 3: INDEXES_V3}
 
 
 def _retry(what: Callable[[], object], attempts: int = 50) -> None:

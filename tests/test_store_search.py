@@ -1,0 +1,275 @@
+"""The store's search API: find_runs/traces/sessions/llm_calls/evaluations and resolve_id.
+
+The store is written by the library itself (sentinel runs, LLM calls, logs and
+evaluations through the recorder and the SQLite sink), then searched.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+import auditora
+from auditora import report, sentinel
+from auditora.store import AmbiguousId, NotFound, Page, open_store
+from auditora.store._reader import MAX_PAGE
+
+
+def _build(path: Path) -> None:
+    """Three sessions: a tidy one, one whose trace fails deep inside, one costly."""
+    auditora.configure(store=str(path), console=False, capture_content=True)
+
+    @sentinel(kind="tool")
+    def lookup(city: str) -> str:
+        report.warning(f"looked up {city}")
+        return f"sunny in {city}"
+
+    @sentinel(name="Deep Step")
+    def deep(n: int) -> None:
+        if n == 0:
+            raise ValueError("needle-in-the-haystack exploded")
+        deep(n - 1)
+
+    @sentinel(session_id="tidy", name="answer question")
+    def tidy() -> str:
+        report.log_llm_call(
+            "gpt-4o-mini", 10, 5, 0.2, input="what is the weather", output="it rains", cost=0.001
+        )
+        return lookup("Paris")
+
+    @sentinel(session_id="broken", name="pipeline", agent="planner")
+    def broken() -> None:
+        try:
+            deep(4)
+        except ValueError:
+            pass
+
+    @sentinel(session_id="costly", name="big answer")
+    def costly() -> None:
+        time.sleep(0.01)
+        report.log_llm_call("claude-x", 1000, 2000, 1.5, cost=0.75, output="a long essay")
+        report.log_llm_call("claude-x", 10, 20, 0.1, success=False, error="rate limited", cost=0.0)
+        report.log_evaluation_result("coherence", 0.4, 0.5, explanation="rambles")
+
+    tidy()
+    broken()
+    costly()
+    assert auditora.flush()
+    auditora.shutdown()
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("search") / "search.db"
+    _build(path)
+    yield path
+    auditora.configure(console=False)
+
+
+@pytest.fixture()
+def store(store_path: Path) -> Iterator[Any]:
+    with open_store(store_path) as s:
+        yield s
+
+
+def _names(page: Page) -> list:
+    return [r["name"] for r in page.rows]
+
+
+def test_find_runs_is_newest_first_and_paginated(store: Any) -> None:
+    """Runs come newest first; limit/offset page them and total counts all matches."""
+    everything = store.find_runs(limit=100)
+    starts = [r["start_ns"] for r in everything.rows]
+    assert starts == sorted(starts, reverse=True)
+    assert everything.total == len(everything.rows) == 9
+    first, second = store.find_runs(limit=4), store.find_runs(limit=4, offset=4)
+    assert (first.total, first.limit, first.offset) == (9, 4, 0)
+    assert [r["run_id"] for r in first.rows + second.rows] == [
+        r["run_id"] for r in everything.rows[:8]
+    ]
+    assert store.find_runs(descending=False, limit=1).rows[0]["start_ns"] == starts[-1]
+
+
+def test_find_runs_filters(store: Any) -> None:
+    """Status, name (case-insensitive substring), kind, agent, model and session filter."""
+    failed = store.find_runs(status="error")
+    assert set(_names(failed)) == {"Deep Step"} and failed.total == 5
+    assert store.find_runs(name="deep s").total == 5
+    assert store.find_runs(name="%").total == 0  # LIKE wildcards are literal
+    assert _names(store.find_runs(kind="tool")) == ["lookup"] or _names(
+        store.find_runs(kind="tool")
+    )[0].endswith("lookup")
+    assert store.find_runs(agent="planner").total == 6  # nested runs inherit the agent
+    assert _names(store.find_runs(model="claude-x")) == ["big answer"]
+    assert store.find_runs(session_id="tidy").total == 2
+    assert _names(store.find_runs(session_id="tidy", roots_only=True)) == ["answer question"]
+    assert store.find_runs(status="error", session_id="tidy").total == 0
+
+
+def test_find_runs_time_duration_and_cost(store: Any) -> None:
+    """since/until bound the start; min_duration_ns and min_cost (the run's roll-up) filter."""
+    rows = store.find_runs(limit=100).rows
+    newest = rows[0]["start_ns"]
+    assert store.find_runs(since_ns=newest).total == 1
+    assert store.find_runs(until_ns=newest).total == 8
+    slow = store.find_runs(sort="duration", limit=3).rows[2]["duration_ns"]
+    assert {r["duration_ns"] >= slow for r in store.find_runs(min_duration_ns=slow).rows} == {True}
+    assert store.find_runs(min_duration_ns=slow).total == 3
+    assert _names(store.find_runs(min_cost=0.5)) == ["big answer"]
+    big = store.find_runs(min_cost=0.5).rows[0]
+    assert big["cost"] == pytest.approx(0.75) and big["total_tokens"] == 3030
+
+
+def test_find_runs_sorts(store: Any) -> None:
+    """Sort by duration, cost, tokens and errors; an unknown sort is a ValueError."""
+    by_duration = store.find_runs(sort="duration", limit=100).rows
+    durations = [r["duration_ns"] for r in by_duration]
+    assert durations == sorted(durations, reverse=True)
+    assert store.find_runs(sort="cost").rows[0]["name"] == "big answer"
+    assert store.find_runs(sort="tokens").rows[0]["name"] == "big answer"
+    assert store.find_runs(sort="errors").rows[0]["status"] == "error"
+    with pytest.raises(ValueError, match="cannot sort by 'nope'"):
+        store.find_runs(sort="nope")
+    with pytest.raises(ValueError, match="0 or more"):
+        store.find_runs(limit=-1)
+
+
+def test_free_text_searches_messages_inputs_outputs_logs_and_llm_content(store: Any) -> None:
+    """Text finds error messages, captured inputs/outputs, log messages and LLM content."""
+    assert set(_names(store.find_runs(text="NEEDLE-in-the"))) == {"Deep Step"}
+    assert store.find_runs(text="Paris").rows[0]["name"].endswith("lookup")  # input, output, log
+    assert _names(store.find_runs(text="what is the weather")) == ["answer question"]
+    assert _names(store.find_runs(text="long essay")) == ["big answer"]
+    assert store.find_runs(text="no such text anywhere").total == 0
+
+
+def test_find_traces_counts_errors_of_any_run(store: Any) -> None:
+    """One row per trace (its root); a trace with a failed run inside is status error."""
+    traces = store.find_traces()
+    assert traces.total == 3
+    by_name = {r["name"]: r for r in traces.rows}
+    assert by_name["pipeline"]["status"] == "error"
+    assert by_name["pipeline"]["error_count"] == 5
+    assert by_name["pipeline"]["run_count"] == 6
+    assert by_name["answer question"]["status"] == "ok"
+    assert _names(store.find_traces(status="error")) == ["pipeline"]
+    assert set(_names(store.find_traces(status="ok"))) == {"answer question", "big answer"}
+    assert _names(store.find_traces(text="needle")) == ["pipeline"]
+    assert _names(store.find_traces(model="gpt-4o-mini")) == ["answer question"]
+    assert store.find_traces(sort="errors").rows[0]["name"] == "pipeline"
+    assert store.find_traces(sort="cost").rows[0]["name"] == "big answer"
+    assert by_name["big answer"]["total_tokens"] == 3030
+
+
+def test_find_sessions(store: Any) -> None:
+    """Sessions page with aggregates; text matches names/ids or their runs; sorts."""
+    page = store.find_sessions()
+    assert page.total == 3 and page.rows[0]["session_id"] == "costly"
+    assert [r["session_id"] for r in store.find_sessions(text="needle").rows] == ["broken"]
+    assert [r["session_id"] for r in store.find_sessions(text="tid").rows] == ["tidy"]
+    assert store.find_sessions(sort="errors").rows[0]["session_id"] == "broken"
+    assert store.find_sessions(sort="cost").rows[0]["session_id"] == "costly"
+    assert store.find_sessions(sort="start", descending=False).rows[0]["session_id"] == "tidy"
+    assert store.find_sessions(limit=1, offset=1).rows[0]["session_id"] == "broken"
+
+
+def test_find_llm_calls_and_evaluations(store: Any) -> None:
+    """LLM calls filter by model, status and text; evaluations by metric and status."""
+    assert store.find_llm_calls().total == 3
+    (failed,) = store.find_llm_calls(status="error").rows
+    assert failed["error"] == "rate limited" and failed["success"] is False
+    assert store.find_llm_calls(model="claude-x", sort="cost").rows[0]["cost"] == 0.75
+    assert store.find_llm_calls(text="rains").rows[0]["model"] == "gpt-4o-mini"
+    with pytest.raises(ValueError):
+        store.find_llm_calls(status="maybe")
+    (ev,) = store.find_evaluations(metric="coherence", status="fail").rows
+    assert ev["value"] == 0.4
+    assert store.find_evaluations(status="PASS").total == 0
+
+
+def test_pages_are_bounded(store: Any) -> None:
+    """No answer is unbounded: a huge limit is capped."""
+    assert store.find_runs(limit=10**9).limit == MAX_PAGE
+    assert store.find_runs(limit=0).rows == []
+
+
+def test_resolve_id_accepts_unique_prefixes(store: Any) -> None:
+    """A unique prefix of a session, trace or run id resolves to (kind, full id)."""
+    run = store.find_runs(name="big answer").rows[0]
+    assert store.resolve_id(run["run_id"][:14]) == ("run", run["run_id"])
+    assert store.resolve_id(run["run_id"].upper()) == ("run", run["run_id"])
+    assert store.resolve_id(run["trace_id"][:28]) == ("trace", run["trace_id"])
+    assert store.resolve_id("cost") == ("session", "costly")
+    with pytest.raises(NotFound):
+        store.resolve_id("zzzz-none")
+    with pytest.raises(LookupError):
+        store.resolve_id("")
+
+
+def test_an_ambiguous_prefix_lists_candidates(store: Any) -> None:
+    """A prefix shared by several ids raises AmbiguousId with them all."""
+    ids = sorted(r["run_id"] for r in store.find_runs(limit=100).rows)
+    a, b = ids[-2:]  # time-ordered ids made together share their first digits
+    common = a[: next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)]
+    assert common
+    with pytest.raises(AmbiguousId) as caught:
+        store.resolve_id(common, kinds=("run",))
+    assert len(caught.value.candidates) >= 2
+    assert all(kind == "run" and i.startswith(common) for kind, i in caught.value.candidates)
+    assert common in str(caught.value)
+
+
+def test_the_search_indexes_exist_and_are_used(store_path: Path) -> None:
+    """Migration 3 adds the search indexes; the error list and traces list use them."""
+    conn = sqlite3.connect(store_path)
+    try:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        assert {"runs_status", "runs_roots", "sessions_last", "llm_calls_time"} <= names
+        plan = " ".join(
+            str(r)
+            for r in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT * FROM runs WHERE status = 'error' "
+                "ORDER BY start_ns DESC LIMIT 5"
+            )
+        )
+        assert "runs_status" in plan
+        plan = " ".join(
+            str(r)
+            for r in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT * FROM runs WHERE parent_id IS NULL "
+                "ORDER BY start_ns DESC LIMIT 5"
+            )
+        )
+        assert "runs_roots" in plan
+    finally:
+        conn.close()
+
+
+def test_a_version_2_store_gains_the_search_indexes(tmp_path: Path) -> None:
+    """Opening a v2 file for writing runs migration 3: its rows stay, the indexes appear."""
+    from auditora.store._schema import MIGRATIONS, connect_writer
+
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path)
+    for version in (1, 2):
+        for statement in MIGRATIONS[version]:
+            conn.execute(statement)
+    conn.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+    conn.execute(
+        "INSERT INTO runs (run_id, trace_id, name, status, start_ns) "
+        "VALUES ('00000000000000aa', '000000000000000000000000000000bb', 'old', 'error', 5)"
+    )
+    conn.commit()
+    conn.close()
+    connect_writer(str(path)).close()
+    with open_store(path) as store:
+        assert store.schema_version() == 3
+        assert _names(store.find_traces(status="error")) == ["old"]
+    conn = sqlite3.connect(path)
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+    conn.close()
+    assert {"runs_status", "runs_roots", "sessions_last", "evaluations_time"} <= names
