@@ -12,6 +12,8 @@ Variants, one uvicorn server process each (``--serve VARIANT`` is the server sid
 - ``auditora``: the same app with ``auditora.integrations.fastapi.instrument(app)``,
   records delivered to a SQLite store (the default pipeline, in the server process);
 - ``auditora-nosink``: the middleware with no sink (the run and metrics, no delivery);
+- ``sentinel``: no middleware, the endpoint a ``@sentinel()`` writing to a SQLite store:
+  what recording one run per request costs by itself, for comparison;
 - ``otel-asgi``: ``opentelemetry.instrumentation.asgi.OpenTelemetryMiddleware``
   with a ``TracerProvider``, a ``BatchSpanProcessor`` and an exporter that
   discards (no network), from ``auditora[bench]``.
@@ -41,7 +43,7 @@ import tempfile
 import time
 from typing import Any, Dict, List, Sequence
 
-VARIANTS = ("bare", "auditora", "auditora-nosink", "otel-asgi")
+VARIANTS = ("bare", "auditora", "auditora-nosink", "sentinel", "otel-asgi")
 REQUEST = b"GET /items/42 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: bench\r\n\r\n"
 BUDGET = 0.05
 
@@ -54,9 +56,15 @@ def make_app(variant: str, store: str) -> Any:
 
     app = FastAPI()
 
-    @app.get("/items/{item_id}")
     async def item(item_id: int) -> Dict[str, int]:
         return {"item": item_id}
+
+    if variant == "sentinel":
+        import auditora
+
+        auditora.configure(store=store, console=False)
+        item = auditora.sentinel()(item)
+    app.get("/items/{item_id}")(item)
 
     if variant.startswith("auditora"):
         import auditora

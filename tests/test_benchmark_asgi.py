@@ -19,7 +19,8 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "asgi.py"
 
 
 def test_the_asgi_benchmark_prints_requests_per_second_for_each_variant() -> None:
-    """One short round: bare, auditora (store and no sink) and, when installed, otel-asgi."""
+    """One short round: bare, auditora (store and no sink), sentinel and, when installed,
+    otel-asgi."""
     done = subprocess.run(
         [sys.executable, str(BENCH), "--rounds", "1", "--seconds", "0.3", "--connections", "2"],
         capture_output=True,
@@ -27,7 +28,7 @@ def test_the_asgi_benchmark_prints_requests_per_second_for_each_variant() -> Non
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    variants = ["bare", "auditora", "auditora-nosink"]
+    variants = ["bare", "auditora", "auditora-nosink", "sentinel"]
     try:
         import opentelemetry.instrumentation.asgi  # noqa: F401
 
