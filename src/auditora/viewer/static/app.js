@@ -65,22 +65,38 @@
   // ---------------------------------------------------------------- formatting
   // These mirror auditora/cli/_format.py so the CLI and the pages agree.
   function fmtDuration(sec) {
-    if (sec === null || sec === undefined) return "-";
-    if (sec < 0.001) return (sec * 1000).toFixed(2) + " ms";
-    if (sec < 1) return Math.round(sec * 1000) + " ms";
-    if (sec < 60) return sec.toFixed(2) + " s";
+    if (sec === null || sec === undefined || !isFinite(sec)) return "-";
+    if (sec < 0) return "-" + fmtDuration(-sec);
+    // Each unit's cut-off is where its rounded text would reach the next unit.
+    if (sec * 1e6 < 9.95) return (sec * 1e6).toFixed(1) + " \u00b5s";
+    if (sec * 1e6 < 999.5) return (sec * 1e6).toFixed(0) + " \u00b5s";
+    if (sec * 1e3 < 9.95) return (sec * 1e3).toFixed(1) + " ms";
+    if (sec * 1e3 < 999.5) return (sec * 1e3).toFixed(0) + " ms";
+    if (sec < 59.995) return sec.toFixed(2) + " s";
     var t = Math.round(sec);
-    var m = Math.floor(t / 60), r = t % 60;
-    return m + "m " + (r < 10 ? "0" : "") + r + "s";
+    if (t < 3600) {
+      var m = Math.floor(t / 60), r = t % 60;
+      return m + "m " + (r < 10 ? "0" : "") + r + "s";
+    }
+    var hh = Math.floor(t / 3600), mm = Math.floor((t % 3600) / 60);
+    return hh + "h " + (mm < 10 ? "0" : "") + mm + "m";
   }
   function fmtInt(n) {
     if (n === null || n === undefined) return "-";
     return Math.trunc(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
   }
   function fmtCost(d) {
-    if (d === null || d === undefined) return "-";
-    if (d >= 100) return "$" + d.toFixed(2).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
-    return "$" + d.toFixed(4);
+    // Below $1: 3 significant digits, at least 2 decimals ($0.000044, $0.0288, $0.50).
+    if (d === null || d === undefined || !isFinite(d)) return "-";
+    if (d < 0) return "-" + fmtCost(-d);
+    if (d === 0) return "$0.00";
+    if (Number(d.toFixed(2)) >= 1) return "$" + d.toFixed(2).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    var e = Math.floor(Math.log10(d));
+    var t = d.toFixed(Math.max(0, 2 - e));
+    if (Math.floor(Math.log10(Number(t))) !== e) t = d.toFixed(Math.max(0, 1 - e));
+    var parts = t.split("."), dec = (parts[1] || "").replace(/0+$/, "");
+    while (dec.length < 2) dec += "0";
+    return "$" + parts[0] + "." + dec;
   }
   function fmtPct(r) {
     if (r === null || r === undefined) return "-";
