@@ -61,7 +61,7 @@ LAYERS: List[Tuple[str, Tuple[str, ...]]] = [
         ),
     ),
     ("pipeline", ("auditora.sinks", "auditora.sinks.postgres", "auditora._recorder")),
-    ("integrations", ("auditora.integrations", "auditora.llm._instrument")),
+    ("integrations", ("auditora.integrations", "auditora.llm._instrument", "auditora.collect")),
     (
         "tools",
         (

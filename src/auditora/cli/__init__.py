@@ -223,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _experiments.add_parsers(sub)
 
+    from . import _collect
+
+    _collect.add_parser(sub)
+
     sub.add_parser(
         "gate",
         help="exit non-zero when evaluation metrics are below a bar (auditora gate --help)",
@@ -265,6 +269,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from . import _trajectory
 
             return _trajectory.run(args)
+        if args.command == "collect":
+            from . import _collect
+
+            return _collect.run(args)
         if args.command in ("experiments", "compare"):
             from . import _experiments
 

@@ -75,7 +75,7 @@ try:
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import Event as SpanEvent
-    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
     from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
     from opentelemetry.trace.status import Status, StatusCode
@@ -89,6 +89,9 @@ from .. import propagation
 from .._ids import new_span_id, new_trace_id
 from .._serialize import sanitize
 from .._version import __version__
+from ..collect import _mapping
+from ..collect._semconv import GENAI_OPERATIONS as _GENAI_OPERATIONS
+from ..collect._semconv import OPENINFERENCE_KINDS as _OPENINFERENCE_KINDS
 from ..core._paragon import active
 from ..records import (
     AgentMessage,
@@ -103,7 +106,7 @@ from ..records import (
 )
 from ..sinks import Sink, SinkWriteError, jsonable
 
-__all__ = ["OTelSink", "instrument", "otel_context", "uninstrument"]
+__all__ = ["AuditoraSpanProcessor", "OTelSink", "instrument", "otel_context", "uninstrument"]
 
 _logger = logging.getLogger("auditora")
 
@@ -245,29 +248,6 @@ _EXTRA_KEYS = {
     "response_model": "gen_ai.response.model",
     "server_address": "server.address",
     "cache_creation_tokens": "gen_ai.usage.cache_creation.input_tokens",
-}
-
-# Run types -> OpenInference's openinference.span.kind (Arize Phoenix, and MLflow
-# reads it first). Plain functions are the glue between steps: CHAIN.
-_OPENINFERENCE_KINDS = {
-    "function": "CHAIN",
-    "chain": "CHAIN",
-    "workflow": "CHAIN",
-    "server": "CHAIN",
-    "agent": "AGENT",
-    "tool": "TOOL",
-    "llm": "LLM",
-    "retriever": "RETRIEVER",
-    "embedding": "EMBEDDING",
-    "evaluator": "EVALUATOR",
-}
-
-# Run types the GenAI agent conventions name an operation for.
-_GENAI_OPERATIONS = {
-    "agent": "invoke_agent",
-    "tool": "execute_tool",
-    "workflow": "invoke_workflow",
-    "retriever": "retrieval",
 }
 
 #: The standard switch to the latest experimental GenAI conventions.
@@ -1555,3 +1535,82 @@ def _span_context(trace_id: str, span_id: str) -> Any:
     """An OpenTelemetry ``Context`` holding a non-recording span with these ids."""
     ids = SpanContext(_int_id(trace_id), _int_id(span_id), is_remote=False, trace_flags=_SAMPLED)
     return otel_trace.set_span_in_context(NonRecordingSpan(ids))
+
+
+def _plain(value: Any) -> Any:
+    """An OpenTelemetry attribute value as a plain one (sequences as lists)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+class AuditoraSpanProcessor(SpanProcessor):
+    """Feed the spans of any OpenTelemetry instrumentation in this process to Auditora.
+
+    ::
+
+        from opentelemetry.sdk.trace import TracerProvider
+        from auditora.integrations.otel import AuditoraSpanProcessor
+
+        auditora.configure(store="auditora.db")
+        provider = TracerProvider()
+        provider.add_span_processor(AuditoraSpanProcessor())
+
+    Each ended span becomes the records ``auditora collect`` would make of it (runs,
+    LLM calls, evaluations, sessions: :mod:`auditora.collect._mapping`), handed to the
+    recorder, so they reach the configured sinks like native records. Nothing is
+    sent over the network. The records go to the sinks only (not to a report), so
+    the span processor does not double-count calls that Auditora's own LLM
+    integrations record: use one or the other per SDK.
+    """
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            records = _mapping.span_records(_span_of(span))
+        except Exception:  # never break the instrumented code
+            _logger.exception("auditora: mapping an OpenTelemetry span failed")
+            return
+        _mapping.emit(records)
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        from .. import _recorder
+
+        return _recorder.flush(timeout_millis / 1000)
+
+
+def _span_of(span: ReadableSpan) -> _mapping.Span:
+    """A finished SDK span as the collector's decoded span."""
+    context = span.context
+    if context is None:  # pragma: no cover - an ended SDK span always has one
+        raise ValueError("a span without a context")
+    parent = span.parent
+    status = span.status
+    resource = span.resource
+    scope = span.instrumentation_scope
+    start = span.start_time or 0
+    return _mapping.Span(
+        format(context.trace_id, "032x"),
+        format(context.span_id, "016x"),
+        format(parent.span_id, "016x") if parent is not None and parent.span_id else None,
+        span.name,
+        span.kind.value + 1,  # the SDK's SpanKind counts from INTERNAL = 0, OTLP from 1
+        start,
+        max(start, span.end_time or start),
+        {key: _plain(value) for key, value in (span.attributes or {}).items()},
+        [
+            (
+                event.name,
+                event.timestamp,
+                {k: _plain(v) for k, v in (event.attributes or {}).items()},
+            )
+            for event in span.events
+        ],
+        status.status_code.value if status is not None else 0,
+        status.description if status is not None else None,
+        dict(resource.attributes) if resource is not None else {},
+        scope.name if scope is not None else None,
+    )

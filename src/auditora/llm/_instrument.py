@@ -263,7 +263,9 @@ class CallTracker:
         self.error = f"{type(exc).__name__}: {message}"[:1000]
         self.error_type = type(exc).__name__
         status = getattr(exc, "status_code", None)
-        if isinstance(status, int):
+        if not isinstance(status, int):
+            status = getattr(exc, "code", None)  # google-genai's APIError names it code
+        if isinstance(status, int) and not isinstance(status, bool):
             self.extra["status_code"] = status
         self.finish(success=False)
 
@@ -463,6 +465,16 @@ async def _watch_async(
         tracker.fail(exc)
         raise
     tracker.finish()
+
+
+def observe_iterator(
+    inner: Any, tracker: CallTracker, on_event: Callable[[CallTracker, Any], None], is_async: bool
+) -> Any:
+    """A generator yielding ``inner``'s items that records ``tracker`` when it ends, fails
+    or is closed early (for SDKs whose streams are plain iterators, like google-genai's)."""
+    if is_async:
+        return _watch_async(inner, tracker, on_event)
+    return _watch_sync(inner, tracker, on_event)
 
 
 def observe_stream(

@@ -1,0 +1,210 @@
+"""``auditora collect``: OTLP/JSON ingest rate (spans/s) and the collector's memory under load.
+
+Run from the repository root::
+
+    python benchmarks/collect.py                     # 3 rounds of 5 s, 4 client connections
+    python benchmarks/collect.py --rounds 5 --seconds 10 --connections 8 --batch 512
+
+The collector runs as ``python -m auditora collect --store TMP --port 0`` in its own
+process (the real command, writing a SQLite store). This process is the client:
+``--connections`` keep-alive HTTP/1.1 connections, each POSTing the same prebuilt
+``/v1/traces`` JSON body of ``--batch`` spans (half GenAI chat spans with usage,
+half plain spans with a few attributes, as an instrumented app sends them) one
+request after another, as fast as the collector answers, for ``--seconds``.
+
+Figures, per round and as the median:
+
+- **accepted spans/s**: spans in 200 answers over the sending time (decode, mapping
+  to records, hand-off to the recorder's bounded queue; when the queue is full the
+  request waits, so this is also bounded by the store's write rate);
+- **stored spans/s**: runs in the store after the collector was stopped with
+  SIGINT (which flushes), over sending plus flushing time;
+- **collector RSS**: sampled every 0.1 s from ``/proc/PID/status`` during the round:
+  the first sample, the peak in the first half and the peak in the second half.
+  Bounded memory means the second half's peak is not above the first's by more
+  than noise, however long the client keeps sending.
+
+Budget: accepted spans/s >= 20,000 on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Tuple
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET = 20_000
+#: Eight characters of every trace and span id that each request replaces, so every
+#: request is a new trace of new spans (the store keys runs by id).
+PLACEHOLDER = "ffffeeee"
+
+
+def _attr(key: str, value: Any) -> Dict[str, Any]:
+    if isinstance(value, int):
+        return {"key": key, "value": {"intValue": str(value)}}
+    return {"key": key, "value": {"stringValue": str(value)}}
+
+
+def body(batch: int) -> bytes:
+    """One export request of ``batch`` spans in one trace (ids unique within it)."""
+    spans: List[Dict[str, Any]] = []
+    t0 = time.time_ns()
+    trace = PLACEHOLDER + "0" * 24  # the client puts a new id into PLACEHOLDER per request
+    for i in range(batch):
+        attrs = [_attr("http.route", "/chat"), _attr("session.id", f"s-{i % 10}")]
+        name = f"step {i}"
+        if i % 2:
+            name = "chat gpt-4o-mini"
+            attrs += [
+                _attr("gen_ai.operation.name", "chat"),
+                _attr("gen_ai.provider.name", "openai"),
+                _attr("gen_ai.request.model", "gpt-4o-mini"),
+                _attr("gen_ai.response.model", "gpt-4o-mini-2024-07-18"),
+                _attr("gen_ai.usage.input_tokens", 1200),
+                _attr("gen_ai.usage.output_tokens", 300),
+                _attr("gen_ai.usage.cache_read.input_tokens", 200),
+                _attr("gen_ai.response.id", f"chatcmpl-{i}"),
+            ]
+        spans.append(
+            {
+                "traceId": trace,
+                "spanId": f"{PLACEHOLDER}{i + 1:08x}",
+                "parentSpanId": "" if i == 0 else f"{PLACEHOLDER}00000001",
+                "name": name,
+                "kind": 3 if i % 2 else 1,
+                "startTimeUnixNano": str(t0 + i * 1000),
+                "endTimeUnixNano": str(t0 + i * 1000 + 500_000),
+                "attributes": attrs,
+            }
+        )
+    request = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [_attr("service.name", "bench")]},
+                "scopeSpans": [{"scope": {"name": "bench"}, "spans": spans}],
+            }
+        ]
+    }
+    return json.dumps(request).encode()
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _client(host: str, port: int, data: bytes, stop: float, counts: List[int], batch: int) -> None:
+    conn = http.client.HTTPConnection(host, port, timeout=60)
+    sent = 0
+    headers = {"Content-Type": "application/json"}
+    marker = PLACEHOLDER.encode()
+    while time.monotonic() < stop:
+        fresh = data.replace(marker, os.urandom(4).hex().encode())
+        conn.request("POST", "/v1/traces", fresh, headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status == 200:
+            sent += batch
+    conn.close()
+    counts.append(sent)
+
+
+def one_round(seconds: float, connections: int, batch: int, data: bytes) -> Dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(tmp) / "bench.db"
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "auditora", "collect", "--store", str(store), "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        endpoint = line.split("OTLP/HTTP at http://", 1)[1].split()[0]
+        host, port = endpoint.rsplit(":", 1)
+        samples: List[Tuple[float, int]] = []
+        counts: List[int] = []
+        start = time.monotonic()
+        stop = start + seconds
+        threads = [
+            threading.Thread(target=_client, args=(host, int(port), data, stop, counts, batch))
+            for _ in range(connections)
+        ]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            samples.append((time.monotonic() - start, _rss_kib(proc.pid)))
+            time.sleep(0.1)
+        sending = time.monotonic() - start
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=300)
+        total = time.monotonic() - start
+        with sqlite3.connect(store) as db:
+            stored = db.execute("SELECT count(*) FROM runs").fetchone()[0]
+        half = seconds / 2
+        first = [kib for t, kib in samples if t < half] or [0]
+        second = [kib for t, kib in samples if t >= half] or [0]
+        return {
+            "accepted": sum(counts) / sending,
+            "stored": stored / total,
+            "stored_count": stored,
+            "sent_count": sum(counts),
+            "rss_start": samples[0][1] / 1024 if samples else 0.0,
+            "rss_peak_1": max(first) / 1024,
+            "rss_peak_2": max(second) / 1024,
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=512)
+    args = parser.parse_args()
+    data = body(args.batch)
+    print(
+        f"auditora collect, OTLP/JSON: {args.rounds} rounds x {args.seconds:g} s, "
+        f"{args.connections} connections, {args.batch} spans per request "
+        f"({len(data) / 1024:.0f} KiB)"
+    )
+    results = []
+    for index in range(args.rounds):
+        r = one_round(args.seconds, args.connections, args.batch, data)
+        results.append(r)
+        print(
+            f"  round {index + 1}: accepted {r['accepted']:,.0f} spans/s, "
+            f"stored {r['stored']:,.0f} spans/s "
+            f"({r['stored_count']:,.0f} of {r['sent_count']:,.0f} kept); "
+            f"RSS start {r['rss_start']:.0f} MiB, peak first half {r['rss_peak_1']:.0f} MiB, "
+            f"second half {r['rss_peak_2']:.0f} MiB"
+        )
+        if r["stored_count"] != r["sent_count"]:
+            print("  WARNING: the store does not hold every accepted span")
+    accepted = statistics.median(r["accepted"] for r in results)
+    stored = statistics.median(r["stored"] for r in results)
+    verdict = "ok" if accepted >= BUDGET else "MISSED"
+    print(f"median accepted: {accepted:,.0f} spans/s (budget >= {BUDGET:,}: {verdict})")
+    print(f"median stored:   {stored:,.0f} spans/s")
+    print(f"max RSS: {max(max(r['rss_peak_1'], r['rss_peak_2']) for r in results):.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

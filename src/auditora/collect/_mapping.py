@@ -1,0 +1,581 @@
+"""OpenTelemetry spans, logs and metrics -> Auditora records (the exporter's reverse).
+
+Both the OTLP collector (:mod:`auditora.collect._otlp` decodes a request into
+:class:`Span` objects) and the in-process span processor
+(:class:`auditora.integrations.otel.AuditoraSpanProcessor`) hand spans to
+:func:`span_records`; what comes out are the record types of
+:mod:`auditora.records`, sent through :func:`emit` like native ones.
+
+What becomes what is the table in ``docs/collect.md``. Every attribute this module
+does not turn into a field stays in the run's ``attributes``: nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from .. import _emit
+from ..llm.pricing import compute_cost
+from ..records import Evaluation, Event, LLMCall, Log, MetricSnapshot, Record, Run, SessionRecord
+from ._semconv import (
+    MODEL_OPERATIONS,
+    RUN_TYPES_BY_GENAI_OPERATION,
+    RUN_TYPES_BY_OPENINFERENCE_KIND,
+)
+
+__all__ = ["Span", "SpanEvent", "emit", "log_records", "metric_record", "span_records"]
+
+#: OTLP span kinds (the enum's numbers) by name, for ``otel.span.kind``.
+SPAN_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+STATUS_ERROR = 2
+
+#: A span event: name, time (ns), attributes.
+SpanEvent = Tuple[str, int, Dict[str, Any]]
+
+
+class Span:
+    """One finished span, decoded: ids in lowercase hex, attributes as plain values."""
+
+    __slots__ = (
+        "trace_id",
+        "span_id",
+        "parent_id",
+        "name",
+        "kind",
+        "start_ns",
+        "end_ns",
+        "attributes",
+        "events",
+        "status_code",
+        "status_message",
+        "resource",
+        "scope",
+    )
+
+    def __init__(
+        self,
+        trace_id: str,
+        span_id: str,
+        parent_id: Optional[str],
+        name: str,
+        kind: int,
+        start_ns: int,
+        end_ns: int,
+        attributes: Dict[str, Any],
+        events: List[SpanEvent],
+        status_code: int,
+        status_message: Optional[str],
+        resource: Dict[str, Any],
+        scope: Optional[str],
+    ) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.parent_id = parent_id
+        self.name = name
+        self.kind = kind
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.attributes = attributes
+        self.events = events
+        self.status_code = status_code
+        self.status_message = status_message
+        self.resource = resource
+        self.scope = scope
+
+
+def _take(attrs: Dict[str, Any], *keys: str) -> Any:
+    """Pop every key of ``keys`` from ``attrs``; the first non-None value (current names first)."""
+    found = None
+    for key in keys:
+        value = attrs.pop(key, None)
+        if found is None and value is not None:
+            found = value
+    return found
+
+
+def _int(value: Any) -> Optional[int]:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value == value:
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _float(value: Any) -> Optional[float]:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _str(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _parsed(value: Any) -> Any:
+    """A JSON text (as the conventions carry structured values) as its value; else as is."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _flattened(attrs: Dict[str, Any], prefix: str) -> Optional[List[Dict[str, Any]]]:
+    """OpenInference's flattened lists (``llm.input_messages.0.message.role``) as a list of
+    dicts (``{"role": ..., "content": ...}``), popped from ``attrs``; None when absent."""
+    keys = [key for key in attrs if key.startswith(prefix)]
+    if not keys:
+        return None
+    items: Dict[int, Dict[str, Any]] = {}
+    for key in keys:
+        rest = key[len(prefix) :]
+        index, _, field = rest.partition(".")
+        value = attrs.pop(key)
+        if not index.isdigit():
+            continue
+        if field.startswith("message."):
+            field = field[len("message.") :]
+        items.setdefault(int(index), {})[field] = value
+    return [items[i] for i in sorted(items)]
+
+
+def _session(attrs: Dict[str, Any]) -> Optional[str]:
+    return _str(_take(attrs, "session.id", "gen_ai.conversation.id"))
+
+
+def _run_type(span: Span, attrs: Dict[str, Any]) -> str:
+    own = attrs.pop("auditora.run.type", None)
+    kind = attrs.pop("openinference.span.kind", None)
+    if isinstance(own, str) and own:
+        return own
+    if isinstance(kind, str) and kind.upper() in RUN_TYPES_BY_OPENINFERENCE_KIND:
+        return RUN_TYPES_BY_OPENINFERENCE_KIND[kind.upper()]
+    operation = attrs.get("gen_ai.operation.name")
+    if isinstance(operation, str) and operation in RUN_TYPES_BY_GENAI_OPERATION:
+        return RUN_TYPES_BY_GENAI_OPERATION[operation]
+    if span.kind == 2:
+        return "server"
+    return "function"
+
+
+def _is_model_call(run_type: str, attrs: Dict[str, Any]) -> bool:
+    operation = attrs.get("gen_ai.operation.name")
+    if isinstance(operation, str):
+        return operation in MODEL_OPERATIONS
+    if run_type in ("llm", "embedding"):
+        return True
+    return any(key.startswith(("gen_ai.usage.", "gen_ai.request.model")) for key in attrs)
+
+
+def _request(attrs: Dict[str, Any]) -> Dict[str, Any]:
+    request: Dict[str, Any] = {}
+    for key in [
+        k for k in attrs if k.startswith("gen_ai.request.") and k != "gen_ai.request.model"
+    ]:
+        request[key[len("gen_ai.request.") :]] = attrs.pop(key)
+    params = attrs.pop("llm.invocation_parameters", None)
+    parsed = _parsed(params)
+    if isinstance(parsed, dict):
+        for key, value in parsed.items():
+            request.setdefault(str(key), value)
+    elif params is not None:
+        attrs["llm.invocation_parameters"] = params
+    return request
+
+
+def _finish_reason(value: Any) -> Optional[str]:
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else None
+    return _str(value)
+
+
+def _llm_call(
+    span: Span, attrs: Dict[str, Any], session_id: Optional[str], run_type: str
+) -> LLMCall:
+    """The LLM call a GenAI or OpenInference model span describes (fields popped from attrs)."""
+    operation = _str(attrs.pop("gen_ai.operation.name", None))
+    if operation is None:
+        operation = "embeddings" if run_type == "embedding" else "chat"
+    request_model = _str(_take(attrs, "gen_ai.request.model"))
+    response_model = _str(_take(attrs, "gen_ai.response.model", "llm.model_name"))
+    model = response_model or request_model or "unknown"
+    provider = _str(
+        _take(attrs, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+    )
+    input_tokens = _int(
+        _take(
+            attrs,
+            "gen_ai.usage.input_tokens",
+            "gen_ai.usage.prompt_tokens",
+            "llm.token_count.prompt",
+        )
+    )
+    output_tokens = _int(
+        _take(
+            attrs,
+            "gen_ai.usage.output_tokens",
+            "gen_ai.usage.completion_tokens",
+            "llm.token_count.completion",
+        )
+    )
+    cached = _int(
+        _take(
+            attrs,
+            "gen_ai.usage.cache_read.input_tokens",
+            "gen_ai.usage.cache_read_input_tokens",
+            "llm.token_count.prompt_details.cache_read",
+        )
+    )
+    cache_write = _int(
+        _take(
+            attrs,
+            "gen_ai.usage.cache_creation.input_tokens",
+            "gen_ai.usage.cache_creation_input_tokens",
+            "llm.token_count.prompt_details.cache_write",
+        )
+    )
+    reasoning = _int(
+        _take(
+            attrs,
+            "gen_ai.usage.reasoning.output_tokens",
+            "gen_ai.usage.reasoning_tokens",
+            "llm.token_count.completion_details.reasoning",
+        )
+    )
+    attrs.pop("llm.token_count.total", None)
+    attrs.pop("gen_ai.usage.total_tokens", None)
+    given_cost = _float(_take(attrs, "gen_ai.usage.cost", "llm.cost.total"))
+    cost = compute_cost(model, input_tokens, output_tokens, cached, cache_write, warn=False)
+    if cost is None and request_model and request_model != model:
+        cost = compute_cost(
+            request_model, input_tokens, output_tokens, cached, cache_write, warn=False
+        )
+    if cost is None:
+        cost = given_cost  # a model the table does not know: what the instrumentation priced
+    ttft = _float(
+        _take(attrs, "gen_ai.response.time_to_first_chunk", "gen_ai.server.time_to_first_token")
+    )
+    finish = _finish_reason(_take(attrs, "gen_ai.response.finish_reasons", "llm.finish_reason"))
+    input_value = _parsed(_take(attrs, "gen_ai.input.messages"))
+    if input_value is None:
+        input_value = _flattened(attrs, "llm.input_messages.")
+    output_value = _parsed(_take(attrs, "gen_ai.output.messages"))
+    if output_value is None:
+        output_value = _flattened(attrs, "llm.output_messages.")
+    system = _parsed(_take(attrs, "gen_ai.system_instructions"))
+    failed = span.status_code == STATUS_ERROR
+    error_type = _str(attrs.get("error.type")) if failed else None
+    error = span.status_message or error_type if failed else None
+    response_time = max(0, span.end_ns - span.start_ns) / 1e9
+    return LLMCall(
+        model,
+        input_tokens,
+        output_tokens,
+        response_time,
+        not failed,
+        span.end_ns,
+        span.span_id,
+        span.trace_id,
+        session_id,
+        provider=provider,
+        operation=operation,
+        cached_tokens=cached,
+        reasoning_tokens=reasoning,
+        cache_write_tokens=cache_write,
+        time_to_first_token=ttft,
+        finish_reason=finish,
+        error=error,
+        error_type=error_type,
+        cost=cost,
+        request=_request(attrs) or None,
+        input=input_value,
+        output=output_value,
+        system_instructions=system,
+        request_model=request_model,
+        response_model=response_model,
+        response_id=_str(_take(attrs, "gen_ai.response.id")),
+        start_ns=span.start_ns,
+    )
+
+
+def _evaluation(
+    attrs: Dict[str, Any],
+    time_ns: int,
+    run_id: Optional[str],
+    trace_id: Optional[str],
+    session_id: Optional[str],
+) -> Evaluation:
+    """A ``gen_ai.evaluation.result`` event (span event or log) as an evaluation."""
+    attrs = dict(attrs)
+    name = _str(_take(attrs, "gen_ai.evaluation.name")) or "evaluation"
+    value = _float(_take(attrs, "gen_ai.evaluation.score.value"))
+    label = _str(_take(attrs, "gen_ai.evaluation.score.label"))
+    explanation = _str(_take(attrs, "gen_ai.evaluation.explanation"))
+    threshold = _float(_take(attrs, "auditora.evaluation.threshold"))
+    direction = _str(_take(attrs, "auditora.evaluation.direction")) or "higher"
+    status = _str(_take(attrs, "auditora.evaluation.status"))
+    if status not in ("PASS", "FAIL"):
+        if threshold is not None and value is not None:
+            ok = value >= threshold if direction != "lower" else value <= threshold
+            status = "PASS" if ok else "FAIL"
+        else:
+            # Without a bar, the label decides; a label that does not say fail passes.
+            status = (
+                "FAIL" if (label or "").lower() in ("fail", "failed", "false", "no") else "PASS"
+            )
+    if label is not None and label.lower() == status.lower():
+        label = None  # the exporter writes the status as the label when there is none
+    session_id = _session(attrs) or session_id
+    extra = {key.replace("auditora.evaluation.", "", 1): v for key, v in attrs.items()}
+    return Evaluation(
+        name,
+        value if value is not None else float("nan"),
+        threshold,
+        status,
+        time_ns,
+        run_id,
+        trace_id,
+        session_id,
+        direction=direction,
+        label=label,
+        explanation=explanation,
+        extra=extra,
+    )
+
+
+def span_records(span: Span) -> List[Record]:
+    """The records one finished span becomes: its run, then its LLM call, evaluations and
+    events (each with the run's ids)."""
+    attrs = dict(span.attributes)
+    session_id = _session(attrs)
+    run_type = _run_type(span, attrs)
+    out: List[Record] = []
+    llm: Optional[LLMCall] = None
+    if _is_model_call(run_type, attrs):
+        llm = _llm_call(span, attrs, session_id, run_type)
+        if run_type == "function":
+            run_type = "embedding" if llm.operation == "embeddings" else "llm"
+    agent = _str(_take(attrs, "gen_ai.agent.name", "agent.name"))
+    run_kind = _str(attrs.pop("auditora.run.kind", None)) or "span"
+    attrs.pop("auditora.run.status", None)
+    inputs = _parsed(_take(attrs, "input.value"))
+    attrs.pop("input.mime_type", None)
+    output = _parsed(_take(attrs, "output.value"))
+    attrs.pop("output.mime_type", None)
+    if llm is not None:
+        if llm.input is None and inputs is not None:
+            llm.input = inputs
+        if llm.output is None and output is not None:
+            llm.output = output
+    status = "error" if span.status_code == STATUS_ERROR else "ok"
+    error_type = error_message = traceback = None
+    events: List[Record] = []
+    for name, time_ns, event_attrs in span.events:
+        if name == "exception":
+            error_type = _str(event_attrs.get("exception.type")) or error_type
+            error_message = _str(event_attrs.get("exception.message")) or error_message
+            traceback = _str(event_attrs.get("exception.stacktrace")) or traceback
+            if status == "ok":  # an exception recorded but handled: keep the event
+                events.append(
+                    Event(
+                        name,
+                        time_ns,
+                        None,
+                        dict(event_attrs),
+                        span.span_id,
+                        span.trace_id,
+                        session_id,
+                    )
+                )
+        elif name == "gen_ai.evaluation.result":
+            events.append(
+                _evaluation(event_attrs, time_ns, span.span_id, span.trace_id, session_id)
+            )
+        else:
+            events.append(
+                Event(
+                    name, time_ns, None, dict(event_attrs), span.span_id, span.trace_id, session_id
+                )
+            )
+    # An inline copy of the evaluation events (the exporter's) says nothing new.
+    for key in [k for k in attrs if k.startswith("gen_ai.evaluation.")]:
+        if any(isinstance(e, Evaluation) for e in events):
+            attrs.pop(key)
+    if status == "error":
+        if error_type is None:
+            error_type = _str(attrs.get("error.type"))
+            if error_type == "_OTHER":
+                error_type = None
+        if error_message is None:
+            message = span.status_message or ""
+            prefix = f"{error_type}: " if error_type else ""
+            error_message = (
+                message[len(prefix) :] if prefix and message.startswith(prefix) else message
+            )
+            error_message = error_message or None
+        if llm is not None and llm.error is None:
+            llm.error = error_message or error_type
+    if span.kind in SPAN_KINDS and span.kind != 1:
+        attrs["otel.span.kind"] = SPAN_KINDS[span.kind]
+    service = span.resource.get("service.name")
+    if service is not None:
+        attrs["service.name"] = service
+    if span.scope:
+        attrs["otel.scope.name"] = span.scope
+    run = Run()
+    run.run_id = span.span_id
+    run.trace_id = span.trace_id
+    run.parent_id = span.parent_id
+    run.name = span.name
+    run.session_id = session_id
+    run.start_ns = span.start_ns
+    run.end_ns = span.end_ns
+    run.duration_ns = max(0, span.end_ns - span.start_ns)
+    run.status = status
+    run.error_type = error_type
+    run.error_message = error_message
+    run.run_kind = run_kind
+    run.run_type = run_type
+    run.agent = agent
+    run.attributes = attrs or None
+    run.inputs = inputs if isinstance(inputs, dict) or inputs is None else {"input": inputs}
+    run.output = output
+    run.traceback = traceback
+    run._parent = None
+    out.append(run)
+    if llm is not None:
+        out.append(llm)
+    out.extend(events)
+    return out
+
+
+_LEVELS = ((21, "CRITICAL"), (17, "ERROR"), (13, "WARNING"), (9, "INFO"), (1, "DEBUG"))
+_LEVEL_NAMES = {"WARN": "WARNING", "FATAL": "CRITICAL", "TRACE": "DEBUG"}
+
+
+def _level(number: Optional[int], text: Optional[str]) -> str:
+    if text:
+        upper = text.upper()
+        upper = _LEVEL_NAMES.get(upper, upper)
+        if upper in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            return upper
+    for bound, name in _LEVELS:
+        if number is not None and number >= bound:
+            return name
+    return "INFO"
+
+
+def log_records(
+    time_ns: int,
+    trace_id: Optional[str],
+    span_id: Optional[str],
+    severity_number: Optional[int],
+    severity_text: Optional[str],
+    body: Any,
+    attributes: Dict[str, Any],
+    event_name: Optional[str],
+    resource: Dict[str, Any],
+) -> Record:
+    """One OTLP log record as a log, or as an evaluation when it is a
+    ``gen_ai.evaluation.result`` event."""
+    attrs = dict(attributes)
+    event = event_name or _str(attrs.get("event.name"))
+    if event == "gen_ai.evaluation.result":
+        attrs.pop("event.name", None)
+        return _evaluation(attrs, time_ns, span_id, trace_id, None)
+    session_id = _session(attrs)
+    if event:
+        attrs["event.name"] = event
+    service = resource.get("service.name")
+    if service is not None:
+        attrs.setdefault("service.name", service)
+    if isinstance(body, str):
+        message = body
+    elif body is None:
+        message = event or ""
+    else:
+        message = json.dumps(body, ensure_ascii=False, default=repr)
+        attrs.setdefault("body", body)
+    return Log(
+        _level(severity_number, severity_text),
+        message,
+        attrs,
+        time_ns,
+        span_id,
+        trace_id,
+        session_id,
+    )
+
+
+def metric_record(values: Dict[str, float], time_ns: int) -> MetricSnapshot:
+    """One request's metric points as a snapshot (no run or session: metrics are aggregates)."""
+    return MetricSnapshot(values, time_ns, None, None, None)
+
+
+def point_name(name: str, attributes: Dict[str, Any]) -> str:
+    """``name`` or ``name{key=value,...}``: a point's attributes keep points apart."""
+    if not attributes:
+        return name
+    inner = ",".join(f"{k}={attributes[k]}" for k in sorted(attributes))
+    return f"{name}{{{inner}}}"
+
+
+class _Sessions:
+    """The session ids seen lately, so each session's record is written once (bounded)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def new(self, session_id: str) -> bool:
+        with self._lock:
+            if session_id in self._seen:
+                self._seen.move_to_end(session_id)
+                return False
+            self._seen[session_id] = None
+            if len(self._seen) > self._size:
+                self._seen.popitem(last=False)
+            return True
+
+
+_sessions = _Sessions()
+
+
+def emit(records: Iterable[Record]) -> int:
+    """Send ``records`` to the recorder (and a session record for each new session); the count.
+
+    With the default overflow policy a full queue makes this wait: backpressure
+    reaches the sender instead of an unbounded buffer.
+    """
+    if not _emit.targets:
+        return 0
+    count = 0
+    send = _emit.emit
+    for record in records:
+        session_id = getattr(record, "session_id", None)
+        if session_id and record.__class__ is Run and _sessions.new(session_id):
+            send(SessionRecord(session_id, None, [], {}, record.start_ns))
+        send(record)
+        count += 1
+    return count
