@@ -118,17 +118,19 @@ def test_tables_fit_a_narrow_terminal(
 def test_runs_json_of_a_session(
     demo: Tuple[Path, Dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``runs --session ID --json`` lists the session's runs of ``Store.runs(session_id=ID)``,
-    newest first."""
+    """``runs --session ID --json`` lists the session's runs as ``Store.runs(session_id=ID)``
+    has them, newest first."""
     path, summary = demo
     code, out, _ = run(capsys, "runs", str(path), "--session", summary["session_id"], "--json")
     with open_store(path) as store:
         expected = json.loads(json.dumps(store.runs(session_id=summary["session_id"], limit=200)))
     got = json.loads(out)
     starts = [r["start_ns"] for r in got]
+    # find_runs rows are the stored columns plus the run's roll-up (cost, total_tokens).
+    columns = [{k: r[k] for k in expected[0]} for r in got]
     assert (0, sorted(expected, key=lambda r: r["run_id"]), True) == (
         code,
-        sorted(got, key=lambda r: r["run_id"]),
+        sorted(columns, key=lambda r: r["run_id"]),
         starts == sorted(starts, reverse=True),
     )
 

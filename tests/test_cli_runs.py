@@ -211,17 +211,37 @@ def test_runs_of_a_session_prefix(
 def test_an_ambiguous_prefix_lists_its_candidates(
     store: Tuple[Path, int], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A prefix of several ids: exit 1, one ``auditora:`` line, then one line per candidate."""
+    """A prefix of several ids: exit 1, one ``auditora:`` line, then one line per candidate
+    (up to 10), each naming its kind and full id."""
     path, _ = store
-    ids = [i for _, i in _ids(path)]
-    first, count = Counter(i[0] for i in ids).most_common(1)[0]
+    ids = _ids(path)
+    first, count = Counter(i[0] for _, i in ids).most_common(1)[0]
     assert count > 1
     code, out, err = run(capsys, "show", str(path), first)
     lines = err.splitlines()
-    candidates = [i for i in ids if i.startswith(first)]
+    listed = [line.split() for line in lines[1:] if not line.strip().startswith("...")]
+    candidates = {(k, i) for k, i in ids if i.startswith(first)}
     assert (
         code,
         out,
         lines[0].startswith(f"auditora: id prefix {first!r} is ambiguous"),
-        all(any(c in line for line in lines[1:]) for c in candidates[:5]),
-    ) == (1, "", True, True)
+        len(listed),
+        all((k, i) in candidates for k, i in listed),
+    ) == (1, "", True, min(10, len(candidates)), True)
+
+
+def test_sort_by_cost_puts_the_costliest_first(
+    store: Tuple[Path, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--sort cost`` orders by each run's roll-up cost (its subtree's LLM calls): the
+    pipelines, which contain every call, come first; the table shows the costs."""
+    path, _ = store
+    rows = runs_json(capsys, path, "--sort", "cost")
+    costs = [r["cost"] for r in rows if r["cost"] is not None]
+    code, out, _ = run(capsys, "runs", str(path), "--sort", "cost", "--limit", "2")
+    assert (
+        costs == sorted(costs, reverse=True),
+        [r["name"] for r in rows[:2]],
+        code,
+        "COST" in out.splitlines()[0],
+    ) == (True, ["pipeline", "pipeline"], 0, True)

@@ -19,7 +19,7 @@ from ._when import since_arg
 __all__ = ["build_parser", "main"]
 
 #: What ``auditora runs --sort`` orders by.
-RUN_SORTS = ("start", "end", "duration", "name", "status")
+RUN_SORTS = ("start", "duration", "cost", "tokens", "errors")
 
 _DESCRIPTION = """\
 See what your instrumented code did: list sessions and runs of a store, show a
@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session", default=None, metavar="ID", help="only runs of this session")
     p.add_argument("--trace", default=None, metavar="ID", help="only runs of this trace")
     p.add_argument("--status", default=None, metavar="STATUS", help="only runs with this status")
-    p.add_argument("--name", default=None, help="only runs with this name")
+    p.add_argument("--name", default=None, help="only runs whose name contains NAME (any case)")
     p.add_argument(
         "--kind", default=None, help="only runs of this kind (run type: function, llm, tool...)"
     )
@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--sort",
         choices=RUN_SORTS,
         default="start",
-        help="order by this column, largest or newest first (default start)",
+        help="newest, longest, costliest, most tokens or failed first (default start)",
     )
     p.add_argument("--reverse", action="store_true", help="smallest or oldest first")
     json_arg(p)

@@ -204,8 +204,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     with _open(args.store) as store:
         session_id = _resolve_as(store, args.session, "session")
         trace_id = _resolve_as(store, args.trace, "trace")
-        page = _find_runs(
-            store,
+        page = store.find_runs(
             status=args.status,
             name=args.name,
             kind=args.kind,
@@ -227,22 +226,33 @@ def cmd_runs(args: argparse.Namespace) -> int:
         started, times = fmt.time_column("STARTED", [r.get("start_ns") for r in rows])
         print(
             fmt.table(
-                ["RUN", "NAME", "STATUS", "DURATION", started, "KIND", "AGENT", "SESSION"],
+                [
+                    "RUN",
+                    "NAME",
+                    "STATUS",
+                    "DURATION",
+                    "TOKENS",
+                    "COST",
+                    started,
+                    "AGENT",
+                    "SESSION",
+                ],
                 [
                     [
                         r["run_id"],
                         r.get("name"),
                         r.get("status"),
                         fmt.duration_ns(r.get("duration_ns")),
+                        fmt.tokens(r["total_tokens"]) if r.get("total_tokens") else "",
+                        fmt.cost(r.get("cost")) if r.get("cost") is not None else "",
                         at,
-                        r.get("run_type") or r.get("run_kind") or "",
                         r.get("agent") or "",
                         r.get("session_id"),
                     ]
                     for r, at in zip(rows, times)
                 ],
-                right=(3,),
-                keep=(0, 4, 7),
+                right=(3, 4, 5),
+                keep=(0, 6),
             )
         )
     print(_showing(len(rows), int(page.total), args.offset, "run"))
@@ -261,43 +271,29 @@ def _candidate(item: Any) -> str:
     return str(item)
 
 
-def _find_runs(store: Any, **filters: Any) -> Any:
-    """One page of runs (``rows``, ``total``) matching ``filters`` (see :mod:`._find`)."""
-    from . import _export, _find
-
-    conn = _export.connect(store.path)
-    try:
-        return _find.find_runs(conn, **filters)
-    except sqlite3.DatabaseError as exc:
-        raise CommandError(f"cannot read the store {store.path!r}: {exc}") from exc
-    finally:
-        conn.close()
-
-
 def _lookup(store: Any, ident: str, kinds: Tuple[str, ...]) -> Tuple[str, str]:
     """``(kind, full id)`` of an id or unique id prefix, among ``kinds``; CommandError when
     there is none, or a prefix of several (listed one per line)."""
-    from . import _export, _find
+    from ..store import AmbiguousId
 
-    conn = _export.connect(store.path)
     try:
-        kind, full = _find.resolve_id(conn, ident, kinds)
-    except _find.AmbiguousId as exc:
+        kind, full = store.resolve_id(ident, kinds=kinds)
+    except AmbiguousId as exc:
         lines = [f"  {_candidate(c)}" for c in exc.candidates]
-        if exc.count > len(exc.candidates):
-            lines.append(f"  ... and {exc.count - len(exc.candidates):,} more")
+        if len(exc.candidates) >= _LISTED_CANDIDATES:
+            lines.append("  ... (perhaps more)")
         raise CommandError(
-            f"id prefix {ident!r} is ambiguous: {exc.count:,} ids start with it "
+            f"id prefix {ident!r} is ambiguous: several ids start with it "
             "(give more characters):\n" + "\n".join(lines)
         ) from exc
-    except sqlite3.DatabaseError as exc:
-        raise CommandError(f"cannot read the store {store.path!r}: {exc}") from exc
     except LookupError as exc:
         names = ", ".join(kinds[:-1]) + " or " + kinds[-1] if len(kinds) > 1 else kinds[0]
         raise CommandError(f"no {names} with id {ident!r} in {store.path}") from exc
-    finally:
-        conn.close()
     return str(kind), str(full)
+
+
+#: How many candidates ``Store.resolve_id`` lists for an ambiguous prefix.
+_LISTED_CANDIDATES = 10
 
 
 def _resolve_as(store: Any, ident: Optional[str], kind: str) -> Optional[str]:
