@@ -137,3 +137,20 @@ def test_cut_trace_says_how_many_runs_were_left_out(
         "showing the first 2,000 of 2,101 runs (depth-first); 101 left out, 1 failed run" in out,
         f"--trace {trace_id} --status error" in out,
     ) == (0, True, True, True)
+
+
+def test_a_run_past_the_display_limit_is_still_shown(
+    big_trace: Tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The failing run, 2,100th of its trace (past the 2,000 shown), by id: its row, its
+    error and its traceback."""
+    path, _ = big_trace
+    with open_store(path) as store:
+        needle = store.runs(status="error", limit=1)[0]
+    code, out, _ = run(capsys, "show", str(path), needle["run_id"])
+    assert (
+        code,
+        sum(1 for line in out.splitlines() if line.endswith(needle["run_id"])),
+        "error: RuntimeError: the needle" in out,
+        "traceback:" in out,
+    ) == (0, 1, True, True)

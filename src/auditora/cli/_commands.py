@@ -332,7 +332,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         else:
             doc = _model.run_detail(src, ident)
             whole = _model.trace_detail(src, what["trace_id"])["runs"]
-            runs = _subtree(whole, ident) or [dict(doc["run"], depth=0)]
+            # A run past the trace's display limit: itself and its children.
+            runs = _subtree(whole, ident) or [
+                dict(doc["run"], depth=0),
+                *(dict(c, depth=1) for c in doc.get("children", [])),
+            ]
             header = f"run {ident} (trace {what['trace_id']})"
         per_run = _run_tokens_cost(store, runs, list(dict.fromkeys(r["trace_id"] for r in runs)))
     if args.json:
