@@ -17,6 +17,9 @@ Figures, per round and as the median:
 - **accepted spans/s**: spans in 200 answers over the sending time (decode, mapping
   to records, hand-off to the recorder's bounded queue; when the queue is full the
   request waits, so this is also bounded by the store's write rate);
+- **accepted spans per collector CPU-second**: the same spans over the CPU time the
+  collector process used meanwhile (its HTTP threads and its store writer share one
+  interpreter): the figure that does not depend on what else the machine runs;
 - **stored spans/s**: runs in the store after the collector was stopped with
   SIGINT (which flushes), over sending plus flushing time;
 - **collector RSS**: sampled every 0.1 s from ``/proc/PID/status`` during the round:
@@ -100,6 +103,13 @@ def body(batch: int) -> bytes:
     return json.dumps(request).encode()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of process ``pid`` so far (``/proc/PID/stat``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -141,6 +151,7 @@ def one_round(seconds: float, connections: int, batch: int, data: bytes) -> Dict
         host, port = endpoint.rsplit(":", 1)
         samples: List[Tuple[float, int]] = []
         counts: List[int] = []
+        cpu0 = _cpu_seconds(proc.pid)
         start = time.monotonic()
         stop = start + seconds
         threads = [
@@ -153,6 +164,7 @@ def one_round(seconds: float, connections: int, batch: int, data: bytes) -> Dict
             samples.append((time.monotonic() - start, _rss_kib(proc.pid)))
             time.sleep(0.1)
         sending = time.monotonic() - start
+        cpu_sending = _cpu_seconds(proc.pid) - cpu0
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=300)
         total = time.monotonic() - start
@@ -163,6 +175,7 @@ def one_round(seconds: float, connections: int, batch: int, data: bytes) -> Dict
         second = [kib for t, kib in samples if t >= half] or [0]
         return {
             "accepted": sum(counts) / sending,
+            "accepted_per_cpu": sum(counts) / max(cpu_sending, 1e-9),
             "stored": stored / total,
             "stored_count": stored,
             "sent_count": sum(counts),
@@ -190,7 +203,8 @@ def main() -> None:
         r = one_round(args.seconds, args.connections, args.batch, data)
         results.append(r)
         print(
-            f"  round {index + 1}: accepted {r['accepted']:,.0f} spans/s, "
+            f"  round {index + 1}: accepted {r['accepted']:,.0f} spans/s "
+            f"({r['accepted_per_cpu']:,.0f} per collector CPU-second), "
             f"stored {r['stored']:,.0f} spans/s "
             f"({r['stored_count']:,.0f} of {r['sent_count']:,.0f} kept); "
             f"RSS start {r['rss_start']:.0f} MiB, peak first half {r['rss_peak_1']:.0f} MiB, "
@@ -202,7 +216,10 @@ def main() -> None:
     stored = statistics.median(r["stored"] for r in results)
     verdict = "ok" if accepted >= BUDGET else "MISSED"
     print(f"median accepted: {accepted:,.0f} spans/s (budget >= {BUDGET:,}: {verdict})")
+    per_cpu = statistics.median(r["accepted_per_cpu"] for r in results)
+    print(f"median accepted per collector CPU-second: {per_cpu:,.0f} spans")
     print(f"median stored:   {stored:,.0f} spans/s")
+    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"max RSS: {max(max(r['rss_peak_1'], r['rss_peak_2']) for r in results):.0f} MiB")
 
 

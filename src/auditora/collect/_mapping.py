@@ -19,7 +19,17 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from .. import _emit
 from ..llm.pricing import compute_cost
-from ..records import Evaluation, Event, LLMCall, Log, MetricSnapshot, Record, Run, SessionRecord
+from ..records import (
+    Evaluation,
+    Event,
+    LLMCall,
+    Log,
+    MetricSnapshot,
+    Record,
+    Run,
+    SessionRecord,
+    new_run,
+)
 from ._semconv import (
     MODEL_OPERATIONS,
     RUN_TYPES_BY_GENAI_OPERATION,
@@ -209,6 +219,77 @@ def _finish_reason(value: Any) -> Optional[str]:
     return _str(value)
 
 
+#: LLM-call fields and the attributes that carry them, current GenAI names first, then
+#: older GenAI names and OpenInference's. The first one present wins.
+_LLM_SOURCES: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
+    ("request_model", ("gen_ai.request.model",)),
+    ("response_model", ("gen_ai.response.model", "llm.model_name")),
+    ("provider", ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")),
+    (
+        "input_tokens",
+        ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"),
+    ),
+    (
+        "output_tokens",
+        (
+            "gen_ai.usage.output_tokens",
+            "gen_ai.usage.completion_tokens",
+            "llm.token_count.completion",
+        ),
+    ),
+    (
+        "cached",
+        (
+            "gen_ai.usage.cache_read.input_tokens",
+            "gen_ai.usage.cache_read_input_tokens",
+            "llm.token_count.prompt_details.cache_read",
+        ),
+    ),
+    (
+        "cache_write",
+        (
+            "gen_ai.usage.cache_creation.input_tokens",
+            "gen_ai.usage.cache_creation_input_tokens",
+            "llm.token_count.prompt_details.cache_write",
+        ),
+    ),
+    (
+        "reasoning",
+        (
+            "gen_ai.usage.reasoning.output_tokens",
+            "gen_ai.usage.reasoning_tokens",
+            "llm.token_count.completion_details.reasoning",
+        ),
+    ),
+    # Totals are input plus output: recomputed, so not kept twice.
+    ("total", ("llm.token_count.total", "gen_ai.usage.total_tokens")),
+    ("cost", ("gen_ai.usage.cost", "llm.cost.total")),
+    ("ttft", ("gen_ai.response.time_to_first_chunk", "gen_ai.server.time_to_first_token")),
+    ("finish_reason", ("gen_ai.response.finish_reasons", "llm.finish_reason")),
+    ("input", ("gen_ai.input.messages",)),
+    ("output", ("gen_ai.output.messages",)),
+    ("system", ("gen_ai.system_instructions",)),
+    ("response_id", ("gen_ai.response.id",)),
+)
+#: attribute -> (field, rank): one dict lookup per attribute of a span.
+_LLM_KEYS: Dict[str, Tuple[str, int]] = {
+    key: (field, rank) for field, keys in _LLM_SOURCES for rank, key in enumerate(keys)
+}
+
+
+def _llm_fields(attrs: Dict[str, Any]) -> Dict[str, Any]:
+    """Pop the LLM-call attributes from ``attrs`` in one pass: ``{field: value}``."""
+    found: Dict[str, Any] = {}
+    ranks: Dict[str, int] = {}
+    for key in [key for key in attrs if key in _LLM_KEYS]:
+        field, rank = _LLM_KEYS[key]
+        value = attrs.pop(key)
+        if value is not None and rank < ranks.get(field, 99):
+            found[field] = value
+            ranks[field] = rank
+    return found
+
+
 def _llm_call(
     span: Span, attrs: Dict[str, Any], session_id: Optional[str], run_type: str
 ) -> LLMCall:
@@ -216,55 +297,17 @@ def _llm_call(
     operation = _str(attrs.pop("gen_ai.operation.name", None))
     if operation is None:
         operation = "embeddings" if run_type == "embedding" else "chat"
-    request_model = _str(_take(attrs, "gen_ai.request.model"))
-    response_model = _str(_take(attrs, "gen_ai.response.model", "llm.model_name"))
+    found = _llm_fields(attrs)
+    request_model = _str(found.get("request_model"))
+    response_model = _str(found.get("response_model"))
     model = response_model or request_model or "unknown"
-    provider = _str(
-        _take(attrs, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
-    )
-    input_tokens = _int(
-        _take(
-            attrs,
-            "gen_ai.usage.input_tokens",
-            "gen_ai.usage.prompt_tokens",
-            "llm.token_count.prompt",
-        )
-    )
-    output_tokens = _int(
-        _take(
-            attrs,
-            "gen_ai.usage.output_tokens",
-            "gen_ai.usage.completion_tokens",
-            "llm.token_count.completion",
-        )
-    )
-    cached = _int(
-        _take(
-            attrs,
-            "gen_ai.usage.cache_read.input_tokens",
-            "gen_ai.usage.cache_read_input_tokens",
-            "llm.token_count.prompt_details.cache_read",
-        )
-    )
-    cache_write = _int(
-        _take(
-            attrs,
-            "gen_ai.usage.cache_creation.input_tokens",
-            "gen_ai.usage.cache_creation_input_tokens",
-            "llm.token_count.prompt_details.cache_write",
-        )
-    )
-    reasoning = _int(
-        _take(
-            attrs,
-            "gen_ai.usage.reasoning.output_tokens",
-            "gen_ai.usage.reasoning_tokens",
-            "llm.token_count.completion_details.reasoning",
-        )
-    )
-    attrs.pop("llm.token_count.total", None)
-    attrs.pop("gen_ai.usage.total_tokens", None)
-    given_cost = _float(_take(attrs, "gen_ai.usage.cost", "llm.cost.total"))
+    provider = _str(found.get("provider"))
+    input_tokens = _int(found.get("input_tokens"))
+    output_tokens = _int(found.get("output_tokens"))
+    cached = _int(found.get("cached"))
+    cache_write = _int(found.get("cache_write"))
+    reasoning = _int(found.get("reasoning"))
+    given_cost = _float(found.get("cost"))
     cost = compute_cost(model, input_tokens, output_tokens, cached, cache_write, warn=False)
     if cost is None and request_model and request_model != model:
         cost = compute_cost(
@@ -272,17 +315,15 @@ def _llm_call(
         )
     if cost is None:
         cost = given_cost  # a model the table does not know: what the instrumentation priced
-    ttft = _float(
-        _take(attrs, "gen_ai.response.time_to_first_chunk", "gen_ai.server.time_to_first_token")
-    )
-    finish = _finish_reason(_take(attrs, "gen_ai.response.finish_reasons", "llm.finish_reason"))
-    input_value = _parsed(_take(attrs, "gen_ai.input.messages"))
+    ttft = _float(found.get("ttft"))
+    finish = _finish_reason(found.get("finish_reason"))
+    input_value = _parsed(found.get("input"))
     if input_value is None:
         input_value = _flattened(attrs, "llm.input_messages.")
-    output_value = _parsed(_take(attrs, "gen_ai.output.messages"))
+    output_value = _parsed(found.get("output"))
     if output_value is None:
         output_value = _flattened(attrs, "llm.output_messages.")
-    system = _parsed(_take(attrs, "gen_ai.system_instructions"))
+    system = _parsed(found.get("system"))
     failed = span.status_code == STATUS_ERROR
     error_type = _str(attrs.get("error.type")) if failed else None
     error = span.status_message or error_type if failed else None
@@ -313,7 +354,7 @@ def _llm_call(
         system_instructions=system,
         request_model=request_model,
         response_model=response_model,
-        response_id=_str(_take(attrs, "gen_ai.response.id")),
+        response_id=_str(found.get("response_id")),
         start_ns=span.start_ns,
     )
 
@@ -377,7 +418,7 @@ def span_records(span: Span) -> List[Record]:
             run_type = "embedding" if llm.operation == "embeddings" else "llm"
     agent = _str(_take(attrs, "gen_ai.agent.name", "agent.name"))
     run_kind = _str(attrs.pop("auditora.run.kind", None)) or "span"
-    attrs.pop("auditora.run.status", None)
+    own_status = _str(attrs.pop("auditora.run.status", None))  # the exporter's (e.g. cancelled)
     inputs = _parsed(_take(attrs, "input.value"))
     attrs.pop("input.mime_type", None)
     output = _parsed(_take(attrs, "output.value"))
@@ -387,7 +428,7 @@ def span_records(span: Span) -> List[Record]:
             llm.input = inputs
         if llm.output is None and output is not None:
             llm.output = output
-    status = "error" if span.status_code == STATUS_ERROR else "ok"
+    status = "error" if span.status_code == STATUS_ERROR else own_status or "ok"
     error_type = error_message = traceback = None
     events: List[Record] = []
     for name, time_ns, event_attrs in span.events:
@@ -442,26 +483,32 @@ def span_records(span: Span) -> List[Record]:
         attrs["service.name"] = service
     if span.scope:
         attrs["otel.scope.name"] = span.scope
-    run = Run()
-    run.run_id = span.span_id
-    run.trace_id = span.trace_id
-    run.parent_id = span.parent_id
-    run.name = span.name
-    run.session_id = session_id
+    # A run that already ended elsewhere: no adats (it is never anyone's frame), and
+    # its clocks are the span's.
+    run = new_run(
+        span.span_id,
+        span.trace_id,
+        span.parent_id,
+        span.name,
+        session_id,
+        run_kind,
+        run_type,
+        agent,
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        None,  # type: ignore[arg-type]
+        None,
+    )
     run.start_ns = span.start_ns
     run.end_ns = span.end_ns
     run.duration_ns = max(0, span.end_ns - span.start_ns)
     run.status = status
     run.error_type = error_type
     run.error_message = error_message
-    run.run_kind = run_kind
-    run.run_type = run_type
-    run.agent = agent
     run.attributes = attrs or None
     run.inputs = inputs if isinstance(inputs, dict) or inputs is None else {"input": inputs}
     run.output = output
     run.traceback = traceback
-    run._parent = None
     out.append(run)
     if llm is not None:
         out.append(llm)
@@ -540,15 +587,15 @@ def point_name(name: str, attributes: Dict[str, Any]) -> str:
     return f"{name}{{{inner}}}"
 
 
-class _Sessions:
-    """The session ids seen lately, so each session's record is written once (bounded)."""
+class _Seen:
+    """Keys seen lately (bounded): what must be written once though it arrives twice."""
 
     def __init__(self, size: int = 10_000) -> None:
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen: OrderedDict[Any, None] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def new(self, session_id: str) -> bool:
+    def new(self, session_id: Any) -> bool:
         with self._lock:
             if session_id in self._seen:
                 self._seen.move_to_end(session_id)
@@ -559,7 +606,11 @@ class _Sessions:
             return True
 
 
-_sessions = _Sessions()
+#: Sessions already given their record.
+_sessions = _Seen()
+#: Evaluations already written: an exporter may send one both as a span event and as a
+#: log-based event (Auditora's OTel sink does), in separate requests.
+_evaluations = _Seen()
 
 
 def emit(records: Iterable[Record]) -> int:
@@ -576,6 +627,10 @@ def emit(records: Iterable[Record]) -> int:
         session_id = getattr(record, "session_id", None)
         if session_id and record.__class__ is Run and _sessions.new(session_id):
             send(SessionRecord(session_id, None, [], {}, record.start_ns))
+        if record.__class__ is Evaluation:
+            key = (record.trace_id, record.run_id, record.metric_name, record.time_ns)  # type: ignore[attr-defined]
+            if not _evaluations.new(key):
+                continue
         send(record)
         count += 1
     return count
