@@ -27,6 +27,10 @@ Figures, per round and as the median:
   Bounded memory means the second half's peak is not above the first's by more
   than noise, however long the client keeps sending.
 
+Before the rounds it prints **decode + mapping alone**: spans per CPU-second through
+``decode_json`` in this process (JSON parsing and the records made, no HTTP, no store),
+which tells the collector's own cost from the store writer's.
+
 Budget: accepted spans/s >= 20,000 on this machine.
 """
 
@@ -185,6 +189,19 @@ def one_round(seconds: float, connections: int, batch: int, data: bytes) -> Dict
         }
 
 
+def decode_rate(data: bytes, batch: int, repeats: int = 20) -> float:
+    """Spans per CPU-second through decoding and mapping alone (in this process, no store)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from auditora.collect._otlp import decode_json
+
+    for _ in range(3):
+        decode_json("traces", data)
+    start = time.process_time()
+    for _ in range(repeats):
+        decode_json("traces", data)
+    return batch * repeats / (time.process_time() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -198,6 +215,8 @@ def main() -> None:
         f"{args.connections} connections, {args.batch} spans per request "
         f"({len(data) / 1024:.0f} KiB)"
     )
+    decoded = decode_rate(data, args.batch)
+    print(f"decode + mapping alone: {decoded:,.0f} spans per CPU-second")
     results = []
     for index in range(args.rounds):
         r = one_round(args.seconds, args.connections, args.batch, data)

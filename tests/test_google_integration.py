@@ -148,3 +148,14 @@ def test_uninstrument_restores_the_sdk() -> None:
     assert models.Models.generate_content is not original and auditora_google.is_instrumented()
     auditora_google.uninstrument()
     assert models.Models.generate_content is original and not auditora_google.is_instrumented()
+
+
+def test_a_stream_closed_early_is_recorded_once_as_abandoned(client: genai.Client) -> None:
+    """Closing a stream after its first chunk records the call once, marked abandoned."""
+    with testing.capture() as records, bifrost_sync(session_id="g"):
+        stream = client.models.generate_content_stream(model=MODEL, contents="hi")
+        next(stream)
+        stream.close()
+        stream.close()
+    (call,) = _calls(records)
+    assert (call.extra.get("stream_abandoned"), call.success) == (True, True)

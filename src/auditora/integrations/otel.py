@@ -37,7 +37,10 @@ per-signal variants) and the resource by ``OTEL_SERVICE_NAME`` and
 
 The other direction: :func:`instrument` (called by the sink unless
 ``join_otel_context=False``) lets a root Auditora run started while an
-OpenTelemetry span is active join that span's trace as its child.
+OpenTelemetry span is active join that span's trace as its child; and
+:class:`AuditoraSpanProcessor` turns the spans of any OpenTelemetry
+instrumentation in the process into Auditora records (the mapping of
+``auditora collect``, :mod:`auditora.collect._mapping`).
 """
 
 from __future__ import annotations
