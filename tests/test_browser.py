@@ -154,16 +154,16 @@ def test_sessions_page_shows_the_store_numbers(
 ) -> None:
     """Each session row shows the store's runs, errors, LLM calls, tokens, cost and pass rate."""
     path, _, url = demo
-    page.goto(url)
+    page.goto(url + "#/sessions")
     with open_store(path) as store:
         expected = {
             s["session_id"]: {
-                "runs": str(s["run_count"]),
-                "errors": str(s["error_count"]),
+                "run_count": str(s["run_count"]),
+                "error_count": str(s["error_count"]),
                 "llm_calls": str(s["llm_calls"]),
-                "tokens": fmt.tokens(s["total_tokens"]),
+                "total_tokens": fmt.tokens(s["total_tokens"]),
                 "cost": fmt.cost(s["cost"]),
-                "pass_rate": fmt.pct(s["eval_pass_rate"]),
+                "eval_pass_rate": fmt.pct(s["eval_pass_rate"]),
             }
             for s in store.sessions()
         }
@@ -197,18 +197,20 @@ def test_click_from_session_into_trace_and_run(
         planner_calls = store.llm_calls(run_id=planner["run_id"], limit=None)
         trace_runs = store.runs(trace_id=planner["trace_id"], limit=None)
     assert srow is not None
-    page.goto(url)
+    page.goto(url + "#/sessions")
     page.page.click(f'tr[data-session-id="{sid}"] a')
     page.ready()
     session_cards = [page.card(k) for k in ("runs", "tokens", "cost", "pass_rate")]
     page.page.click("table[data-table=traces] tbody a")
     page.ready()
-    bars = page.page.locator("g.wf-row").count()
-    page.page.click(f'g.wf-row[data-run-id="{planner["run_id"]}"]')
+    bars = page.page.locator(".tree-row").count()
+    page.page.click(f'.tree-row[data-run-id="{planner["run_id"]}"]')
     page.page.wait_for_selector(f'#run-panel[data-run-id="{planner["run_id"]}"]')
     page.ready()
     panel_name = page.page.text_content("#run-panel .run-name")
-    panel_models = [r["model"] for r in page.rows("llm-calls")]
+    panel_models = page.page.eval_on_selector_all(
+        "#run-panel [data-llm-call]", "els => els.map(e => e.dataset.model)"
+    )
     assert (
         session_cards,
         bars,
@@ -238,7 +240,7 @@ def test_error_run_is_red_with_its_error(
         failed = store.runs(status="error", limit=None)[0]
     page.goto(url + f"#/trace/{failed['trace_id']}/{failed['run_id']}")
     bar_class = page.page.get_attribute(
-        f'g.wf-row[data-run-id="{failed["run_id"]}"] .wf-bar', "class"
+        f'.tree-row[data-run-id="{failed["run_id"]}"] .tree-fill', "class"
     )
     panel = page.page.text_content("#run-panel") or ""
     assert (
@@ -347,7 +349,7 @@ def test_payloads_render_as_text_in_the_viewer(browser: Any, xss: Tuple[Path, st
     try:
         texts = _visit_every_page(p, url, path)
         # Hover every waterfall row and table cell of a run page, where names appear most.
-        p.page.locator("g.wf-row").first.hover()
+        p.page.locator(".tree-row").first.hover()
         _assert_inert(p)
     finally:
         p.close()

@@ -131,20 +131,15 @@ def test_unknown_paths_and_ids_are_404(server: ViewerServer) -> None:
 def test_sessions_api_matches_the_store(
     server: ViewerServer, demo: Tuple[Path, Dict[str, Any]]
 ) -> None:
-    """Per session: runs, errors, LLM calls, tokens, cost, pass rate equal ``Store.sessions()``."""
-    keys = [
-        ("runs", "run_count"),
-        ("errors", "error_count"),
-        ("llm_calls", "llm_calls"),
-        ("tokens", "total_tokens"),
-        ("cost", "cost"),
-        ("evaluations", "evaluations"),
-        ("pass_rate", "eval_pass_rate"),
-    ]
+    """Per session: runs, errors, LLM calls, tokens, cost, pass rate equal ``Store.sessions()``;
+    the list is a page (rows, total, limit, offset)."""
+    keys = ["run_count", "error_count", "llm_calls", "total_tokens", "cost", "evaluations"]
+    keys.append("eval_pass_rate")
     with open_store(demo[0]) as store:
-        expected = {s["session_id"]: [s[b] for _, b in keys] for s in store.sessions()}
-    actual = {s["session_id"]: [s[a] for a, _ in keys] for s in get_json(server, "/api/sessions")}
-    assert actual == expected
+        expected = {s["session_id"]: [s[k] for k in keys] for s in store.sessions()}
+    page = get_json(server, "/api/sessions?limit=200")
+    actual = {s["session_id"]: [s[k] for k in keys] for s in page["rows"]}
+    assert actual == expected and page["total"] == len(expected)
 
 
 def test_overview_matches_the_store_summary(
@@ -225,7 +220,7 @@ def test_hostile_ids_round_trip_through_the_api(tmp_path: Path) -> None:
     srv, thread = serve(xss_store(tmp_path / "xss.db"))
     try:
         doc = get_json(srv, "/api/session?id=" + quote(PAYLOAD, safe=""))
-        sessions = get_json(srv, "/api/sessions")
+        sessions = get_json(srv, "/api/sessions")["rows"]
     finally:
         srv.shutdown()
         srv.server_close()

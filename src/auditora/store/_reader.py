@@ -509,6 +509,7 @@ class Store:
         model: Optional[str] = None,
         session_id: Optional[str] = None,
         trace_id: Optional[str] = None,
+        parent_id: Optional[str] = None,
         since_ns: Optional[int] = None,
         until_ns: Optional[int] = None,
         min_duration_ns: Optional[int] = None,
@@ -536,6 +537,7 @@ class Store:
         where.eq("r.agent", agent)
         where.eq("r.session_id", session_id)
         where.eq("r.trace_id", trace_id)
+        where.eq("r.parent_id", parent_id)
         where.cmp("r.start_ns", ">=", since_ns)
         where.cmp("r.start_ns", "<", until_ns)
         where.cmp("r.duration_ns", ">=", min_duration_ns)
@@ -788,6 +790,19 @@ class Store:
             sort, descending, {"start": "v.time_ns", "value": "v.value"}, tie="v.time_ns DESC, v.id"
         )
         return self._page("SELECT v.* FROM evaluations v", where, order, limit, offset)
+
+    def trace_outline(self, trace_id: str) -> List[Dict[str, Any]]:
+        """Every run of a trace in a light form, by start time, for drawing its tree:
+        ``run_id, parent_id, name, start_ns, end_ns, duration_ns, status, agent,
+        run_type, cost, total_tokens`` (no inputs, outputs or attributes to decode,
+        so a trace of 20,000 runs reads in tens of milliseconds)."""
+        return self._query(
+            "SELECT r.run_id, r.parent_id, r.name, r.start_ns, r.end_ns, r.duration_ns,"
+            f" r.status, r.agent, r.run_type, r.session_id, {_COST} AS cost,"
+            f" {_TOKENS} AS total_tokens FROM runs r WHERE r.trace_id = ?"
+            " ORDER BY r.start_ns, r.run_id",
+            [trace_id],
+        )
 
     def resolve_id(
         self, prefix: str, kinds: Sequence[str] = ("session", "trace", "run")

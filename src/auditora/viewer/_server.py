@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-from . import _model
+from . import _lists, _model
 from ._source import StoreSource
 
 __all__ = ["CSP", "ViewerServer", "api_response", "make_server", "to_json"]
@@ -67,13 +67,27 @@ def api_response(store: Any, path: str, query: Dict[str, Any]) -> Tuple[int, Any
     """Answer one API request: ``(HTTP status, JSON-ready body)``."""
     src: _model.Source = StoreSource(store)
     session = _param(query, "session")
+    lists: Dict[str, Callable[[Any, Any], Any]] = {
+        "/api/traces": _lists.traces_page,
+        "/api/runs": _lists.runs_page,
+        "/api/sessions": _lists.sessions_page,
+        "/api/llm_calls": _lists.llm_calls_page,
+        "/api/evaluation_results": _lists.evaluations_page,
+    }
     try:
+        if path in lists:
+            return 200, lists[path](store, query)
+        if path in ("/api/trace_window", "/api/run_detail"):
+            ident = _param(query, "id")
+            if ident is None:
+                return 400, {"error": "missing ?id="}
+            if path == "/api/run_detail":
+                return 200, _lists.run_page(store, ident)
+            return 200, _lists.trace_window(store, ident, query)
         if path == "/api/overview":
             body = _model.overview(src)
             body["store"] = os.path.basename(store.path)
             return 200, body
-        if path == "/api/sessions":
-            return 200, _model.sessions(src)
         if path in ("/api/session", "/api/trace", "/api/run"):
             ident = _param(query, "id")
             if ident is None:
@@ -90,9 +104,20 @@ def api_response(store: Any, path: str, query: Dict[str, Any]) -> Tuple[int, Any
             return 200, _model.evaluations_table(src, session)
         if path == "/api/metrics":
             return 200, _model.metrics_view(src, session)
-    except _model.NotFound as exc:
-        return 404, {"error": str(exc)}
+    except _lists.BadRequest as exc:
+        return 400, {"error": str(exc)}
+    except (_model.NotFound, LookupError) as exc:
+        return 404, {"error": str(exc).strip("'\"")}
     return 404, {"error": f"no such API endpoint: {path}"}
+
+
+def _identity(path: str) -> Optional[Tuple[int, int]]:
+    """The file's (device, inode), or None when it is missing."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -141,7 +166,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, (STATIC / name).read_bytes(), _STATIC_TYPES[name])
             elif path.startswith("/api/"):
                 with self.server.lock:
-                    status, body = api_response(self.server.store, path, parse_qs(parts.query))
+                    store = self.server.current_store()
+                    status, body = api_response(store, path, parse_qs(parts.query))
                 self._json(status, body)
             elif path == "/favicon.ico":
                 self._send(204, b"", "image/x-icon")
@@ -166,7 +192,9 @@ class ViewerServer(ThreadingHTTPServer):
     def __init__(self, store_path: str, host: str, port: int, verbose: bool = False) -> None:
         from ..store import open_store
 
+        self.store_path = store_path
         self.store = open_store(store_path)
+        self._identity = _identity(store_path)
         self.lock = threading.Lock()
         self.verbose = verbose
         self.loopback = host in _LOOPBACK
@@ -175,6 +203,22 @@ class ViewerServer(ThreadingHTTPServer):
         except BaseException:
             self.store.close()
             raise
+
+    def current_store(self) -> Any:
+        """The open store, reopened first when its file was replaced (a new inode:
+        the file deleted and written anew, or another moved over it). Call it
+        holding :attr:`lock`. A missing file keeps the old handle until one appears."""
+        from ..store import StoreError, open_store
+
+        now = _identity(self.store_path)
+        if now is not None and now != self._identity:
+            try:
+                fresh = open_store(self.store_path)
+            except StoreError:
+                return self.store  # half-written: try again on the next request
+            self.store.close()
+            self.store, self._identity = fresh, now
+        return self.store
 
     @property
     def url(self) -> str:

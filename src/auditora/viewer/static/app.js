@@ -537,8 +537,318 @@
     });
   }
 
+  // ---------------------------------------------------------------- searchable lists (served only)
+  // Filters live in the URL: #/traces?status=error&q=timeout&offset=50 can be shared.
+  function qs(params) {
+    return Object.keys(params).filter(function (k) {
+      return params[k] !== undefined && params[k] !== null && params[k] !== "";
+    }).map(function (k) { return encodeURIComponent(k) + "=" + encodeURIComponent(params[k]); }).join("&");
+  }
+  function go(page, params) { location.hash = "#/" + page + (qs(params) ? "?" + qs(params) : ""); }
+  function getJSON(url) { return load("-", url); }
+
+  // A filter bar: fields [{name, label, type, options}]; submitting puts them in the URL.
+  function filterBar(page, params, fields, sorts) {
+    var form = h("form", { class: "filters", "data-filters": page });
+    var inputs = {};
+    fields.forEach(function (f) {
+      var el;
+      if (f.options) {
+        el = h("select", { "data-filter": f.name, title: f.label }, f.options.map(function (o) {
+          var opt = h("option", null, o[1]); opt.value = o[0]; return opt;
+        }));
+      } else {
+        el = h("input", { "data-filter": f.name, title: f.label });
+        el.type = f.type || "text";
+        el.placeholder = f.label;
+      }
+      if (f.type === "datetime-local" && params[f.name]) {
+        var d = new Date(Number(params[f.name]) / 1e6);
+        el.value = new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+      } else {
+        el.value = params[f.name] || "";
+      }
+      inputs[f.name] = el;
+      form.appendChild(h("label", null, h("span", { class: "muted" }, f.label), el));
+    });
+    var sort = h("select", { "data-filter": "sort", title: "sort" }, sorts.map(function (o) {
+      var opt = h("option", null, "by " + o); opt.value = o; return opt;
+    }));
+    sort.value = params.sort || sorts[0];
+    var order = h("select", { "data-filter": "order", title: "order" },
+      [["desc", "high\u2192low / newest"], ["asc", "low\u2192high / oldest"]].map(function (o) {
+        var opt = h("option", null, o[1]); opt.value = o[0]; return opt;
+      }));
+    order.value = params.order || "desc";
+    var submit = h("button", { "data-action": "search" }, "Search");
+    submit.type = "submit";
+    form.appendChild(h("label", null, h("span", { class: "muted" }, "sort"), sort, order));
+    form.appendChild(submit);
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var next = { sort: sort.value === sorts[0] ? "" : sort.value, order: order.value === "desc" ? "" : order.value };
+      Object.keys(inputs).forEach(function (k) {
+        var v = inputs[k].value;
+        if (inputs[k].type === "datetime-local" && v) v = String(new Date(v).getTime() * 1e6);
+        next[k] = v;
+      });
+      go(page, next);
+    });
+    return form;
+  }
+
+  function pager(page, params, body) {
+    var from = body.total ? body.offset + 1 : 0, to = body.offset + body.rows.length;
+    var prev = h("button", { "data-action": "prev" }, "\u2039 newer"), next = h("button", { "data-action": "next" }, "older \u203a");
+    prev.disabled = body.offset <= 0;
+    next.disabled = to >= body.total;
+    prev.addEventListener("click", function () {
+      go(page, Object.assign({}, params, { offset: String(Math.max(0, body.offset - body.limit)) }));
+    });
+    next.addEventListener("click", function () {
+      go(page, Object.assign({}, params, { offset: String(body.offset + body.limit) }));
+    });
+    return h("div", { class: "pager" }, prev,
+      h("span", { class: "muted", "data-pager": "" }, "showing " + fmtInt(from) + "\u2013" + fmtInt(to) + " of " + fmtInt(body.total)),
+      next);
+  }
+
+  function echo(params) {
+    // The search box's echo: the text the user typed, shown as text.
+    return params.q ? h("p", { class: "muted", "data-echo": "" }, "Matching \u201c", params.q, "\u201d") : null;
+  }
+
+  var RUN_FILTERS = [
+    { name: "q", label: "search text" },
+    { name: "name", label: "name" },
+    { name: "status", label: "status", options: [["", "any status"], ["error", "error"], ["ok", "ok"], ["cancelled", "cancelled"]] },
+    { name: "session", label: "session" },
+    { name: "agent", label: "agent" },
+    { name: "kind", label: "kind" },
+    { name: "model", label: "model" },
+    { name: "since", label: "from", type: "datetime-local" },
+    { name: "until", label: "to", type: "datetime-local" },
+    { name: "min_duration_ms", label: "min ms", type: "number" },
+    { name: "min_cost", label: "min $", type: "number" }
+  ];
+  var SORTS = ["start", "duration", "cost", "tokens", "errors"];
+
+  function pageTraces(root, params) {
+    return getJSON("/api/traces?" + qs(params)).then(function (body) {
+      root.appendChild(h("h1", null, "Traces"));
+      root.appendChild(filterBar("traces", params, RUN_FILTERS, SORTS));
+      append(root, [echo(params)]);
+      root.appendChild(table([
+        { key: "name", label: "trace", cell: function (t) { return link(["trace", t.trace_id], t.name || t.trace_id); } },
+        { key: "status", label: "status", cell: function (t) { return status(t.status); } },
+        { key: "start_ns", label: "started", cell: function (t) { return fmtTime(t.start_ns); } },
+        { key: "duration", label: "duration", num: true, cell: function (t) { return fmtDuration(t.duration_ns / 1e9); } },
+        { key: "run_count", label: "runs", num: true, cell: function (t) { return fmtInt(t.run_count); } },
+        { key: "error_count", label: "errors", num: true, cell: function (t) { return t.error_count ? h("span", { class: "bad-text" }, fmtInt(t.error_count)) : "0"; } },
+        { key: "total_tokens", label: "tokens", num: true, cell: function (t) { return fmtInt(t.total_tokens); } },
+        { key: "cost", label: "cost", num: true, cell: function (t) { return fmtCost(t.cost); } },
+        { key: "session_id", label: "session", cell: function (t) { return t.session_id ? link(["session", t.session_id], t.session_id) : "-"; } },
+        { key: "agent", label: "agent" }
+      ], body.rows, { name: "trace-list", empty: "No trace matches.",
+        rowAttrs: function (t) { return { "data-trace-id": t.trace_id }; } }));
+      root.appendChild(pager("traces", params, body));
+    });
+  }
+
+  function pageSessionList(root, params) {
+    return Promise.all([api.overview(), getJSON("/api/sessions?" + qs(params))]).then(function (res) {
+      var ov = res[0], body = res[1];
+      root.appendChild(h("h1", null, "Sessions"));
+      root.appendChild(summaryCards(ov, [
+        { key: "sessions", label: "sessions", value: fmtInt(ov.sessions) },
+        { key: "traces", label: "traces", value: fmtInt(ov.traces) }
+      ]));
+      root.appendChild(filterBar("sessions", params, [
+        { name: "q", label: "search text" },
+        { name: "since", label: "from", type: "datetime-local" },
+        { name: "until", label: "to", type: "datetime-local" }
+      ], ["last", "start", "duration", "errors", "cost", "tokens"]));
+      append(root, [echo(params)]);
+      root.appendChild(table([
+        { key: "session_id", label: "session", cell: function (r) {
+          return h("span", null, link(["session", r.session_id], r.session_id),
+            r.name ? h("span", { class: "muted" }, " \u2014 " + text(r.name)) : null,
+            (r.tags || []).map(function (t) { return h("span", { class: "tag" }, text(t)); }));
+        } },
+        { key: "first_ns", label: "started", cell: function (r) { return fmtTime(r.first_ns); } },
+        { key: "run_count", label: "runs", num: true, cell: function (r) { return fmtInt(r.run_count); } },
+        { key: "error_count", label: "errors", num: true, cell: function (r) { return r.error_count ? h("span", { class: "bad-text" }, fmtInt(r.error_count)) : "0"; } },
+        { key: "duration", label: "duration", num: true, cell: function (r) { return fmtDuration(r.duration_ns / 1e9); } },
+        { key: "llm_calls", label: "LLM calls", num: true, cell: function (r) { return fmtInt(r.llm_calls); } },
+        { key: "total_tokens", label: "tokens", num: true, cell: function (r) { return fmtInt(r.total_tokens); } },
+        { key: "cost", label: "cost", num: true, cell: function (r) { return fmtCost(r.cost); } },
+        { key: "eval_pass_rate", label: "pass rate", num: true, cell: function (r) { return fmtPct(r.eval_pass_rate); } }
+      ], body.rows, { name: "sessions", empty: "No session matches.",
+        rowAttrs: function (r) { return { "data-session-id": r.session_id }; } }));
+      root.appendChild(pager("sessions", params, body));
+    });
+  }
+
+  // ---------------------------------------------------------------- the live trace view
+  // The tree comes in windows of rows (the server walks it); collapsed subtrees are
+  // kept per trace in the URL-independent set below, a deep link opens its ancestors.
+  var collapsedBy = {};
+
+  function chat(call) {
+    var msgs = [];
+    function add(role, content) {
+      if (content === null || content === undefined || content === "") return;
+      msgs.push(h("div", { class: "msg-bubble role-" + String(role).replace(/[^a-z]/gi, ""), "data-role": String(role) },
+        h("div", { class: "msg-role" }, String(role)),
+        h("pre", { class: "msg-content" }, typeof content === "string" ? content : JSON.stringify(content, null, 2))));
+    }
+    (Array.isArray(call.system_instructions) ? call.system_instructions : [call.system_instructions]).forEach(function (m) {
+      add("system", m && m.content !== undefined ? m.content : m);
+    });
+    function each(v, fallback) {
+      if (Array.isArray(v)) v.forEach(function (m) {
+        if (m && typeof m === "object" && m.role) add(m.role, m.content !== undefined ? m.content : (m.parts || m.tool_calls || m));
+        else add(fallback, m);
+      });
+      else add(fallback, v);
+    }
+    each(call.input, "user");
+    each(call.output, "assistant");
+    return msgs.length ? h("div", { class: "chat", "data-chat": "" }, msgs) : null;
+  }
+
+  function llmCallBlock(c) {
+    var facts = {
+      model: c.model, provider: c.provider, result: c.success ? "ok" : "error: " + (c.error || ""),
+      "finish reason": c.finish_reason, "input tokens": fmtInt(c.input_tokens),
+      "output tokens": fmtInt(c.output_tokens), "cached tokens": c.cached_tokens === null ? null : fmtInt(c.cached_tokens),
+      "reasoning tokens": c.reasoning_tokens === null ? null : fmtInt(c.reasoning_tokens),
+      latency: fmtDuration(c.response_time),
+      "time to first token": c.time_to_first_token === null ? null : fmtDuration(c.time_to_first_token),
+      cost: fmtCost(c.cost)
+    };
+    Object.keys(facts).forEach(function (k) { if (facts[k] === null || facts[k] === undefined) delete facts[k]; });
+    return h("div", { class: "llm-call", "data-llm-call": "", "data-model": c.model }, kv(facts), chat(c));
+  }
+
+  function pretty(v) { return typeof v === "string" ? v : JSON.stringify(v, null, 2); }
+
+  function livePanel(d) {
+    var run = d.run;
+    var facts = {
+      name: run.name, status: run.status, duration: fmtDuration(run.duration),
+      started: fmtTime(run.start_ns), agent: run.agent, kind: run.run_type || run.run_kind,
+      session: run.session_id, run_id: run.run_id, parent_id: run.parent_id
+    };
+    if (run.error_type) facts.error = run.error_type + ": " + (run.error_message || "");
+    Object.keys(facts).forEach(function (k) { if (facts[k] === null || facts[k] === undefined) delete facts[k]; });
+    return h("div", { class: "panel side", id: "run-panel", "data-run-id": run.run_id },
+      h("h2", null, "Run ", h("span", { class: "run-name" }, run.name), " ", status(run.status)),
+      kv(facts),
+      run.traceback ? section("Traceback", h("pre", { class: "traceback" }, String(run.traceback))) : null,
+      run.inputs !== null && run.inputs !== undefined ? section("Inputs", h("pre", { class: "io io-inputs" }, pretty(run.inputs))) : null,
+      run.output !== null && run.output !== undefined ? section("Output", h("pre", { class: "io io-output" }, pretty(run.output))) : null,
+      d.llm_calls.length ? section("LLM calls", d.llm_calls.map(llmCallBlock)) : null,
+      d.evaluations.length ? section("Evaluations", table([
+        { key: "metric_name", label: "metric" },
+        { key: "value", label: "value", num: true, cell: function (e) { return fmtNum(e.value); } },
+        { key: "status", label: "status", cell: function (e) { return verdict(e.status); } },
+        { key: "explanation", label: "explanation", cell: function (e) { return h("span", { class: "explanation" }, text(e.explanation)); } }
+      ], d.evaluations, { name: "run-evaluations" })) : null,
+      section("Logs", table([
+        { key: "time_ns", label: "time", cell: function (l) { return fmtTime(l.time_ns); } },
+        { key: "level", label: "level" },
+        { key: "message", label: "message", cell: function (l) { return h("span", { class: "msg" }, text(l.message)); } }
+      ], d.logs, { name: "logs", empty: "No logs." })),
+      d.events.length ? section("Events", table([
+        { key: "time_ns", label: "time", cell: function (e) { return fmtTime(e.time_ns); } },
+        { key: "name", label: "event" },
+        { key: "metadata", label: "metadata", cell: function (e) { return h("code", null, text(e.metadata)); } }
+      ], d.events, { name: "events" })) : null,
+      run.attributes ? section("Attributes", kv(run.attributes)) : null);
+  }
+
+  function pageTraceLive(root, id, runId, params) {
+    var collapsed = collapsedBy[id] || (collapsedBy[id] = {});
+    var p = { id: id, collapsed: Object.keys(collapsed).join(","), offset: params.offset };
+    if (runId) p.focus = runId;
+    return getJSON("/api/trace_window?" + qs(p)).then(function (d) {
+      d.collapsed.forEach(function (c) { collapsed[c] = true; });
+      Object.keys(collapsed).forEach(function (c) { if (d.collapsed.indexOf(c) < 0) delete collapsed[c]; });
+      var sel = runId || (d.rows[0] && d.rows[0].run_id);
+      root.appendChild(h("div", { class: "crumbs" }, link(["traces"], "Traces"), " \u203a ",
+        d.sessions.length === 1 && d.sessions[0] ? link(["session", d.sessions[0]], d.sessions[0]) : "trace", " \u203a trace"));
+      root.appendChild(h("h1", null, "Trace ", h("code", { class: "ident" }, d.trace_id), " ", status(d.status)));
+      root.appendChild(cards([
+        { key: "runs", label: "runs", value: fmtInt(d.summary.runs) },
+        { key: "errors", label: "errors", value: fmtInt(d.summary.errors), cls: d.summary.errors ? "bad" : "" },
+        { key: "duration", label: "duration", value: fmtDuration((d.summary.end_ns - d.summary.start_ns) / 1e9) },
+        { key: "tokens", label: "tokens", value: fmtInt(d.summary.tokens) },
+        { key: "cost", label: "cost", value: fmtCost(d.summary.cost) },
+        { key: "started", label: "started", value: fmtTime(d.summary.start_ns) }
+      ]));
+      var tools = h("div", { class: "pager" });
+      if (d.first_error) {
+        var jump = h("button", { "data-action": "first-error" }, "Jump to first error");
+        jump.addEventListener("click", function () {
+          location.hash = "#/trace/" + encodeURIComponent(id) + "/" + encodeURIComponent(d.first_error);
+        });
+        tools.appendChild(jump);
+      }
+      function move(offset) {
+        return function () { go("trace/" + encodeURIComponent(id), { offset: String(Math.max(0, offset)) }); };
+      }
+      var up = h("button", { "data-action": "earlier" }, "\u2039 earlier rows"), down = h("button", { "data-action": "later" }, "later rows \u203a");
+      up.disabled = d.offset <= 0; down.disabled = d.offset + d.rows.length >= d.visible;
+      up.addEventListener("click", move(d.offset - d.limit));
+      down.addEventListener("click", move(d.offset + d.limit));
+      tools.appendChild(up);
+      tools.appendChild(h("span", { class: "muted", "data-pager": "" }, "rows " + fmtInt(d.offset + 1) + "\u2013" +
+        fmtInt(d.offset + d.rows.length) + " of " + fmtInt(d.visible) + " shown (" + fmtInt(d.runs_total) + " runs)"));
+      tools.appendChild(down);
+      root.appendChild(tools);
+      var t0 = d.summary.start_ns, span = Math.max(1, d.summary.end_ns - t0);
+      var tree = h("div", { class: "tree", "data-tree": "" }, d.rows.map(function (r) {
+        var toggle = h("button", { class: "toggle", "data-toggle": r.run_id, title: collapsed[r.run_id] ? "expand" : "collapse" },
+          r.children ? (collapsed[r.run_id] ? "\u25b8" : "\u25be") : "\u00b7");
+        toggle.disabled = !r.children;
+        toggle.addEventListener("click", function (ev) {
+          ev.stopPropagation();
+          if (collapsed[r.run_id]) delete collapsed[r.run_id]; else collapsed[r.run_id] = true;
+          route();
+        });
+        var left = ((r.start_ns - t0) / span) * 100, width = Math.max(0.3, (((r.end_ns || r.start_ns) - r.start_ns) / span) * 100);
+        var bar = h("span", { class: "tree-bar" }, h("span", { class: "tree-fill st-" + String(r.status).replace(/[^a-z]/gi, "") }));
+        bar.firstChild.style.marginLeft = left.toFixed(2) + "%";
+        bar.firstChild.style.width = Math.min(width, 100 - left).toFixed(2) + "%";
+        var row = h("div", { class: "tree-row" + (r.run_id === sel ? " selected" : "") + (r.status === "error" ? " failed" : ""),
+          "data-run-id": r.run_id, tabindex: "0" },
+          h("span", { class: "tree-name" }, toggle, h("span", { class: "name" }, r.name || r.run_id),
+            r.children && collapsed[r.run_id] ? h("span", { class: "muted" }, " +" + fmtInt(r.descendants)) : null),
+          bar,
+          h("span", { class: "num" }, fmtDuration(r.duration_ns / 1e9)),
+          h("span", { class: "num", "data-field": "tokens" }, r.total_tokens ? fmtInt(r.total_tokens) : ""),
+          h("span", { class: "num", "data-field": "cost" }, r.cost ? fmtCost(r.cost) : ""),
+          h("span", { class: "num bad-text", "data-field": "errors" }, r.errors ? "\u2717 " + fmtInt(r.errors) : ""));
+        row.firstChild.firstChild.nextSibling.style.paddingLeft = (Math.min(r.depth, 30) * 12) + "px";
+        row.addEventListener("click", function () {
+          location.hash = "#/trace/" + encodeURIComponent(id) + "/" + encodeURIComponent(r.run_id);
+        });
+        return row;
+      }));
+      var side = h("div", { class: "side-wrap" });
+      root.appendChild(h("div", { class: "trace-layout" }, tree, side));
+      if (sel) {
+        return getJSON("/api/run_detail?id=" + q(sel)).then(function (rd) { side.appendChild(livePanel(rd)); });
+      }
+    });
+  }
+
   // ---------------------------------------------------------------- router
-  var NAV = [["", "Sessions"], ["llm", "LLM calls"], ["evaluations", "Evaluations"], ["metrics", "Metrics"]];
+  // The served viewer lands on Traces; a static report (embedded data) on Sessions.
+  // Experiments pages will join NAV here (their data: viewer/_experiments.py).
+  var NAV = embedded ? [["", "Sessions"], ["llm", "LLM calls"], ["evaluations", "Evaluations"], ["metrics", "Metrics"]]
+    : [["", "Traces"], ["sessions", "Sessions"], ["llm", "LLM calls"], ["evaluations", "Evaluations"], ["metrics", "Metrics"]];
 
   var generation = 0;
   var shownPage = null;  // "kind/id" of the page on screen: selecting a run keeps the scroll
@@ -549,6 +859,16 @@
     var mine = ++generation;
     var hash = location.hash;
     var raw = hash.replace(/^#\/?/, "");
+    var params = {};
+    var cutAt = raw.indexOf("?");
+    if (cutAt >= 0) {
+      raw.slice(cutAt + 1).split("&").forEach(function (kv) {
+        if (!kv) return;
+        var i = kv.indexOf("="), k = i < 0 ? kv : kv.slice(0, i), v = i < 0 ? "" : kv.slice(i + 1);
+        try { params[decodeURIComponent(k)] = decodeURIComponent(v.replace(/\+/g, " ")); } catch (e) { /* a broken escape is ignored */ }
+      });
+      raw = raw.slice(0, cutAt);
+    }
     var parts = raw === "" ? [] : raw.split("/").map(function (p) {
       try { return decodeURIComponent(p); } catch (e) { return p; }
     });
@@ -557,12 +877,18 @@
     var nav = document.getElementById("nav");
     while (nav.firstChild) nav.removeChild(nav.firstChild);
     NAV.forEach(function (n) {
-      var active = (parts[0] || "") === n[0] || (n[0] === "" && (parts[0] === "session" || parts[0] === "trace"));
+      var here = parts[0] === "traces" ? "" : (parts[0] || "");
+      var active = here === n[0] || (n[0] === "" && parts[0] === "trace") ||
+        ((embedded ? n[0] === "" : n[0] === "sessions") && parts[0] === "session");
       nav.appendChild(link(n[0] ? [n[0]] : [""], n[1], { class: active ? "active" : null }));
     });
     var page;
     if (parts[0] === "session" && parts[1] !== undefined) page = pageSession(root, parts[1]);
-    else if (parts[0] === "trace" && parts[1] !== undefined) page = pageTrace(root, parts[1], parts[2]);
+    else if (parts[0] === "trace" && parts[1] !== undefined) {
+      page = embedded ? pageTrace(root, parts[1], parts[2]) : pageTraceLive(root, parts[1], parts[2], params);
+    }
+    else if (!embedded && parts[0] === "sessions") page = pageSessionList(root, params);
+    else if (!embedded && (parts[0] === "traces" || parts[0] === undefined)) page = pageTraces(root, params);
     else if (parts[0] === "llm") page = pageLLM(root);
     else if (parts[0] === "evaluations") page = pageEvaluations(root);
     else if (parts[0] === "metrics") page = pageMetrics(root);
@@ -589,6 +915,19 @@
 
   window.addEventListener("hashchange", route);
   route();
+
+  // Live refresh: with "live" on, the page on screen is fetched again every few
+  // seconds (unless the user is typing in it); the server reopens a replaced store.
+  if (!embedded) {
+    var live = h("input", { "data-action": "live", title: "refresh every 5 s" });
+    live.type = "checkbox";
+    document.getElementById("nav").parentNode.appendChild(h("label", { class: "live" }, live, " live"));
+    setInterval(function () {
+      var typing = document.activeElement && /^(INPUT|SELECT|TEXTAREA)$/.test(document.activeElement.tagName) &&
+        document.activeElement !== live;
+      if (live.checked && !typing && document.visibilityState === "visible") route();
+    }, 5000);
+  }
   api.overview().then(function (ov) {
     document.getElementById("store").textContent = ov.store || "";
   }, function () {});
