@@ -185,6 +185,35 @@ def test_evaluation_events_and_conversation_ids(tmp_path: Path) -> None:
     assert [x["session_id"] for x in sessions] == ["c-1"]
 
 
+def test_a_label_only_evaluation_scores_its_verdict(tmp_path: Path) -> None:
+    """An evaluation event with a label and no score is valued 1 (pass) or 0 (fail), and
+    says its score came from the label."""
+    events = [
+        {
+            "name": "gen_ai.evaluation.result",
+            "timeUnixNano": str(T0 + 1),
+            "attributes": [
+                attr("gen_ai.evaluation.name", "faithful"),
+                attr("gen_ai.evaluation.score.label", "fail"),
+            ],
+        }
+    ]
+    with collector(tmp_path / "s.db") as server:
+        assert (
+            post_json(server, "/v1/traces", traces(span(ROOT, "answer", {}, events=events)))[0]
+            == 200
+        )
+    with open_store(tmp_path / "s.db") as s:
+        (ev,) = s.evaluations(limit=None)
+    # The label says no more than the status, so it is not kept twice.
+    assert (ev["value"], ev["status"], ev["label"], ev["extra"]["score_from"]) == (
+        0.0,
+        "FAIL",
+        None,
+        "label",
+    )
+
+
 def test_invalid_ids_are_a_partial_success(tmp_path: Path) -> None:
     """A span whose ids are not hex (e.g. base64, which OTLP/JSON does not use) is rejected
     and counted in partialSuccess; the valid spans of the request are kept."""

@@ -388,9 +388,14 @@ def _evaluation(
         label = None  # the exporter writes the status as the label when there is none
     session_id = _session(attrs) or session_id
     extra = {key.replace("auditora.evaluation.", "", 1): v for key, v in attrs.items()}
+    if value is None:
+        # A label-only judgement: the score is its verdict (1 pass, 0 fail), marked as such
+        # so pass rates and gates count it and nobody mistakes it for a measured score.
+        value = 1.0 if status == "PASS" else 0.0
+        extra["score_from"] = "label"
     return Evaluation(
         name,
-        value if value is not None else float("nan"),
+        value,
         threshold,
         status,
         time_ns,
