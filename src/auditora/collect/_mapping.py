@@ -633,7 +633,7 @@ def emit(records: Iterable[Record]) -> int:
         if session_id and record.__class__ is Run and _sessions.new(session_id):
             send(SessionRecord(session_id, None, [], {}, record.start_ns))
         if record.__class__ is Evaluation:
-            key = (record.trace_id, record.run_id, record.metric_name, record.time_ns)  # type: ignore[attr-defined]
+            key = (record.trace_id, record.run_id, record.metric_name, record.time_ns)
             if not _evaluations.new(key):
                 continue
         send(record)
