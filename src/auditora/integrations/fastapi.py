@@ -49,11 +49,13 @@ def instrument(app: Any, **options: Any) -> Any:
     existing = getattr(state, "auditora_monitor", None)
     if existing is not None:
         return existing
-    from ..adats.monitor import DefaultMonitor
+    from ._http import RouteMonitor
 
+    # Made here, not by the middleware (Starlette builds it at the first request),
+    # so that it can be returned now.
     monitor = options.pop("monitor", None)
     if monitor is None:
-        monitor = DefaultMonitor()
+        monitor = RouteMonitor()
     add(AuditoraMiddleware, monitor=monitor, **options)
     if state is not None:
         state.auditora_monitor = monitor
