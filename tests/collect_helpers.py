@@ -16,9 +16,12 @@ from auditora.collect import CollectorServer, make_server
 
 
 @contextmanager
-def collector(store: Path, **kwargs: Any) -> Iterator[CollectorServer]:
-    """A collector on a free 127.0.0.1 port writing to ``store``; stopped (and flushed) after."""
-    auditora.configure(store=str(store), console=False)
+def collector(
+    store: Path, settings: Dict[str, Any] | None = None, **kwargs: Any
+) -> Iterator[CollectorServer]:
+    """A collector on a free 127.0.0.1 port writing to ``store`` (``settings``: more
+    ``configure`` arguments); stopped (and flushed) after."""
+    auditora.configure(store=str(store), console=False, **(settings or {}))
     server = make_server("127.0.0.1", 0, **kwargs)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

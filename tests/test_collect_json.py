@@ -306,3 +306,17 @@ def test_json_logs_with_an_evaluation_event_and_a_histogram(tmp_path: Path) -> N
         "gen_ai.client.operation.duration.sum": 2.5,
     }
     assert not math.isnan(ev["value"])
+
+
+def test_records_the_recorder_drops_are_a_partial_success(tmp_path: Path) -> None:
+    """When the recorder drops records (here: overflow="drop" and a tiny queue), the answer
+    counts them as rejected instead of claiming they were kept."""
+    many = traces(*(span(f"{i + 1:016x}", f"s{i}", {}) for i in range(2000)))
+    with collector(tmp_path / "s.db", {"overflow": "drop", "queue_size": 16}) as server:
+        status, answer = post_json(server, "/v1/traces", many)
+    assert status == 200
+    rejected = answer["partialSuccess"]["rejectedSpans"]
+    assert rejected > 0 and "not keeping up" in answer["partialSuccess"]["errorMessage"]
+    with open_store(tmp_path / "s.db") as s:
+        kept = len(s.runs(limit=None))
+    assert kept + rejected == 2000

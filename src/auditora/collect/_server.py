@@ -11,7 +11,8 @@ a body over :data:`MAX_BODY` (compressed or not), 415 for another content type.
 Memory stays bounded: at most :data:`MAX_CONCURRENT` requests are decoded at
 once (others wait before their body is read), and the recorder's bounded queue
 makes a request wait for room rather than growing: a fast client is slowed down,
-never buffered without bound.
+never buffered without bound. Records the recorder still drops (a store stuck
+past ``block_timeout``) are counted in the answer's partial success.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Tuple
 
+from .. import _recorder
 from ._mapping import emit
 from ._otlp import (
     OTLP_HINT,
@@ -45,6 +47,12 @@ LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 _PATHS = {"/v1/traces": "traces", "/v1/logs": "logs", "/v1/metrics": "metrics"}
 _JSON = "application/json"
 _PROTOBUF = "application/x-protobuf"
+
+
+def _queue_drops() -> int:
+    """Records the recorder dropped so far for a full queue (the store not keeping up)."""
+    dropped = _recorder.stats().get("dropped") or {}
+    return int(dropped.get("queue_full", 0))
 
 
 class _TooLarge(Exception):
@@ -175,7 +183,14 @@ class _Handler(BaseHTTPRequestHandler):
             except DecodeError as exc:
                 self._error(400, str(exc)[:500], protobuf)
                 return
+            before = _queue_drops()
             emit(result.records)
+            dropped = _queue_drops() - before
+        if dropped > 0:
+            # The recorder waited block_timeout for room and gave up: the client hears of
+            # it as a partial success (retrying would duplicate the records that were kept).
+            result.rejected += dropped
+            result.errors.append(f"{dropped} records dropped: the store is not keeping up")
         self.server.count(signal, len(result.records))
         self.server.count("rejected", result.rejected)
         self._answer(
