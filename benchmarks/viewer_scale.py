@@ -191,6 +191,7 @@ def measure(path: str, repeats: int = 20) -> List[Dict[str, Any]]:
             "/api/metrics",
         ]
         out = []
+        print(f"{'answer':<70} {'p50 ms':>8} {'p95 ms':>8} {'KB':>8}", flush=True)
         for url in urls:
             times, sizes = [], []
             for _ in range(repeats):
@@ -198,7 +199,7 @@ def measure(path: str, repeats: int = 20) -> List[Dict[str, Any]]:
                 times.append(ms)
                 sizes.append(size)
             times.sort()
-            p95 = times[max(0, int(round(0.95 * len(times))) - 1)]
+            p95 = times[max(0, round(0.95 * len(times)) - 1)]
             out.append(
                 {
                     "url": url,
@@ -208,10 +209,19 @@ def measure(path: str, repeats: int = 20) -> List[Dict[str, Any]]:
                     "ok": p95 <= P95_BUDGET_MS and max(sizes) <= SIZE_BUDGET,
                 }
             )
+            _show(out[-1])
         return out
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _show(r: Dict[str, Any]) -> None:
+    flag = "" if r["ok"] else "  OVER BUDGET"
+    print(
+        f"{r['url'][:70]:<70} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f} {r['bytes'] / 1000:8.1f}{flag}",
+        flush=True,
+    )
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -222,7 +232,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--big-trace", type=int, default=20_000, help="default: %(default)s")
     parser.add_argument("--repeats", type=int, default=20, help="default: %(default)s")
     parser.add_argument("--reuse", action="store_true", help="measure an existing store")
-    parser.add_argument("--build-only", action="store_true", help="build the store, measure nothing")
+    parser.add_argument("--build-only", action="store_true", help="build, measure nothing")
     args = parser.parse_args(argv)
     tmp = None
     path = args.store
@@ -242,13 +252,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.build_only:
             return 0
         results = measure(path, args.repeats)
-        print(f"{'answer':<70} {'p50 ms':>8} {'p95 ms':>8} {'KB':>8}")
-        for r in results:
-            flag = "" if r["ok"] else "  OVER BUDGET"
-            print(
-                f"{r['url'][:70]:<70} {r['p50_ms']:8.1f} {r['p95_ms']:8.1f}"
-                f" {r['bytes'] / 1000:8.1f}{flag}"
-            )
         return 0 if all(r["ok"] for r in results) else 1
     finally:
         if tmp is not None:

@@ -71,3 +71,96 @@ def xss_store(path: Path) -> Path:
     sink.export(list(records))
     sink.close(2.0)
     return path
+
+
+#: The text only the failing run of :func:`search_store`'s big trace carries.
+NEEDLE = "needle-5e1f connection reset"
+
+
+def search_store(path: Path, big_trace: int = 15_000) -> Dict[str, Any]:
+    """A store written by the library for the search pages: 30 small traces (some
+    failing, one with a captured chat whose content and inputs are injection
+    payloads) and one trace of about ``big_trace`` runs with a failing run deep
+    inside. Returns the ids the tests look for."""
+    import auditora
+    from auditora import DefaultMonitor, DefaultReport, DefaultSession, report, sentinel
+
+    auditora.configure(store=str(path), console=False, capture_content=True)
+
+    @sentinel(kind="tool")
+    def lookup(city: str) -> str:
+        return f"sunny in {city}"
+
+    @sentinel(name="leaf")
+    def leaf(fail: bool) -> None:
+        if fail:
+            raise ConnectionError(NEEDLE)
+
+    @sentinel(name="branch")
+    def branch(b: int, fail_at: int) -> None:
+        for i in range(9):
+            try:
+                leaf(b == fail_at and i == 4)
+            except ConnectionError:
+                pass
+
+    for i in range(30):
+        sid = f"shop-{i:02d}"
+
+        @sentinel(
+            session=DefaultSession(session_id=sid),
+            monitor=DefaultMonitor(),
+            report=DefaultReport(echo=False),
+            name=f"order {i:02d}" if i != 7 else PAYLOAD,
+        )
+        def handle(i: int = i, payload: str = FLAG_PAYLOAD) -> str:
+            report.log_llm_call(
+                "gpt-4o-mini" if i % 2 else "claude-x",
+                100 + i,
+                10 * i,
+                0.1 + i / 100,
+                input=[
+                    {"role": "system", "content": "You are terse."},
+                    {"role": "user", "content": payload if i == 7 else f"weather {i}?"},
+                    {"role": "tool", "content": "tool says 12C"},
+                ],
+                output=[{"role": "assistant", "content": QUOTE_PAYLOAD if i == 7 else "cold"}],
+                finish_reason="stop",
+                cached_tokens=5,
+                time_to_first_token=0.05,
+                cost=0.000044 * (i + 1),
+            )
+            if i % 10 == 3:
+                raise RuntimeError(f"order {i} failed")
+            return lookup("Paris")
+
+        try:
+            handle()
+        except RuntimeError:
+            pass
+
+    fail_at = (big_trace // 10) * 2 // 3
+
+    @sentinel(
+        session=DefaultSession(session_id="batch"),
+        monitor=DefaultMonitor(),
+        report=DefaultReport(echo=False),
+        name="nightly batch",
+    )
+    def batch() -> None:
+        for b in range(max(1, (big_trace - 1) // 10)):
+            branch(b, fail_at)
+
+    batch()
+    assert auditora.flush()
+    auditora.shutdown()
+    from auditora.store import open_store
+
+    with open_store(path) as store:
+        big = store.find_traces(name="nightly batch").rows[0]
+        failing = store.find_runs(trace_id=big["trace_id"], status="error").rows[0]
+    return {
+        "big_trace": big["trace_id"],
+        "failing_run": failing["run_id"],
+        "runs": big["run_count"],
+    }

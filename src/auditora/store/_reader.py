@@ -231,11 +231,13 @@ class Store:
             return read_version(self._conn)
 
     # -- sessions ----------------------------------------------------------
+    # INDEXED BY: a session's few runs, not every failed run of the store (which
+    # the planner would otherwise pick runs_status for).
     _SESSION_SQL = """
         SELECT s.session_id, s.name, s.tags, s.state, s.first_ns, s.last_ns,
           (SELECT count(*) FROM runs r WHERE r.session_id = s.session_id) AS run_count,
-          (SELECT count(*) FROM runs r WHERE r.session_id = s.session_id
-             AND r.status = 'error') AS error_count,
+          (SELECT count(*) FROM runs r INDEXED BY runs_session
+             WHERE r.session_id = s.session_id AND r.status = 'error') AS error_count,
           (SELECT count(*) FROM logs l WHERE l.session_id = s.session_id
              AND l.level IN ('ERROR', 'CRITICAL')) AS error_logs,
           (SELECT count(*) FROM llm_calls c WHERE c.session_id = s.session_id) AS llm_calls,
@@ -605,10 +607,11 @@ class Store:
         where.cmp("r.start_ns", "<", until_ns)
         where.cmp("r.duration_ns", ">=", min_duration_ns)
         where.cmp(_COST, ">=", min_cost)
+        failed = "r.trace_id IN (SELECT trace_id FROM runs WHERE status = 'error')"
         if status == "error":
-            where.add("e.n > 0")
+            where.add(failed)
         elif status is not None:
-            where.add("e.n IS NULL AND r.status = ?", status)
+            where.add(f"NOT {failed} AND r.status = ?", status)
         if model is not None:
             where.add("r.trace_id IN (SELECT trace_id FROM llm_calls WHERE model = ?)", model)
         if text:
@@ -626,22 +629,30 @@ class Store:
             },
             tie="r.start_ns DESC, r.run_id",
         )
-        # Error counts come from the runs_status index: failed runs are few, so
-        # grouping them is cheap however many runs the store holds.
+        # The failed runs (found through the runs_status index) are few: grouping
+        # them is cheap however many runs the store holds; only the errors sort
+        # joins them to every root, the other sorts count a page's errors alone.
+        join = (
+            " LEFT JOIN (SELECT trace_id, count(*) AS n FROM runs WHERE status = 'error'"
+            " GROUP BY trace_id) e ON e.trace_id = r.trace_id"
+            if sort == "errors"
+            else ""
+        )
         select = (
             "SELECT r.trace_id, r.run_id, r.name, r.session_id, r.agent, r.run_type,"
-            " r.start_ns, r.end_ns, r.duration_ns,"
-            " CASE WHEN e.n > 0 THEN 'error' ELSE r.status END AS status,"
-            " coalesce(e.n, 0) AS error_count,"
-            f" {_COST} AS cost, {_TOKENS} AS total_tokens"
-            " FROM runs r LEFT JOIN (SELECT trace_id, count(*) AS n FROM runs"
-            " WHERE status = 'error' GROUP BY trace_id) e ON e.trace_id = r.trace_id"
+            " r.start_ns, r.end_ns, r.duration_ns, r.status,"
+            f" {_COST} AS cost, {_TOKENS} AS total_tokens FROM runs r{join}"
         )
         page = self._page(select, where, order, limit, offset)
         for row in page.rows:
-            row["run_count"] = self._scalar(
-                "SELECT count(*) FROM runs WHERE trace_id = ?", [row["trace_id"]]
-            )
+            counts = self._query(
+                "SELECT count(*) AS runs, coalesce(sum(status = 'error'), 0) AS errors"
+                " FROM runs WHERE trace_id = ?",
+                [row["trace_id"]],
+            )[0]
+            row["run_count"], row["error_count"] = counts["runs"], counts["errors"]
+            if counts["errors"]:
+                row["status"] = "error"
         return page
 
     def find_sessions(
@@ -663,7 +674,7 @@ class Store:
         ``errors``, ``cost``, ``tokens``.
         """
         where = _Where()
-        where.cmp("coalesce(s.last_ns, s.first_ns)", ">=", since_ns)
+        where.cmp("s.last_ns", ">=", since_ns)
         where.cmp("s.first_ns", "<", until_ns)
         if text:
             sql, params = _text_runs(text, since_ns, until_ns)
@@ -698,7 +709,7 @@ class Store:
             sort,
             descending,
             {
-                "last": "coalesce(s.last_ns, s.first_ns)",
+                "last": "s.last_ns",  # set with the first run (sessions_last orders it)
                 "start": "s.first_ns",
                 "duration": "(s.last_ns - s.first_ns)",
                 **{k: v[0] for k, v in joins.items()},
