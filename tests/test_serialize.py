@@ -200,3 +200,34 @@ def test_dumps_is_one_strict_json_line() -> None:
     """dumps() returns compact strict JSON without a newline."""
     line = dumps(_event({"x": math.inf}))
     assert ("\n" not in line, json.loads(line)["metadata"]["x"]) == (True, "Infinity")
+
+
+class _Probe(Log):
+    """A log record whose ``fields`` cannot be read when its message is "boom"."""
+
+    __slots__ = ()
+
+    def __getattribute__(self, name: str) -> object:
+        if name == "fields" and object.__getattribute__(self, "message") == "boom":
+            raise RuntimeError("this field cannot be read")
+        return object.__getattribute__(self, name)
+
+
+def test_a_record_that_cannot_be_serialized_costs_only_itself() -> None:
+    """One failing record of a batch becomes an ``invalid`` part alone; its neighbours of
+    the same class are serialized as usual."""
+    records = [
+        _Probe("INFO", message, {"n": i}, i, None, None, None)
+        for i, message in enumerate(["first", "boom", "third"])
+    ]
+    parts = _serialize.serialize(records)
+    by_kind = {p.kind: p for p in parts}
+    assert set(by_kind) == {"log", "invalid"}
+    good = by_kind["log"]
+    assert good.where == [0, 2]
+    columns = dict(zip(good.names, good.columns))
+    assert columns["message"] == ["first", "third"]
+    assert columns["fields"] == [{"n": 0}, {"n": 2}]
+    assert by_kind["invalid"].where == [1]
+    dicts = _serialize.dicts(parts, 3)
+    assert [d["kind"] for d in dicts] == ["log", "invalid", "log"]

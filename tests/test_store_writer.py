@@ -287,6 +287,9 @@ def sinks(tmp_path: Path) -> Any:
     return make
 
 
+# A thousand fresh stores take about a minute on an idle 2-core machine, and several
+# times that on a loaded one: the default 120 s would cut it short mid-record.
+@pytest.mark.timeout(900)
 @settings(
     max_examples=1_000,
     deadline=None,

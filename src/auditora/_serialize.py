@@ -735,10 +735,31 @@ def serialize(records: Sequence[Any]) -> List[Part]:
             items = [records[i] for i in where]
             columns = [_column(n, [getattr(r, n, None) for r in items], limits) for n in names]
             parts.append(Part(kind, tuple(names), columns, where))
-        except BaseException:
-            parts.append(
-                Part("invalid", ("value",), [["<unserializable record>"] * len(where)], where)
-            )
+        except Exception:
+            # A failing column costs only the records that make it fail: each is tried alone.
+            parts.extend(_one_by_one(kind, tuple(names), records, where, limits))
+    return parts
+
+
+def _one_by_one(
+    kind: str, names: Tuple[str, ...], records: Sequence[Any], where: List[int], limits: _Limits
+) -> List[Part]:
+    """The records at ``where`` serialized one at a time: a part of those that could
+    be, and an ``invalid`` part of those that could not (counted by the sinks)."""
+    good: List[int] = []
+    rows: List[List[Any]] = []
+    bad: List[int] = []
+    for i in where:
+        try:
+            rows.append([_column(n, [getattr(records[i], n, None)], limits)[0] for n in names])
+            good.append(i)
+        except Exception:
+            bad.append(i)
+    parts: List[Part] = []
+    if good:
+        parts.append(Part(kind, names, [list(c) for c in zip(*rows)], good))
+    if bad:
+        parts.append(Part("invalid", ("value",), [["<unserializable record>"] * len(bad)], bad))
     return parts
 
 
