@@ -10,11 +10,11 @@ import pytest
 pytest.importorskip("opentelemetry.sdk")
 pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
 
-from auditora import report, sentinel  # noqa: E402
-from auditora.integrations.otel import OTelSink  # noqa: E402
-from auditora.store import open_store  # noqa: E402
-from auditora.testing import capture  # noqa: E402
-from collect_helpers import collector  # noqa: E402
+from auditora import report, sentinel
+from auditora.integrations.otel import OTelSink
+from auditora.store import open_store
+from auditora.testing import capture
+from collect_helpers import collector
 
 
 @sentinel(session_id="round-trip", kind="agent", agent="helper-bot")
