@@ -25,6 +25,9 @@ _DEFAULT_LIMIT = 1000
 #: The largest page a ``find_*`` method returns (no answer is unbounded).
 MAX_PAGE = 1000
 
+#: Counting the matches of a filter stops here (``Page.total_exact`` says so).
+COUNT_CAP = 10_000
+
 #: Free text is searched over the newest this-many rows of each table (runs,
 #: logs, LLM calls), or of the given time range, plus every failed run: a LIKE
 #: scan of a bounded candidate set keeps a search on a million runs under a
@@ -60,10 +63,18 @@ class Page:
     total: int
     limit: int
     offset: int
+    #: False when more than :data:`COUNT_CAP` rows match (``total`` is then the cap).
+    total_exact: bool = True
 
     def to_dict(self) -> Dict[str, Any]:
         """The page as a JSON-ready dict."""
-        return {"rows": self.rows, "total": self.total, "limit": self.limit, "offset": self.offset}
+        return {
+            "rows": self.rows,
+            "total": self.total,
+            "total_exact": self.total_exact,
+            "limit": self.limit,
+            "offset": self.offset,
+        }
 
 
 class _Where:
@@ -486,12 +497,15 @@ class Store:
             [*where.params, limit, offset],
         )
         total = self._count(select, where)
-        return Page(rows, total, limit, offset)
+        return Page(rows, min(total, COUNT_CAP), limit, offset, total <= COUNT_CAP)
 
     def _count(self, select: str, where: _Where) -> int:
-        # The count of the same FROM and WHERE: the select list is replaced.
+        # The count of the same FROM and WHERE (the select list replaced), stopped
+        # at COUNT_CAP + 1: past it a filtered count would read the whole table
+        # where the page itself stops after a few rows.
         body = select[select.index(" FROM ") :]
-        return int(self._scalar(f"SELECT count(*){body}{where.sql()}", where.params) or 0)
+        sql = f"SELECT count(*) FROM (SELECT 1{body}{where.sql()} LIMIT {COUNT_CAP + 1})"
+        return int(self._scalar(sql, where.params) or 0)
 
     def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         try:
@@ -612,8 +626,12 @@ class Store:
             where.add(failed)
         elif status is not None:
             where.add(f"NOT {failed} AND r.status = ?", status)
-        if model is not None:
-            where.add("r.trace_id IN (SELECT trace_id FROM llm_calls WHERE model = ?)", model)
+        if model is not None:  # probed per root through llm_calls_trace
+            where.add(
+                "EXISTS (SELECT 1 FROM llm_calls c INDEXED BY llm_calls_trace"
+                " WHERE c.trace_id = r.trace_id AND c.model = ?)",
+                model,
+            )
         if text:
             sql, params = _text_runs(text, since_ns, until_ns)
             where.add(f"r.trace_id IN (SELECT trace_id FROM runs WHERE run_id IN ({sql}))", *params)

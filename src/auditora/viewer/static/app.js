@@ -601,7 +601,7 @@
     var from = body.total ? body.offset + 1 : 0, to = body.offset + body.rows.length;
     var prev = h("button", { "data-action": "prev" }, "\u2039 newer"), next = h("button", { "data-action": "next" }, "older \u203a");
     prev.disabled = body.offset <= 0;
-    next.disabled = to >= body.total;
+    next.disabled = to >= body.total && body.total_exact !== false;
     prev.addEventListener("click", function () {
       go(page, Object.assign({}, params, { offset: String(Math.max(0, body.offset - body.limit)) }));
     });
@@ -609,7 +609,7 @@
       go(page, Object.assign({}, params, { offset: String(body.offset + body.limit) }));
     });
     return h("div", { class: "pager" }, prev,
-      h("span", { class: "muted", "data-pager": "" }, "showing " + fmtInt(from) + "\u2013" + fmtInt(to) + " of " + fmtInt(body.total)),
+      h("span", { class: "muted", "data-pager": "" }, "showing " + fmtInt(from) + "\u2013" + fmtInt(to) + " of " + fmtInt(body.total) + (body.total_exact === false ? "+" : "")),
       next);
   }
 
