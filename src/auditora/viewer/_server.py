@@ -17,7 +17,7 @@ import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
 from . import _lists, _model
@@ -63,6 +63,75 @@ def _param(query: Dict[str, Any], name: str) -> Optional[str]:
     return values[0] if values else None
 
 
+def _experiments(store: Any, query: Dict[str, Any]) -> Tuple[int, Any]:
+    from ._experiments import experiments_view
+
+    return 200, experiments_view(store)
+
+
+def _compare(store: Any, query: Dict[str, Any]) -> Tuple[int, Any]:
+    from ._experiments import comparison_view
+
+    base, candidate = _param(query, "base"), _param(query, "candidate")
+    if base is None or candidate is None:
+        return 400, {"error": "missing ?base= or ?candidate= (experiment names or ids)"}
+    try:
+        confidence = float(_param(query, "confidence") or 0.95)
+        sort = _param(query, "sort") or "change"
+        return 200, comparison_view(store, base, candidate, confidence=confidence, sort=sort)
+    except ValueError as exc:
+        return 400, {"error": str(exc)}
+
+
+#: Traces an agent graph aggregates at most (a session's newest).
+AGENT_GRAPH_TRACES = 200
+
+
+def _trace_ids(store: Any, query: Dict[str, Any]) -> Tuple[Optional[str], List[str]]:
+    trace, session = _param(query, "trace"), _param(query, "session")
+    if trace is not None:
+        return None, [trace]
+    if session is None:
+        return "missing ?trace= or ?session=", []
+    page = store.find_traces(session_id=session, limit=AGENT_GRAPH_TRACES)
+    return None, [row["trace_id"] for row in page.rows]
+
+
+def _agent_graph(store: Any, query: Dict[str, Any]) -> Tuple[int, Any]:
+    """The agent graph of one trace (``?trace=``) or of a session's newest traces."""
+    from ..agents import agent_graph, trajectory
+
+    error, trace_ids = _trace_ids(store, query)
+    if error:
+        return 400, {"error": error}
+    trajectories = []
+    for trace_id in trace_ids:
+        try:
+            trajectories.append(trajectory(store, trace_id))
+        except LookupError:
+            if _param(query, "trace") is not None:
+                raise
+    return 200, agent_graph(trajectories)
+
+
+def _trajectory(store: Any, query: Dict[str, Any]) -> Tuple[int, Any]:
+    from ..agents import trajectory
+
+    trace = _param(query, "trace")
+    if trace is None:
+        return 400, {"error": "missing ?trace="}
+    return 200, trajectory(store, trace).to_dict()
+
+
+#: Endpoints of the experiment and agent views: ``(store, query) -> (status, body)``.
+_EXTRA: Dict[str, Callable[[Any, Dict[str, Any]], Tuple[int, Any]]] = {
+    "/api/experiments": _experiments,
+    "/api/compare": _compare,
+    "/api/agent_graph": _agent_graph,
+    "/api/trajectory": _trajectory,
+}
+
+
 def api_response(store: Any, path: str, query: Dict[str, Any]) -> Tuple[int, Any]:
     """Answer one API request: ``(HTTP status, JSON-ready body)``."""
     src: _model.Source = StoreSource(store)
@@ -84,6 +153,8 @@ def api_response(store: Any, path: str, query: Dict[str, Any]) -> Tuple[int, Any
             if path == "/api/run_detail":
                 return 200, _lists.run_page(store, ident)
             return 200, _lists.trace_window(store, ident, query)
+        if path in _EXTRA:
+            return _EXTRA[path](store, query)
         if path == "/api/overview":
             body = _model.overview(src)
             body["store"] = os.path.basename(store.path)
