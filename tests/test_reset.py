@@ -150,6 +150,16 @@ def test_reset_rereads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert auditora.stats() == UNCONFIGURED
 
 
+def test_reset_forgets_the_recent_llm_response_ids() -> None:
+    """A response id seen by one layer before reset is no duplicate for another after it."""
+    from auditora.llm import _instrument
+
+    assert _instrument._duplicate("resp-1", "openai") is False
+    assert _instrument._duplicate("resp-1", "litellm") is True
+    reset()
+    assert _instrument._duplicate("resp-1", "litellm") is False
+
+
 def test_reset_zeroes_the_foreign_reset_count() -> None:
     """Paragon.foreign_resets, the count of context tokens reset elsewhere, is zero again."""
     auditora.Paragon.foreign_resets = 3

@@ -241,6 +241,12 @@ def _uninstrument() -> None:
             module.uninstrument()
 
 
+def _forget_recent_responses() -> None:
+    instrument = sys.modules.get("auditora.llm._instrument")
+    if instrument is not None:  # never imported: nothing recorded
+        instrument.forget_recent()
+
+
 def _zero_foreign_resets() -> None:
     Paragon.foreign_resets = 0
 
@@ -259,6 +265,7 @@ def reset(timeout: float = 2.0) -> None:
         ("the LLM prices", llm.reset_prices),
         ("the redaction rules", redaction.reset),
         ("the SDK instrumentation", _uninstrument),
+        ("the recent LLM response ids", _forget_recent_responses),
         ("the foreign-reset count", _zero_foreign_resets),
         ("the environment's sinks", configure_from_environment),
     )

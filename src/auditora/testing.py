@@ -125,6 +125,8 @@ def reset(timeout: float = 2.0) -> None:
     - redaction rules (``auditora.redaction.configure``) are the defaults again;
     - the OpenAI, Anthropic and OpenTelemetry instrumentation is undone (an
       integration never imported is left alone: its SDK is not imported);
+    - the LLM response ids recorded lately (kept to drop a call that two
+      instrumentation layers both saw) are forgotten;
     - ``Paragon.foreign_resets`` is zero.
 
     With nothing configured it changes nothing. It never raises: a step that

@@ -133,6 +133,13 @@ _recent: OrderedDict[str, Tuple[str, float]] = OrderedDict()
 _recent_lock = threading.Lock()
 
 
+def forget_recent() -> None:
+    """Forget the response ids recorded lately (``testing.reset``): a test's fake server
+    reusing an id must not have its call dropped as another layer's duplicate."""
+    with _recent_lock:
+        _recent.clear()
+
+
 def _duplicate(response_id: Any, layer: str) -> bool:
     """Whether another layer already recorded ``response_id``; notes it otherwise."""
     if not isinstance(response_id, str) or not response_id:
