@@ -21,7 +21,7 @@
   }
 
   // ---------------------------------------------------------------- DOM helpers
-  var SAFE_ATTR = /^(class|id|href|title|colspan|role|tabindex|aria-[a-z-]+|data-[a-z-]+|x|y|x1|x2|y1|y2|width|height|rx|ry|viewBox|text-anchor|dominant-baseline|points|transform|fill|stroke|stroke-width|d|preserveAspectRatio)$/;
+  var SAFE_ATTR = /^(class|id|href|title|colspan|role|tabindex|aria-[a-z-]+|data-[a-z-]+|x|y|x1|x2|y1|y2|cx|cy|r|width|height|rx|ry|viewBox|text-anchor|dominant-baseline|points|transform|fill|stroke|stroke-width|d|preserveAspectRatio)$/;
 
   function setAttrs(el, attrs) {
     if (!attrs) return;
@@ -844,11 +844,175 @@
     });
   }
 
+  // ---------------------------------------------------------------- experiments (served only)
+  // Data: viewer/_experiments.py (GET /api/experiments, GET /api/compare).
+  function signed(v) {
+    if (v === null || v === undefined) return "-";
+    return (v > 0 ? "+" : "") + fmtNum(v);
+  }
+
+  // A metric's trend across the experiments on one dataset: a line, a dot per run.
+  function sparkline(points) {
+    var W = 160, H = 36, pad = 4;
+    var vals = points.map(function (p) { return p.value; }).filter(function (v) { return typeof v === "number" && isFinite(v); });
+    var lo = Math.min.apply(null, vals), hi = Math.max.apply(null, vals);
+    if (!vals.length) { lo = 0; hi = 1; }
+    var span = hi - lo || 1;
+    var step = points.length > 1 ? (W - 2 * pad) / (points.length - 1) : 0;
+    var svg = s("svg", { class: "spark", width: W, height: H, viewBox: "0 0 " + W + " " + H });
+    var xy = [];
+    points.forEach(function (p, i) {
+      if (typeof p.value !== "number" || !isFinite(p.value)) return;
+      var x = pad + i * step, y = H - pad - ((p.value - lo) / span) * (H - 2 * pad);
+      xy.push([x, y, p]);
+    });
+    if (xy.length > 1) svg.appendChild(s("polyline", { class: "spark-line", points: xy.map(function (c) { return c[0].toFixed(1) + "," + c[1].toFixed(1); }).join(" ") }));
+    xy.forEach(function (c) {
+      svg.appendChild(s("circle", { class: "spark-dot", "data-point": c[2].name, cx: c[0].toFixed(1), cy: c[1].toFixed(1), r: 2.5 },
+        s("title", null, text(c[2].name) + ": " + fmtNum(c[2].value))));
+    });
+    return svg;
+  }
+
+  function compareHref(base, candidate) {
+    return "#/compare/" + encodeURIComponent(base) + "/" + encodeURIComponent(candidate);
+  }
+
+  function pageExperiments(root) {
+    return getJSON("/api/experiments").then(function (d) {
+      root.appendChild(h("h1", null, "Experiments"));
+      var rows = d.experiments;
+      // Pick two runs: base and candidate (default: the newest and the one before it).
+      function picker(name, pick) {
+        var sel = h("select", { "data-pick": name, title: name }, rows.map(function (e) {
+          var opt = h("option", null, text(e.name) + " \u2014 " + fmtTime(e.started_ns)); opt.value = e.id; return opt;
+        }));
+        if (rows[pick]) sel.value = rows[pick].id;
+        return sel;
+      }
+      if (rows.length) {
+        var base = picker("base", rows.length > 1 ? 1 : 0), cand = picker("candidate", 0);
+        var go2 = h("a", { class: "button", "data-action": "compare", href: compareHref(base.value, cand.value) }, "Compare");
+        var sync = function () { go2.setAttribute("href", compareHref(base.value, cand.value)); };
+        base.addEventListener("change", sync);
+        cand.addEventListener("change", sync);
+        root.appendChild(h("div", { class: "filters", "data-compare-form": "" },
+          h("label", null, h("span", { class: "muted" }, "base"), base),
+          h("label", null, h("span", { class: "muted" }, "candidate"), cand), go2));
+      }
+      var columns = [
+        { key: "name", label: "experiment", cell: function (e) { return h("span", { class: "exp-name" }, text(e.name)); } },
+        { key: "dataset", label: "dataset", cell: function (e) { return h("code", null, text(e.dataset)); } },
+        { key: "started_ns", label: "started", cell: function (e) { return fmtTime(e.started_ns); } },
+        { key: "items", label: "items", num: true, cell: function (e) { return fmtInt(e.items); } },
+        { key: "trials", label: "trials", num: true, cell: function (e) { return fmtInt(e.trials); } },
+        { key: "errors", label: "errors", num: true, cell: function (e) { return e.errors ? h("span", { class: "bad-text" }, fmtInt(e.errors)) : "0"; } }
+      ];
+      d.metrics.forEach(function (m) {
+        columns.push({ key: "metric:" + m, label: m, num: true, cell: function (e) { return fmtNum(e.metrics[m]); } });
+      });
+      columns.push(
+        { key: "cost", label: "cost", num: true, cell: function (e) { return fmtCost(e.cost); } },
+        { key: "duration_s", label: "time", num: true, cell: function (e) { return fmtDuration(e.duration_s); } });
+      root.appendChild(table(columns, rows, { name: "experiments", empty: "No experiment recorded (see auditora.experiments.run).",
+        rowAttrs: function (e) { return { "data-experiment-id": e.id, "data-name": e.name }; } }));
+      if (d.datasets.length) {
+        root.appendChild(section("Trends by dataset", d.datasets.map(function (ds) {
+          return h("div", { class: "trend", "data-dataset": ds.dataset },
+            h("h3", null, "dataset ", h("code", null, text(ds.dataset)), h("span", { class: "muted" }, " \u2014 " + fmtInt(ds.experiments.length) + " runs")),
+            table([
+              { key: "metric", label: "metric" },
+              { key: "spark", label: "trend (oldest \u2192 newest)", cell: function (t) { return sparkline(t.points); } },
+              { key: "first", label: "first", num: true, cell: function (t) { return fmtNum(t.points[0].value); } },
+              { key: "last", label: "latest", num: true, cell: function (t) { return fmtNum(t.points[t.points.length - 1].value); } }
+            ], Object.keys(ds.trend).map(function (m) { return { metric: m, points: ds.trend[m] }; }),
+            { name: "trend", rowAttrs: function (t) { return { "data-metric": t.metric }; } }));
+        })));
+      }
+    });
+  }
+
+  // The text diff: deleted words/lines struck out, inserted ones highlighted.
+  function diffView(diff, oneLine) {
+    var box = h(oneLine ? "div" : "pre", { class: "diff" + (oneLine ? " diff-words" : ""), "data-diff": "" });
+    diff.forEach(function (d, i) {
+      var tag = d.op === "insert" ? "ins" : d.op === "delete" ? "del" : "span";
+      box.appendChild(h(tag, { class: "diff-" + d.op }, d.text));
+      if (i < diff.length - 1) box.appendChild(document.createTextNode(oneLine ? " " : "\n"));
+    });
+    return box;
+  }
+
+  function pageCompare(root, base, candidate, params) {
+    var p = { base: base, candidate: candidate, sort: params.sort };
+    return getJSON("/api/compare?" + qs(p)).then(function (d) {
+      root.appendChild(h("div", { class: "crumbs" }, link(["experiments"], "Experiments"), " \u203a compare"));
+      root.appendChild(h("h1", null, "Compare ", h("span", { "data-side": "base" }, text(d.base.name)), " \u2192 ",
+        h("span", { "data-side": "candidate" }, text(d.candidate.name))));
+      if (!d.same_dataset) root.appendChild(h("p", { class: "error" }, "The two runs are on different datasets: only shared items are compared."));
+      root.appendChild(cards([
+        { key: "regressed", label: "regressed", value: fmtInt(d.counts.regressed), cls: d.counts.regressed ? "bad" : "" },
+        { key: "improved", label: "improved", value: fmtInt(d.counts.improved) },
+        { key: "unchanged", label: "unchanged", value: fmtInt(d.counts.unchanged) },
+        { key: "only_base", label: "only in base", value: fmtInt(d.counts.only_base) },
+        { key: "only_candidate", label: "only in candidate", value: fmtInt(d.counts.only_candidate) },
+        { key: "cost", label: "cost \u0394", value: d.cost.total.delta === null ? "-" : (d.cost.total.delta > 0 ? "+" : "") + fmtCost(d.cost.total.delta) },
+        { key: "latency", label: "p50 latency \u0394", value: d.latency.p50.delta === null ? "-" : (d.latency.p50.delta > 0 ? "+" : "") + fmtDuration(d.latency.p50.delta) }
+      ]));
+      var pct = Math.round(d.confidence * 100);
+      root.appendChild(section("Metrics", table([
+        { key: "name", label: "metric" },
+        { key: "base", label: "base", num: true, cell: function (m) { return fmtNum(m.base); } },
+        { key: "candidate", label: "candidate", num: true, cell: function (m) { return fmtNum(m.candidate); } },
+        { key: "delta", label: "\u0394", num: true, cell: function (m) { return signed(m.delta); } },
+        { key: "ci", label: pct + "% interval", num: true, cell: function (m) { return "[" + signed(m.ci_low) + ", " + signed(m.ci_high) + "]"; } },
+        { key: "n", label: "n", num: true, cell: function (m) { return fmtInt(m.n); } },
+        { key: "significant", label: "significant", cell: function (m) {
+          return m.significant ? h("span", { class: "badge " + (m.change === "regressed" ? "fail" : "pass") }, "significant " + text(m.change))
+            : h("span", { class: "muted" }, "no"); } }
+      ], d.metrics, { name: "metric-deltas", rowAttrs: function (m) { return { "data-metric": m.name }; } })));
+      var sort = h("select", { "data-action": "sort", title: "sort items" }, [["change", "by change (regressed first)"], ["item", "by item"]].map(function (o) {
+        var opt = h("option", null, o[1]); opt.value = o[0]; return opt;
+      }));
+      sort.value = params.sort || "change";
+      sort.addEventListener("change", function () {
+        go("compare/" + encodeURIComponent(base) + "/" + encodeURIComponent(candidate), { sort: sort.value === "change" ? "" : sort.value });
+      });
+      function trace(href, label) { return href ? h("a", { href: href }, label) : h("span", { class: "muted" }, "-"); }
+      root.appendChild(section("Items", [h("div", { class: "filters" }, h("label", null, h("span", { class: "muted" }, "sort"), sort)), table([
+        { key: "item", label: "item", cell: function (i) { return h("code", null, text(i.item)); } },
+        { key: "change", label: "change", cell: function (i) { return h("span", { class: "change ch-" + String(i.change).replace(/[^a-z]/gi, "") }, text(i.change)); } },
+        { key: "input", label: "input", cell: function (i) { return h("pre", { class: "io" }, pretty(i.input)); } },
+        { key: "base_output", label: "base output", cell: function (i) {
+          return h("pre", { class: "io" }, i.base_error ? "error: " + text(i.base_error) : pretty(i.base_output)); } },
+        { key: "candidate_output", label: "candidate output", cell: function (i) {
+          return h("pre", { class: "io" }, i.candidate_error ? "error: " + text(i.candidate_error) : pretty(i.candidate_output)); } },
+        { key: "diff", label: "diff", cell: function (i) {
+          var oneLine = i.diff.every(function (x) { return x.text.indexOf("\n") < 0; }) &&
+            typeof i.base_output === "string" && typeof i.candidate_output === "string" &&
+            i.base_output.indexOf("\n") < 0 && i.candidate_output.indexOf("\n") < 0;
+          return diffView(i.diff, oneLine); } },
+        { key: "scores", label: "scores (base \u2192 candidate)", cell: function (i) {
+          return h("span", null, Object.keys(i.scores).map(function (k) {
+            var sc = i.scores[k];
+            return h("div", null, text(k) + ": " + fmtNum(sc.base) + " \u2192 " + fmtNum(sc.candidate));
+          })); } },
+        { key: "traces", label: "traces", cell: function (i) {
+          return h("span", { class: "trace-links" }, trace(i.base_link, "base"), " \u00b7 ", trace(i.candidate_link, "candidate")); } }
+      ], d.items, { name: "compare-items", empty: "No shared item.",
+        rowAttrs: function (i) { return { "data-item": i.item, "data-change": i.change }; } })]));
+      if (d.only_base.length || d.only_candidate.length) {
+        root.appendChild(section("Unmatched items", kv({ "only in base": d.only_base.join(", ") || "-", "only in candidate": d.only_candidate.join(", ") || "-" })));
+      }
+    });
+  }
+
   // ---------------------------------------------------------------- router
   // The served viewer lands on Traces; a static report (embedded data) on Sessions.
-  // Experiments pages will join NAV here (their data: viewer/_experiments.py).
+  // Experiments and Comparison need the live API (a static report has no experiment data).
   var NAV = embedded ? [["", "Sessions"], ["llm", "LLM calls"], ["evaluations", "Evaluations"], ["metrics", "Metrics"]]
-    : [["", "Traces"], ["sessions", "Sessions"], ["llm", "LLM calls"], ["evaluations", "Evaluations"], ["metrics", "Metrics"]];
+    : [["", "Traces"], ["sessions", "Sessions"], ["llm", "LLM calls"], ["evaluations", "Evaluations"], ["metrics", "Metrics"],
+      ["experiments", "Experiments"]];
 
   var generation = 0;
   var shownPage = null;  // "kind/id" of the page on screen: selecting a run keeps the scroll
@@ -879,7 +1043,8 @@
     NAV.forEach(function (n) {
       var here = parts[0] === "traces" ? "" : (parts[0] || "");
       var active = here === n[0] || (n[0] === "" && parts[0] === "trace") ||
-        ((embedded ? n[0] === "" : n[0] === "sessions") && parts[0] === "session");
+        ((embedded ? n[0] === "" : n[0] === "sessions") && parts[0] === "session") ||
+        (n[0] === "experiments" && parts[0] === "compare");
       nav.appendChild(link(n[0] ? [n[0]] : [""], n[1], { class: active ? "active" : null }));
     });
     var page;
@@ -889,6 +1054,8 @@
     }
     else if (!embedded && parts[0] === "sessions") page = pageSessionList(root, params);
     else if (!embedded && (parts[0] === "traces" || parts[0] === undefined)) page = pageTraces(root, params);
+    else if (!embedded && parts[0] === "experiments") page = pageExperiments(root);
+    else if (!embedded && parts[0] === "compare" && parts[2] !== undefined) page = pageCompare(root, parts[1], parts[2], params);
     else if (parts[0] === "llm") page = pageLLM(root);
     else if (parts[0] === "evaluations") page = pageEvaluations(root);
     else if (parts[0] === "metrics") page = pageMetrics(root);
