@@ -97,6 +97,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  auditora view {store_arg}        # browse it at http://127.0.0.1:8765")
     print(f"  auditora show {store_arg} {_quote(result['session_id'])}")
     print(f"  auditora report {store_arg} -o report.html")
+    print(f"  auditora compare {store_arg} topic-router-v1 topic-router-v2")
     return 0
 
 
