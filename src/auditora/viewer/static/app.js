@@ -404,14 +404,35 @@
     });
   }
 
+  // The session's traces oldest first: the turns of a multi-turn pipeline.
+  function turnsTable(rows) {
+    return table([
+      { key: "turn", label: "#", num: true, cell: function (t) { return fmtInt(rows.indexOf(t) + 1); } },
+      { key: "name", label: "root run", cell: function (t) { return link(["trace", t.trace_id], t.name || t.trace_id); } },
+      { key: "start_ns", label: "started", cell: function (t) { return fmtTime(t.start_ns); } },
+      { key: "status", label: "status", cell: function (t) { return status(t.status); } },
+      { key: "duration", label: "duration", num: true, cell: function (t) { return fmtDuration(t.duration_ns / 1e9); } },
+      { key: "tokens", label: "tokens", num: true, cell: function (t) { return fmtInt(t.total_tokens); } },
+      { key: "cost", label: "cost", num: true, cell: function (t) { return fmtCost(t.cost); } }
+    ], rows, { name: "turns", rowAttrs: function (t) { return { "data-trace-id": t.trace_id }; } });
+  }
+
   function pageSession(root, id) {
-    return api.session(id).then(function (d) {
+    // Served: also the turns (up to 200, the API's page limit) and the session's agent graph.
+    var extra = embedded ? Promise.resolve([null, null]) : Promise.all([
+      getJSON("/api/traces?" + qs({ session: id, order: "asc", limit: "200" })), graphOf("session", id)]);
+    return Promise.all([api.session(id), extra]).then(function (res) {
+      var d = res[0], turns = res[1][0], graph = res[1][1];
       root.appendChild(h("div", { class: "crumbs" }, link([""], "Sessions"), " \u203a session"));
       root.appendChild(h("h1", null, "Session ", h("code", { class: "ident" }, d.session.session_id)));
       if (d.session.tags && d.session.tags.length) {
         root.appendChild(h("div", { class: "tags" }, d.session.tags.map(function (t) { return h("span", { class: "tag" }, text(t)); })));
       }
       root.appendChild(summaryCards(d.summary, [{ key: "traces", label: "traces", value: fmtInt(d.summary.traces) }]));
+      if (turns) root.appendChild(section("Turns", [turns.rows.length < turns.total ? h("p", { class: "empty" }, "Showing the first " +
+        fmtInt(turns.rows.length) + " of " + fmtInt(turns.total) + ".") : null, turnsTable(turns.rows)], { "data-section": "turns" }));
+      var agents = agentsSection(graph, graph && graph.traces ? "Over " + fmtInt(graph.traces) + " traces of this session." : null);
+      if (agents) root.appendChild(agents);
       root.appendChild(section("Timeline", [cut(d.runs.length, d.runs_total), waterfall(d.runs, { onclick: function (r) {
         location.hash = "#/trace/" + encodeURIComponent(r.trace_id) + "/" + encodeURIComponent(r.run_id);
       } })]));
@@ -772,7 +793,8 @@
     var collapsed = collapsedBy[id] || (collapsedBy[id] = {});
     var p = { id: id, collapsed: Object.keys(collapsed).join(","), offset: params.offset };
     if (runId) p.focus = runId;
-    return getJSON("/api/trace_window?" + qs(p)).then(function (d) {
+    return Promise.all([getJSON("/api/trace_window?" + qs(p)), graphOf("trace", id)]).then(function (res) {
+      var d = res[0], graph = res[1];
       d.collapsed.forEach(function (c) { collapsed[c] = true; });
       Object.keys(collapsed).forEach(function (c) { if (d.collapsed.indexOf(c) < 0) delete collapsed[c]; });
       var sel = runId || (d.rows[0] && d.rows[0].run_id);
@@ -787,6 +809,8 @@
         { key: "cost", label: "cost", value: fmtCost(d.summary.cost) },
         { key: "started", label: "started", value: fmtTime(d.summary.start_ns) }
       ]));
+      var agents = agentsSection(graph);
+      if (agents) root.appendChild(agents);
       var tools = h("div", { class: "pager" });
       if (d.first_error) {
         var jump = h("button", { "data-action": "first-error" }, "Jump to first error");
@@ -1004,6 +1028,106 @@
       if (d.only_base.length || d.only_candidate.length) {
         root.appendChild(section("Unmatched items", kv({ "only in base": d.only_base.join(", ") || "-", "only in candidate": d.only_candidate.join(", ") || "-" })));
       }
+    });
+  }
+
+  // ---------------------------------------------------------------- agent graph (served only)
+  // Who called what (/api/agent_graph): agents in a column by first appearance,
+  // each agent's tools beside it in a second column; hand-offs dashed.
+  function hasAgents(g) {
+    return g && (g.nodes || []).some(function (n) {
+      return n.kind === "tool" || (n.kind === "agent" && n.name !== "(none)");
+    });
+  }
+
+  function agentGraph(g) {
+    var BW = 170, BH = 34, ROW = 46, AX = 260, TX = 610, W = 790;
+    var pos = {}, agents = [], tools = [], callerOf = {}, y = 0;
+    g.nodes.forEach(function (n) { (n.kind === "tool" ? tools : agents).push(n); });
+    g.edges.forEach(function (e) { if (!(e.target in callerOf)) callerOf[e.target] = e.source; });
+    function place(n, x, yy) { pos[n.id] = { x: x, y: yy + BH / 2 + 8, node: n }; }
+    agents.forEach(function (a) {
+      var mine = tools.filter(function (t) { return callerOf[t.id] === a.id; });
+      place(a, AX, y);
+      mine.forEach(function (t, i) { place(t, TX, y + i * ROW); });
+      y += Math.max(1, mine.length) * ROW + 12;
+    });
+    tools.forEach(function (t) { if (!pos[t.id]) { place(t, TX, y); y += ROW; } });
+    var svg = s("svg", { class: "agent-graph", viewBox: "0 0 " + W + " " + (y + 8), width: "100%",
+      role: "img", "aria-label": "agent graph" });
+    // Where the segment from a box's centre towards (dx, dy) leaves the box.
+    function edgeOf(p, dx, dy) {
+      var t = Math.min(dx ? (BW / 2) / Math.abs(dx) : Infinity, dy ? (BH / 2) / Math.abs(dy) : Infinity);
+      return { x: p.x + dx * t, y: p.y + dy * t };
+    }
+    var pairs = {};
+    g.edges.forEach(function (e) {
+      var k = [e.source, e.target].sort().join("\u0000");
+      e._i = (pairs[k] = (pairs[k] || 0) + 1) - 1;
+    });
+    g.edges.forEach(function (e) {
+      var a = pos[e.source], b = pos[e.target];
+      if (!a || !b) return;
+      var n = pairs[[e.source, e.target].sort().join("\u0000")];
+      var dx = b.x - a.x, dy = b.y - a.y, len = Math.sqrt(dx * dx + dy * dy) || 1;
+      // Parallel edges bow apart; edges within the agent column bow to its left.
+      var bend = dx === 0 ? -(BW / 2 + 40 + 60 * e._i) : (e._i - (n - 1) / 2) * 44;
+      var cx = (a.x + b.x) / 2 + (dx === 0 ? bend : (-dy / len) * bend);
+      var cy = (a.y + b.y) / 2 + (dx === 0 ? 0 : (dx / len) * bend);
+      if (dx === 0) { a = { x: a.x - BW / 2, y: a.y }; b = { x: b.x - BW / 2, y: b.y }; }
+      var p0 = dx === 0 ? a : edgeOf(a, cx - a.x, cy - a.y);
+      var p2 = dx === 0 ? b : edgeOf(b, cx - b.x, cy - b.y);
+      var ux = p2.x - cx, uy = p2.y - cy, ul = Math.sqrt(ux * ux + uy * uy) || 1;
+      ux /= ul; uy /= ul;
+      var head = [[p2.x, p2.y], [p2.x - 9 * ux - 4.5 * uy, p2.y - 9 * uy + 4.5 * ux],
+        [p2.x - 9 * ux + 4.5 * uy, p2.y - 9 * uy - 4.5 * ux]];
+      var mx = 0.25 * p0.x + 0.5 * cx + 0.25 * p2.x, my = 0.25 * p0.y + 0.5 * cy + 0.25 * p2.y;
+      var kind = e.kind === "handoff" ? "handoff" : "call";
+      // Labels of edges bowing left of the agent column sit left of their curve, stacked.
+      var label = s("text", { class: "ag-label", x: (dx === 0 ? mx - 4 : mx).toFixed(1),
+        y: (dx === 0 ? my + 4 + 16 * e._i : my - 4).toFixed(1), "text-anchor": dx === 0 ? "end" : "middle" },
+        (kind === "handoff" ? "hand-off \u00d7" : "\u00d7") + fmtInt(e.count));
+      if (e.errors > 0) label.appendChild(s("tspan", { class: "ag-err" }, " " + fmtInt(e.errors) + " failed"));
+      svg.appendChild(s("g", { class: "ag-edge " + kind, "data-edge": kind, "data-count": e.count, "data-errors": e.errors },
+        s("path", { class: "ag-line", d: "M" + p0.x.toFixed(1) + "," + p0.y.toFixed(1) + " Q" + cx.toFixed(1) + "," +
+          cy.toFixed(1) + " " + p2.x.toFixed(1) + "," + p2.y.toFixed(1) }),
+        s("polygon", { class: "ag-head", points: head.map(function (p) { return p[0].toFixed(1) + "," + p[1].toFixed(1); }).join(" ") }),
+        label,
+        s("title", null, kind + " " + text(e.source) + " \u2192 " + text(e.target) + ": " + fmtInt(e.count) +
+          ", errors " + fmtInt(e.errors) + ", cost " + fmtCost(e.cost))));
+    });
+    Object.keys(pos).forEach(function (id) {
+      var p = pos[id], n = p.node, name = text(n.name);
+      if (name.length > 22) name = name.slice(0, 21) + "\u2026";
+      var shape = n.kind === "tool"
+        ? s("rect", { class: "ag-box", x: p.x - BW / 2, y: p.y - BH / 2, width: BW, height: BH, rx: BH / 2 })
+        : s("rect", { class: "ag-box", x: p.x - BW / 2, y: p.y - BH / 2, width: BW, height: BH, rx: 4 });
+      svg.appendChild(s("g", { class: "ag-node " + (n.kind === "tool" ? "tool" : "agent") + (n.errors ? " failed" : ""),
+        "data-node": n.kind, "data-name": text(n.name), "data-calls": n.calls },
+        shape,
+        s("text", { class: "ag-name", x: p.x, y: p.y + 4, "text-anchor": "middle" }, name),
+        s("title", null, n.kind + " " + text(n.name) + "\ncalls " + fmtInt(n.calls) + ", errors " + fmtInt(n.errors) +
+          "\ntokens " + fmtInt(n.tokens) + ", cost " + fmtCost(n.cost))));
+    });
+    return svg;
+  }
+
+  // A collapsible "Agents" section; its open state survives re-renders (live refresh).
+  var agentsOpen = true;
+  function agentsSection(g, note) {
+    if (g && g.error) return h("div", { class: "error", role: "alert" }, "Agent graph: " + g.error);
+    if (!hasAgents(g)) return null;
+    var box = h("details", { class: "agents", "data-section": "agents" },
+      h("summary", null, h("h2", null, "Agents")),
+      note ? h("p", { class: "muted" }, note) : null,
+      h("div", { class: "wf-wrap" }, agentGraph(g)));
+    box.open = agentsOpen;
+    box.addEventListener("toggle", function () { agentsOpen = box.open; });
+    return box;
+  }
+  function graphOf(param, id) {
+    return getJSON("/api/agent_graph?" + param + "=" + q(id)).then(null, function (err) {
+      return { error: String(err && err.message ? err.message : err) };
     });
   }
 
