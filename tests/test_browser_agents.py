@@ -219,3 +219,49 @@ def test_no_agents_section_for_a_trace_without_agents_or_tools(
     page.goto(site[1] + "#/session/plain-session")
     assert page.page.locator('[data-section="agents"]').count() == 0
     assert len(page.rows("turns")) == 1
+
+
+AGENT_XSS = '"><svg onload=alert(2)>'
+
+
+def test_an_agent_named_with_a_payload_renders_as_text(
+    site: Tuple[Any, str, List[str]], tmp_path: Path
+) -> None:
+    """An agent whose name is markup is a text node in the graph: no element, no dialog."""
+    path = tmp_path / "hostile.db"
+    auditora.configure(store=str(path), console=False)
+
+    @sentinel(kind="tool", name="lookup")
+    def lookup() -> int:
+        return 1
+
+    @sentinel(agent=AGENT_XSS, name="hostile-agent")
+    def hostile() -> int:
+        return lookup()
+
+    hostile()
+    assert auditora.flush()
+    from auditora.store import open_store
+
+    with open_store(path) as store:
+        (root,) = store.runs(name="hostile-agent")
+    auditora.shutdown()
+    server = make_server(path, port=0)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        p = Page(site[0], server.url)
+        p.page.add_init_script("window.alert = () => { window.__xss = 'alert'; };")
+        p.goto(server.url + "#/trace/" + root["trace_id"])
+        names = p.page.eval_on_selector_all(
+            "svg.agent-graph g.ag-node text", "(els) => els.map((e) => e.textContent)"
+        )
+        assert any(n.startswith('"><svg') for n in names)
+        assert p.page.locator("svg.agent-graph svg").count() == 0
+        _assert_inert(p)
+        p.close()
+        assert (p.foreign, p.errors, p.dialogs) == ([], [], [])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
