@@ -168,6 +168,30 @@ def _decode(value: Any) -> Any:
         return value
 
 
+def _run_filters(
+    where: _Where,
+    name: Optional[str],
+    kind: Optional[str],
+    agent: Optional[str],
+    session_id: Optional[str],
+    trace_id: Optional[str],
+    since_ns: Optional[int],
+    until_ns: Optional[int],
+    min_duration_ns: Optional[int],
+    min_cost: Optional[float],
+) -> None:
+    """The filters on a run ``r`` that ``find_runs`` and ``find_traces`` (on the root) share."""
+    where.like("r.name", name)
+    where.eq("r.run_type", kind)
+    where.eq("r.agent", agent)
+    where.eq("r.session_id", session_id)
+    where.eq("r.trace_id", trace_id)
+    where.cmp("r.start_ns", ">=", since_ns)
+    where.cmp("r.start_ns", "<", until_ns)
+    where.cmp("r.duration_ns", ">=", min_duration_ns)
+    where.cmp(_COST, ">=", min_cost)
+
+
 class Store:
     """An open store file. Create it with :func:`open_store`; close it with :meth:`close`.
 
@@ -548,16 +572,11 @@ class Store:
         """
         where = _Where()
         where.eq("r.status", status)
-        where.like("r.name", name)
-        where.eq("r.run_type", kind)
-        where.eq("r.agent", agent)
-        where.eq("r.session_id", session_id)
-        where.eq("r.trace_id", trace_id)
         where.eq("r.parent_id", parent_id)
-        where.cmp("r.start_ns", ">=", since_ns)
-        where.cmp("r.start_ns", "<", until_ns)
-        where.cmp("r.duration_ns", ">=", min_duration_ns)
-        where.cmp(_COST, ">=", min_cost)
+        _run_filters(
+            where, name, kind, agent, session_id, trace_id,
+            since_ns, until_ns, min_duration_ns, min_cost,
+        )  # fmt: skip
         if roots_only:
             where.add("r.parent_id IS NULL")
         if model is not None:
@@ -612,15 +631,10 @@ class Store:
         """
         where = _Where()
         where.add("r.parent_id IS NULL")
-        where.like("r.name", name)
-        where.eq("r.run_type", kind)
-        where.eq("r.agent", agent)
-        where.eq("r.session_id", session_id)
-        where.eq("r.trace_id", trace_id)
-        where.cmp("r.start_ns", ">=", since_ns)
-        where.cmp("r.start_ns", "<", until_ns)
-        where.cmp("r.duration_ns", ">=", min_duration_ns)
-        where.cmp(_COST, ">=", min_cost)
+        _run_filters(
+            where, name, kind, agent, session_id, trace_id,
+            since_ns, until_ns, min_duration_ns, min_cost,
+        )  # fmt: skip
         failed = "r.trace_id IN (SELECT trace_id FROM runs WHERE status = 'error')"
         if status == "error":
             where.add(failed)
