@@ -1,4 +1,4 @@
-"""``auditora collect --store PATH``: receive OTLP from any instrumented app into a store."""
+"""``auditora collect --store STORE``: receive OTLP from any instrumented app into a store."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ __all__ = ["add_parser", "run"]
 _DESCRIPTION = """\
 Receive OpenTelemetry traces, logs and metrics over OTLP/HTTP (POST /v1/traces,
 /v1/logs, /v1/metrics; JSON, or protobuf with `pip install 'auditora[otlp]'`;
-gzip accepted) and write them to a SQLite store as Auditora records: spans become
+gzip accepted) and write them to a store (a SQLite file or a postgresql:// URL) as
+Auditora records: spans become
 runs, GenAI and OpenInference model spans become priced LLM calls. Point an app
 at it with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318. Ctrl+C stops it
 after writing every record received."""
@@ -30,7 +31,9 @@ def add_parser(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "--store", required=True, help="path of the SQLite store to write (created if missing)"
+        "--store",
+        required=True,
+        help="the store to write: a SQLite file (created if missing) or a postgresql:// URL",
     )
     p.add_argument(
         "--port", type=port_type, default=4318, help="port (default 4318; 0 picks a free one)"
@@ -55,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from ..collect import make_server
     from ..collect._server import LOOPBACK
     from ..store import StoreError
+    from ..store._url import mask
 
     if args.host not in LOOPBACK:
         if not args.allow_remote:
@@ -70,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         _configure.configure(store=args.store, console=False)
     except (StoreError, ValueError, OSError) as exc:
-        return _err(f"cannot open the store {args.store}: {exc}")
+        return _err(f"cannot open the store {mask(args.store)}: {mask(str(exc))}")
     try:
         server = make_server(args.host, args.port, verbose=args.verbose)
     except OSError as exc:
@@ -88,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
     print(
-        f"auditora collect: OTLP/HTTP at {server.endpoint} writing to {args.store}"
+        f"auditora collect: OTLP/HTTP at {server.endpoint} writing to {mask(args.store)}"
         "  (Ctrl+C to stop)",
         flush=True,
     )
