@@ -32,6 +32,9 @@ from ..records import (
 )
 from ._semconv import (
     MODEL_OPERATIONS,
+    OPENINFERENCE_ELEMENT_WRAPPERS,
+    OPENINFERENCE_FIRST_TOKEN_EVENT,
+    OPENINFERENCE_REDACTED,
     RUN_TYPES_BY_GENAI_OPERATION,
     RUN_TYPES_BY_OPENINFERENCE_KIND,
 )
@@ -150,23 +153,72 @@ def _parsed(value: Any) -> Any:
     return value
 
 
+def _nested(node: Dict[str, Any], path: List[str], value: Any) -> None:
+    """Put ``value`` at ``path`` in ``node``; an index's element wrapper is skipped."""
+    for i, segment in enumerate(path[:-1]):
+        if segment in OPENINFERENCE_ELEMENT_WRAPPERS and i > 0 and path[i - 1].isdigit():
+            continue
+        child = node.get(segment)
+        if not isinstance(child, dict):
+            child = node[segment] = {}
+        node = child
+    node[path[-1]] = value
+
+
+def _listed(node: Any) -> Any:
+    """Dicts keyed by indexes only as lists (in index order), all the way down."""
+    if not isinstance(node, dict):
+        return node
+    items = {key: _listed(value) for key, value in node.items()}
+    if items and all(key.isdigit() for key in items):
+        return [items[key] for key in sorted(items, key=int)]
+    return items
+
+
 def _flattened(attrs: Dict[str, Any], prefix: str) -> Optional[List[Dict[str, Any]]]:
-    """OpenInference's flattened lists (``llm.input_messages.0.message.role``) as a list of
-    dicts (``{"role": ..., "content": ...}``), popped from ``attrs``; None when absent."""
+    """OpenInference's flattened lists (``llm.input_messages.0.message.role``,
+    ``...message.tool_calls.0.tool_call.function.name``) as a list of nested dicts
+    (``{"role": ..., "tool_calls": [{"function": {"name": ...}}]}``), popped from
+    ``attrs``; None when absent."""
     keys = [key for key in attrs if key.startswith(prefix)]
     if not keys:
         return None
-    items: Dict[int, Dict[str, Any]] = {}
+    root: Dict[str, Any] = {}
     for key in keys:
-        rest = key[len(prefix) :]
-        index, _, field = rest.partition(".")
-        value = attrs.pop(key)
-        if not index.isdigit():
-            continue
-        if field.startswith("message."):
-            field = field[len("message.") :]
-        items.setdefault(int(index), {})[field] = value
-    return [items[i] for i in sorted(items)]
+        index, _, rest = key[len(prefix) :].partition(".")
+        if not index.isdigit() or not rest:
+            continue  # not a list element: stays an attribute
+        _nested(root, [index, *rest.split(".")], attrs.pop(key))
+    listed = _listed(root)
+    return listed if isinstance(listed, list) else None
+
+
+def _tool_names(attrs: Dict[str, Any]) -> Optional[List[Any]]:
+    """The names of the tools OpenInference lists (``llm.tools.N.tool.json_schema``), as the
+    native integrations record them in ``request["tools"]``; the schemas stay attributes."""
+    schemas = [
+        (int(key.split(".")[2]), _parsed(value))
+        for key, value in attrs.items()
+        if key.startswith("llm.tools.")
+        and key.endswith(".tool.json_schema")
+        and key.split(".")[2].isdigit()
+    ]
+    if not schemas:
+        return None
+    names: List[Any] = []
+    for _, schema in sorted(schemas, key=lambda item: item[0]):
+        if isinstance(schema, dict):
+            function = schema.get("function")
+            name = function.get("name") if isinstance(function, dict) else schema.get("name")
+            names.append(name or schema.get("type"))
+        else:
+            names.append(None)
+    return names
+
+
+def _content(value: Any) -> Any:
+    """A content attribute's value, or None when the instrumentation hid it."""
+    return None if value == OPENINFERENCE_REDACTED else value
 
 
 def _session(attrs: Dict[str, Any]) -> Optional[str]:
@@ -197,19 +249,30 @@ def _is_model_call(run_type: str, attrs: Dict[str, Any]) -> bool:
     return any(key.startswith(("gen_ai.usage.", "gen_ai.request.model")) for key in attrs)
 
 
-def _request(attrs: Dict[str, Any]) -> Dict[str, Any]:
+def _invocation_parameters(attrs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """OpenInference's ``llm.invocation_parameters`` (a JSON object) as a dict, popped;
+    a value that is not one stays an attribute."""
+    params = attrs.get("llm.invocation_parameters")
+    parsed = _parsed(params)
+    if isinstance(parsed, dict):
+        attrs.pop("llm.invocation_parameters")
+        return {str(key): value for key, value in parsed.items()}
+    return None
+
+
+def _request(attrs: Dict[str, Any], params: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     request: Dict[str, Any] = {}
     for key in [
         k for k in attrs if k.startswith("gen_ai.request.") and k != "gen_ai.request.model"
     ]:
         request[key[len("gen_ai.request.") :]] = attrs.pop(key)
-    params = attrs.pop("llm.invocation_parameters", None)
-    parsed = _parsed(params)
-    if isinstance(parsed, dict):
-        for key, value in parsed.items():
-            request.setdefault(str(key), value)
-    elif params is not None:
-        attrs["llm.invocation_parameters"] = params
+    for key, value in (params or {}).items():
+        if key != "model":  # the call's request model
+            request.setdefault(key, value)
+    if "tools" not in request:
+        tools = _tool_names(attrs)
+        if tools is not None:
+            request["tools"] = tools
     return request
 
 
@@ -298,7 +361,10 @@ def _llm_call(
     if operation is None:
         operation = "embeddings" if run_type == "embedding" else "chat"
     found = _llm_fields(attrs)
+    params = _invocation_parameters(attrs)
     request_model = _str(found.get("request_model"))
+    if request_model is None and params is not None:
+        request_model = _str(params.get("model"))  # OpenInference's requested model
     response_model = _str(found.get("response_model"))
     model = response_model or request_model or "unknown"
     provider = _str(found.get("provider"))
@@ -348,7 +414,7 @@ def _llm_call(
         error=error,
         error_type=error_type,
         cost=cost,
-        request=_request(attrs) or None,
+        request=_request(attrs, params) or None,
         input=input_value,
         output=output_value,
         system_instructions=system,
@@ -424,10 +490,15 @@ def span_records(span: Span) -> List[Record]:
     agent = _str(_take(attrs, "gen_ai.agent.name", "agent.name"))
     run_kind = _str(attrs.pop("auditora.run.kind", None)) or "span"
     own_status = _str(attrs.pop("auditora.run.status", None))  # the exporter's (e.g. cancelled)
-    inputs = _parsed(_take(attrs, "input.value"))
-    attrs.pop("input.mime_type", None)
-    output = _parsed(_take(attrs, "output.value"))
-    attrs.pop("output.mime_type", None)
+    # A value the instrumentation hid (OpenInference's trace config) stays an attribute.
+    inputs = _parsed(_content(attrs.get("input.value")))
+    if inputs is not None:
+        attrs.pop("input.value")
+        attrs.pop("input.mime_type", None)
+    output = _parsed(_content(attrs.get("output.value")))
+    if output is not None:
+        attrs.pop("output.value")
+        attrs.pop("output.mime_type", None)
     if llm is not None:
         if llm.input is None and inputs is not None:
             llm.input = inputs
@@ -453,6 +524,9 @@ def span_records(span: Span) -> List[Record]:
                         session_id,
                     )
                 )
+        elif name == OPENINFERENCE_FIRST_TOKEN_EVENT and llm is not None:
+            if llm.time_to_first_token is None:
+                llm.time_to_first_token = max(0, time_ns - span.start_ns) / 1e9
         elif name == "gen_ai.evaluation.result":
             events.append(
                 _evaluation(event_attrs, time_ns, span.span_id, span.trace_id, session_id)
@@ -479,8 +553,11 @@ def span_records(span: Span) -> List[Record]:
                 message[len(prefix) :] if prefix and message.startswith(prefix) else message
             )
             error_message = error_message or None
-        if llm is not None and llm.error is None:
-            llm.error = error_message or error_type
+        if llm is not None:
+            if llm.error is None:
+                llm.error = error_message or error_type
+            if llm.error_type is None:  # OpenInference: only the exception event names it
+                llm.error_type = error_type
     if span.kind in SPAN_KINDS and span.kind != 1:
         attrs["otel.span.kind"] = SPAN_KINDS[span.kind]
     service = span.resource.get("service.name")

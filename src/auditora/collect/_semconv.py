@@ -65,3 +65,17 @@ RUN_TYPES_BY_GENAI_OPERATION: Dict[str, str] = {
 MODEL_OPERATIONS = frozenset(
     {"chat", "text_completion", "generate_content", "completion", "embeddings"}
 )
+
+#: OpenInference's flattened lists name each element's type after its index
+#: (``llm.input_messages.0.message.role``, ``message.tool_calls.0.tool_call.id``,
+#: ``message.contents.0.message_content.text``): those wrappers are not kept as keys.
+OPENINFERENCE_ELEMENT_WRAPPERS = frozenset(
+    {"message", "tool_call", "message_content", "tool", "document", "embedding"}
+)
+
+#: The span event OpenInference's openai instrumentation adds when a stream's first
+#: chunk arrives (the time to first token is its time minus the span's start).
+OPENINFERENCE_FIRST_TOKEN_EVENT = "First Token Stream Event"
+
+#: What OpenInference writes in place of a value its trace config hides.
+OPENINFERENCE_REDACTED = "__REDACTED__"
