@@ -1,4 +1,10 @@
-"""Reading a store: sessions, runs, trace trees, records, aggregates, errors."""
+"""Reading a store: sessions, runs, trace trees, records, aggregates, errors.
+
+The reader's tests run on both backends (``store_url``: SQLite and PostgreSQL) and
+expect the very same answers; the file-specific ones (a corrupt file, a reader's
+lock) and the PostgreSQL-specific ones (no schema yet, a read-only transaction,
+an unreachable server) say which backend they are about.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,11 @@ from typing import Any, Dict, List
 
 import pytest
 
+from _backends import is_postgres, pg_server, pg_url, store_url
+from _backends import write as write_to
 from auditora.store import SCHEMA_VERSION, StoreError, open_store, write_batch
+
+_ = (pg_server, pg_url, store_url)  # fixtures
 
 T = "t" * 32
 
@@ -118,14 +128,23 @@ RECORDS: List[Dict[str, Any]] = [
 
 
 @pytest.fixture
-def store_path(tmp_path: Path) -> Path:
+def store_path(store_url: str) -> str:
+    """RECORDS in a store of each backend (created by ``open_store(readonly=False)``)."""
+    open_store(store_url, readonly=False).close()
+    assert write_to(store_url, RECORDS) == len(RECORDS) - 1
+    return store_url
+
+
+@pytest.fixture
+def sqlite_path(tmp_path: Path) -> Path:
+    """RECORDS in a SQLite file (for the tests about files)."""
     path = tmp_path / "a.db"
     with open_store(path, readonly=False) as writer:
         assert write_batch(writer._conn, RECORDS) == len(RECORDS) - 1
     return path
 
 
-def test_sessions_with_aggregates(store_path: Path) -> None:
+def test_sessions_with_aggregates(store_path: str) -> None:
     """sessions() lists every session with its counts, tokens, cost and pass rate."""
     with open_store(store_path) as store:
         by_id = {s["session_id"]: s for s in store.sessions()}
@@ -139,13 +158,13 @@ def test_sessions_with_aggregates(store_path: Path) -> None:
     assert (by_id["s2"]["eval_pass_rate"], by_id["s2"]["state"]) == (None, {})
 
 
-def test_session_lookup(store_path: Path) -> None:
+def test_session_lookup(store_path: str) -> None:
     """session(id) returns one session or None."""
     with open_store(store_path) as store:
         assert (store.session("s2")["run_count"], store.session("nope")) == (1, None)
 
 
-def test_runs_and_run(store_path: Path) -> None:
+def test_runs_and_run(store_path: str) -> None:
     """runs() filters by session, trace and status; run() finds one by id."""
     with open_store(store_path) as store:
         assert [r["name"] for r in store.runs(session_id="s1")] == ["ra", "rb", "rd", "rc"]
@@ -155,7 +174,7 @@ def test_runs_and_run(store_path: Path) -> None:
         assert store.run("0" * 16) is None
 
 
-def test_trace_tree_nests_children(store_path: Path) -> None:
+def test_trace_tree_nests_children(store_path: str) -> None:
     """trace_tree() nests runs under their parents; an orphan is a root."""
 
     def shape(nodes: List[Dict[str, Any]]) -> list:
@@ -166,7 +185,7 @@ def test_trace_tree_nests_children(store_path: Path) -> None:
     assert shape(tree) == [("re", []), ("ra", [("rb", [("rd", [])]), ("rc", [])])]
 
 
-def test_traces_listing(store_path: Path) -> None:
+def test_traces_listing(store_path: str) -> None:
     """traces() summarises each trace with its root name and error count."""
     with open_store(store_path) as store:
         assert store.traces() == [
@@ -181,7 +200,7 @@ def test_traces_listing(store_path: Path) -> None:
         ]
 
 
-def test_record_queries(store_path: Path) -> None:
+def test_record_queries(store_path: str) -> None:
     """events, logs, llm_calls, evaluations, agent_messages and metrics decode JSON columns."""
     with open_store(store_path) as store:
         assert [e["metadata"] for e in store.events(run_id="b" * 16)] == [{"k": [1]}]
@@ -198,7 +217,7 @@ def test_record_queries(store_path: Path) -> None:
         assert store.latest_metrics("s1") == {"m": 2.0, "n": 5.0}
 
 
-def test_summary(store_path: Path) -> None:
+def test_summary(store_path: str) -> None:
     """summary() gives store-wide totals."""
     with open_store(store_path) as store:
         s = store.summary()
@@ -233,30 +252,40 @@ def test_foreign_database_raises_store_error(tmp_path: Path) -> None:
         open_store(other)
 
 
-def test_newer_schema_is_refused(store_path: Path) -> None:
-    """A store from a newer Auditora is refused for reading and writing."""
-    conn = sqlite3.connect(store_path)
-    conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+def _set_version(target: str, version: int) -> None:
+    if is_postgres(target):
+        import psycopg
+
+        with psycopg.connect(target, autocommit=True) as pg:
+            pg.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (str(version),))
+        return
+    conn = sqlite3.connect(target)
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
     conn.commit()
     conn.close()
-    with pytest.raises(StoreError):
+
+
+def test_newer_schema_is_refused(store_path: str) -> None:
+    """A store from a newer Auditora is refused for reading and writing."""
+    _set_version(store_path, 99)
+    with pytest.raises(StoreError, match="schema version 99"):
         open_store(store_path)
-    with pytest.raises(StoreError):
+    with pytest.raises(StoreError, match="schema version 99"):
         open_store(store_path, readonly=False)
 
 
-def test_migration_is_idempotent(store_path: Path) -> None:
+def test_migration_is_idempotent(store_path: str) -> None:
     """Opening an up-to-date store for writing again keeps its data."""
     with open_store(store_path, readonly=False) as store:
         assert (store.schema_version(), store.summary()["runs"]) == (SCHEMA_VERSION, 5)
 
 
-def test_reader_does_not_block_writer(store_path: Path) -> None:
+def test_reader_does_not_block_writer(sqlite_path: Path) -> None:
     """A read-only store with an open read transaction does not block a writer."""
-    reader = open_store(store_path)
+    reader = open_store(sqlite_path)
     reader._conn.execute("BEGIN")
     reader._conn.execute("SELECT count(*) FROM runs").fetchone()
-    writer = sqlite3.connect(store_path, timeout=0.5)
+    writer = sqlite3.connect(sqlite_path, timeout=0.5)
     writer.execute("INSERT INTO logs (level, message) VALUES ('INFO', 'while reading')")
     writer.commit()
     writer.close()
@@ -265,10 +294,149 @@ def test_reader_does_not_block_writer(store_path: Path) -> None:
     reader.close()
 
 
-def test_read_only_store_refuses_writes(store_path: Path) -> None:
-    """A read-only store cannot modify the file."""
-    with open_store(store_path) as store, pytest.raises(sqlite3.OperationalError):
-        store._conn.execute("DELETE FROM runs")
+def test_read_only_store_refuses_writes(store_path: str) -> None:
+    """A read-only store cannot modify its file or database (PostgreSQL: every
+    transaction is read-only), even through the query plumbing other modules use."""
+    with open_store(store_path) as store:
+        if is_postgres(store_path):
+            import psycopg
+
+            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+                store._conn.execute("DELETE FROM runs")
+        else:
+            with pytest.raises(sqlite3.OperationalError):
+                store._conn.execute("DELETE FROM runs")
+        with pytest.raises(StoreError, match=r"read-only|readonly"):
+            store._query("DELETE FROM logs WHERE level = ?", ["ERROR"])
+    with open_store(store_path) as store:
+        assert store.summary()["runs"] == 5 and store.logs(level="ERROR")
+
+
+def test_query_takes_portable_sql_with_question_mark_placeholders(store_path: str) -> None:
+    """Store._query translates ``?`` for the backend, leaves a ``?`` or ``%`` inside a
+    literal alone, and returns ints as ints and JSON columns decoded."""
+    with open_store(store_path) as store:
+        rows = store._query(
+            "SELECT run_id, attributes, start_ns, '?%' AS mark FROM runs"
+            " WHERE session_id = ? AND name LIKE ? ORDER BY start_ns LIMIT ?",
+            ["s1", "r%", 2],
+        )
+        total = store._query(
+            "SELECT sum(start_ns) AS total, avg(start_ns) AS mean, count(*) AS n FROM runs"
+        )
+    assert [(r["run_id"], r["attributes"], r["mark"]) for r in rows] == [
+        ("a" * 16, {"a": 1}, "?%"),
+        ("b" * 16, {"a": 1}, "?%"),
+    ]
+    assert type(rows[0]["start_ns"]) is int
+    assert total == [{"total": 120, "mean": 24.0, "n": 5}]
+    assert type(total[0]["total"]) is int and type(total[0]["mean"]) is float
+
+
+def test_a_store_answers_alike_on_both_backends(tmp_path: Path, pg_url: str) -> None:
+    """The same records give equal answers from every reader method on SQLite and
+    PostgreSQL (apart from the insertion ids, which each backend numbers itself)."""
+    lite = str(tmp_path / "same.db")
+    for target in (lite, pg_url):
+        open_store(target, readonly=False).close()
+        write_to(target, RECORDS)
+
+    def answers(store: Any) -> List[Any]:
+        return [
+            store.sessions(),
+            store.session("s1"),
+            store.runs(),
+            store.traces(),
+            store.trace_tree(T),
+            store.trace_outline(T),
+            store.events(),
+            store.logs(),
+            store.llm_calls(),
+            store.evaluations(),
+            store.agent_messages(),
+            store.metrics(),
+            store.latest_metrics("s1"),
+            {k: v for k, v in store.summary().items()},
+            store.find_runs(sort="cost").to_dict(),
+            store.find_runs(text="boom").to_dict(),
+            store.find_traces(status="error").to_dict(),
+            store.find_sessions(text="FIRST").to_dict(),
+            store.find_llm_calls(status="error").to_dict(),
+            store.find_evaluations(sort="value").to_dict(),
+            store.resolve_id("aaaa"),
+            store.sessions_by_prefix("s"),
+        ]
+
+    def without_ids(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: without_ids(v) for k, v in value.items() if k != "id"}
+        if isinstance(value, list):
+            return [without_ids(v) for v in value]
+        return value
+
+    with open_store(lite) as a, open_store(pg_url) as b:
+        left, right = without_ids(answers(a)), without_ids(answers(b))
+    for got, want in zip(right, left):
+        assert got == want
+        assert repr(got) == repr(want)  # the same types too (1 is not 1.0)
+
+
+def test_a_database_with_no_schema_is_refused_read_only_and_created_for_writing(
+    pg_url: str,
+) -> None:
+    """Read-only, an empty PostgreSQL database is a StoreError (and stays empty);
+    readonly=False creates the schema, and then it reads as an empty store."""
+    import psycopg
+
+    with pytest.raises(StoreError, match="no Auditora store at postgresql://"):
+        open_store(pg_url)
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT to_regclass('meta')").fetchone() == (None,)
+    with open_store(pg_url, readonly=False) as store:
+        assert (store.schema_version(), store.sessions(), store.backend) == (
+            SCHEMA_VERSION,
+            [],
+            "postgresql",
+        )
+    with open_store(pg_url) as store:
+        assert store.summary()["runs"] == 0 and store.readonly
+
+
+def test_a_postgres_password_never_shows_in_errors_or_repr(pg_url: str) -> None:
+    """The password is masked in the store's repr and path, and in the error of a
+    server that cannot be reached."""
+    from pg_server import free_port
+
+    secret = "s3cr3t-pw"
+    url = pg_url.replace("postgres@", f"postgres:{secret}@")  # (trust: any password goes)
+    open_store(url, readonly=False).close()
+    with open_store(url) as store:
+        assert secret not in repr(store) and secret not in store.path
+        assert "***" in store.path
+    dead = f"postgresql://ann:{secret}@127.0.0.1:{free_port()}/db?connect_timeout=2"
+    with pytest.raises(StoreError) as caught:
+        open_store(dead)
+    assert secret not in str(caught.value) and "postgresql://ann:***@" in str(caught.value)
+
+
+def test_an_unknown_store_scheme_is_an_error_not_a_file(tmp_path: Path) -> None:
+    """mysql://... is refused, and no file or directory is created for it."""
+    import os
+
+    here = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        with pytest.raises(StoreError, match="unknown store scheme"):
+            open_store("mysql://u@h/db")
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        os.chdir(here)
+
+
+def test_a_sqlite_url_opens_the_file(sqlite_path: Path) -> None:
+    """sqlite:///abs/path names the same store as the path."""
+    with open_store(f"sqlite://{sqlite_path}") as store:  # sqlite:///tmp/...
+        assert store.summary()["runs"] == 5 and store.backend == "sqlite"
 
 
 def test_record_rows_match_serialized_rows(tmp_path: Path) -> None:

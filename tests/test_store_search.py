@@ -1,7 +1,8 @@
 """The store's search API: find_runs/traces/sessions/llm_calls/evaluations and resolve_id.
 
 The store is written by the library itself (sentinel runs, LLM calls, logs and
-evaluations through the recorder and the SQLite sink), then searched.
+evaluations through the recorder and the store's sink), then searched: once in a
+SQLite file and once in a PostgreSQL database, with the same expectations.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from typing import Any, Iterator
 import pytest
 
 import auditora
+from _backends import BACKENDS, fresh_store, is_postgres, pg_server
 from auditora import report, sentinel
 from auditora.store import AmbiguousId, NotFound, Page, open_store
 from auditora.store._reader import MAX_PAGE
 
+_ = pg_server  # the fixture fresh_store uses
 
-def _build(path: Path) -> None:
+
+def _build(path: Any) -> None:
     """Three sessions: a tidy one, one whose trace fails deep inside, one costly."""
     auditora.configure(store=str(path), console=False, capture_content=True)
 
@@ -62,11 +66,14 @@ def _build(path: Path) -> None:
     auditora.shutdown()
 
 
-@pytest.fixture(scope="module")
-def store_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = tmp_path_factory.mktemp("search") / "search.db"
-    _build(path)
-    yield path
+@pytest.fixture(scope="module", params=BACKENDS)
+def store_path(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The three sessions in a store of each backend (a path or a PostgreSQL URL)."""
+    target = fresh_store(request, request.param, tmp_path_factory.mktemp("search"))
+    _build(target)
+    yield target
     auditora.configure(console=False)
 
 
@@ -223,8 +230,11 @@ def test_an_ambiguous_prefix_lists_candidates(store: Any) -> None:
     assert common in str(caught.value)
 
 
-def test_the_search_indexes_exist_and_are_used(store_path: Path) -> None:
+def test_the_search_indexes_exist_and_are_used(store_path: str) -> None:
     """Migration 3 adds the search indexes; the error list and traces list use them."""
+    if is_postgres(store_path):
+        _postgres_indexes(store_path)
+        return
     conn = sqlite3.connect(store_path)
     try:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
@@ -247,6 +257,29 @@ def test_the_search_indexes_exist_and_are_used(store_path: Path) -> None:
         assert "runs_roots" in plan
     finally:
         conn.close()
+
+
+def _postgres_indexes(url: str) -> None:
+    """The same indexes in PostgreSQL, and the planner using them (sequential scans
+    off: a three-session table is otherwise read whole, whatever its indexes)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        names = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes")}
+        assert {"runs_status", "runs_roots", "sessions_last", "llm_calls_time"} <= names
+        conn.execute("SET enable_seqscan = off")
+        for sql, index in (
+            (
+                "SELECT * FROM runs WHERE status = 'error' ORDER BY start_ns DESC LIMIT 5",
+                "runs_status",
+            ),
+            (
+                "SELECT * FROM runs WHERE parent_id IS NULL ORDER BY start_ns DESC LIMIT 5",
+                "runs_roots",
+            ),
+        ):
+            plan = " ".join(str(r[0]) for r in conn.execute("EXPLAIN " + sql))
+            assert index in plan, plan
 
 
 def test_a_version_2_store_gains_the_search_indexes(tmp_path: Path) -> None:

@@ -37,7 +37,16 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 from .._serialize import Part
-from ._schema import BY_KIND, MIGRATIONS, SCHEMA_VERSION, TABLES, Column, StoreError, Table
+from ._schema import (
+    BY_KIND,
+    INDEXES_V3,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    TABLES,
+    Column,
+    StoreError,
+    Table,
+)
 from ._url import mask
 from ._writer import Written, _spans, _statement_columns, write_isolated
 
@@ -50,6 +59,7 @@ __all__ = [
     "PostgresWriter",
     "StoreUnavailable",
     "connect",
+    "connect_reader",
     "connect_writer",
     "create_statements",
     "migrate",
@@ -83,7 +93,11 @@ def pg_type(column: Column) -> str:
 
 
 def _definition(column: Column) -> str:
-    return f"{column.name} {pg_type(column)}{' ' + column.constraint if column.constraint else ''}"
+    # Text in byte order, as SQLite's BINARY collation: ids sort, compare and range-scan
+    # (an id prefix) alike in both stores, whatever the database's locale.
+    collate = ' COLLATE "C"' if pg_type(column) == "TEXT" else ""
+    constraint = " " + column.constraint if column.constraint else ""
+    return f"{column.name} {pg_type(column)}{collate}{constraint}"
 
 
 def create_statements(table: Table, version: int = SCHEMA_VERSION) -> List[str]:
@@ -102,12 +116,21 @@ def _indexes(table: Table) -> List[str]:
     ]
 
 
+#: The search indexes of schema version 3 (``INDEXES_V3``: the same statements are valid
+#: PostgreSQL), by name: created by the migration to version 3, and whenever missing.
+SEARCH_INDEXES: Dict[str, str] = {
+    re.split(r"\s+", s.split(" EXISTS ", 1)[1], maxsplit=1)[0]: s for s in INDEXES_V3
+}
+
+
 def _migration(version: int) -> List[str]:
     if version == 1:
         return [
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)",
             *(s for table in TABLES for s in create_statements(table, 1)),
         ]
+    if version == 3:
+        return list(SEARCH_INDEXES.values())
     return [
         f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS {_definition(c)}"
         for table in TABLES
@@ -177,6 +200,9 @@ def migrate(conn: psycopg.Connection[Any]) -> None:
             for (suffix, _), statement in zip(table.indexes, _indexes(table)):
                 if f"{table.name}_{suffix}" not in present:
                     conn.execute(statement)
+        for name, statement in SEARCH_INDEXES.items():
+            if name not in present:
+                conn.execute(statement)
         if version != SCHEMA_VERSION:
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
@@ -201,6 +227,81 @@ def connect_writer(url: str, timeout: float = 10.0) -> psycopg.Connection[Any]:
     except BaseException:
         conn.close()
         raise
+    return conn
+
+
+def _reader_options(url: str) -> str:
+    """The URL's libpq ``options`` with every transaction read-only appended."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        given = str(conninfo_to_dict(url).get("options") or "")
+    except Exception:  # a malformed URL: connect() reports it (masked)
+        given = ""
+    return f"{given} -c default_transaction_read_only=on".strip()
+
+
+def _numbers(conn: psycopg.Connection[Any]) -> None:
+    """Load ``numeric`` (``sum`` of a BIGINT column, ``avg``) as SQLite gives it: an int
+    when integral, else a float (never a ``Decimal``), for every query on ``conn``."""
+    from psycopg.adapt import Loader
+
+    class _Number(Loader):
+        def load(self, data: Any) -> Any:
+            text = bytes(data).decode("ascii")
+            if text.lstrip("-").isdigit():
+                return int(text)
+            return float(text)  # a fraction, an exponent, NaN or Infinity
+
+    conn.adapters.register_loader("numeric", _Number)
+
+
+def connect_reader(
+    url: str, readonly: bool = True, timeout: float = 10.0
+) -> psycopg.Connection[Any]:
+    """A connection for :class:`~auditora.store.Store` over PostgreSQL, in autocommit
+    (each query sees the newest commits and holds no snapshot between queries).
+
+    ``readonly``: every transaction read-only (``default_transaction_read_only``),
+    and a database with no Auditora schema is a :class:`StoreError`, as a missing
+    SQLite file is; otherwise the schema is created or migrated (:func:`connect_writer`).
+    Errors name the store with its password masked.
+    """
+    psycopg = psycopg_module()
+    try:
+        if readonly:
+            conn = psycopg.connect(
+                url,
+                connect_timeout=max(1, math.ceil(timeout)),
+                application_name="auditora",
+                autocommit=True,
+                options=_reader_options(url),
+            )
+        else:
+            conn = connect_writer(url, timeout)
+            conn.autocommit = True
+    except psycopg.OperationalError as exc:
+        raise StoreError(f"cannot reach the store {mask(url)}: {_line(exc)}") from None
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot use the store {mask(url)}: {_line(exc)}") from None
+    try:
+        _numbers(conn)
+        version = read_version(conn)
+    except psycopg.Error as exc:
+        conn.close()
+        raise StoreError(f"cannot read the store {mask(url)}: {_line(exc)}") from None
+    if version == 0:
+        conn.close()
+        raise StoreError(
+            f"no Auditora store at {mask(url)}: the database has no Auditora schema yet "
+            "(a writer, configure(store=...), creates it)"
+        )
+    if version > SCHEMA_VERSION:
+        conn.close()
+        raise StoreError(
+            f"{mask(url)} has schema version {version}; this Auditora reads up to "
+            f"{SCHEMA_VERSION} (upgrade auditora)"
+        )
     return conn
 
 

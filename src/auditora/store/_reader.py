@@ -1,8 +1,14 @@
 """Reading a store: the query API used by the CLI, the viewer and users.
 
 Every method returns plain dicts and lists (JSON columns decoded), ready for
-``json.dumps``. A read-only store opens the file with ``mode=ro`` and never
-takes a write lock, so it does not block processes writing the same file.
+``json.dumps``. A read-only SQLite store opens the file with ``mode=ro`` and
+never takes a write lock, so it does not block processes writing the same file.
+
+One set of queries serves both backends: they are written in SQLite's SQL with
+``?`` placeholders, and the store's :class:`~._dialect.Dialect` supplies the
+fragments PostgreSQL spells differently and translates the placeholders
+(:meth:`Store._query` does so for every caller, other modules' too). A read-only
+PostgreSQL store runs every query in a read-only transaction.
 """
 
 from __future__ import annotations
@@ -12,9 +18,11 @@ import os
 import sqlite3
 import threading
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from ._dialect import POSTGRES, SQLITE, Dialect
 from ._schema import JSON_COLUMNS, SCHEMA_VERSION, StoreError, connect_writer, read_version
+from ._url import mask, parse_store
 
 __all__ = ["AmbiguousId", "NotFound", "Page", "Store", "open_store"]
 
@@ -36,8 +44,32 @@ TEXT_SCAN_ROWS = 100_000
 
 # A run's roll-up: its subtree's LLM totals, kept in its attributes when it ends
 # (``llm/rollups.py``); a root run's are its trace's.
-_COST = "json_extract(r.attributes, '$.\"llm.cost_usd\"')"
-_TOKENS = "json_extract(r.attributes, '$.\"llm.total_tokens\"')"
+_COST_KEY = "llm.cost_usd"
+_TOKENS_KEY = "llm.total_tokens"
+
+
+def _rollups(d: Dialect) -> str:
+    """The select list's ``cost`` and ``total_tokens`` of a run ``r`` (its roll-up)."""
+    cost, tokens = (
+        d.json_value("r.attributes", _COST_KEY),
+        d.json_value("r.attributes", _TOKENS_KEY),
+    )
+    return f"{cost} AS cost, {tokens} AS total_tokens"
+
+
+def _run_sorts(d: Dialect, errors: str) -> Dict[str, str]:
+    """The sort keys of runs ``r`` (``errors``: the expression putting failures first)."""
+    return {
+        "start": "r.start_ns",
+        "duration": "r.duration_ns",
+        "cost": d.json_number("r.attributes", _COST_KEY),
+        "tokens": d.json_number("r.attributes", _TOKENS_KEY),
+        "errors": errors,
+    }
+
+
+#: SQL counting a table's failed runs (a sum of booleans is not portable).
+_ERRORS = "coalesce(sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END), 0)"
 
 
 class NotFound(LookupError):
@@ -80,7 +112,8 @@ class Page:
 class _Where:
     """A WHERE clause built from optional filters (a filter given None is left out)."""
 
-    def __init__(self) -> None:
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
         self.parts: List[str] = []
         self.params: List[Any] = []
 
@@ -98,7 +131,7 @@ class _Where:
 
     def like(self, column: str, value: Optional[str]) -> None:
         if value:
-            self.add(f"{column} LIKE ? ESCAPE '\\'", _pattern(value))
+            self.add(f"{column} {self.dialect.like} ? ESCAPE '\\'", _pattern(value))
 
     def sql(self) -> str:
         return " WHERE " + " AND ".join(self.parts) if self.parts else ""
@@ -124,7 +157,7 @@ def _order(sort: str, descending: bool, keys: Dict[str, str], tie: str) -> str:
 
 
 def _text_runs(
-    text: str, since_ns: Optional[int], until_ns: Optional[int]
+    d: Dialect, text: str, since_ns: Optional[int], until_ns: Optional[int]
 ) -> Tuple[str, List[Any]]:
     """SQL selecting the ids of the runs free text matches, and its parameters.
 
@@ -134,9 +167,10 @@ def _text_runs(
     always searched (the runs_status index finds them, however old).
     """
     p = _pattern(text)
-    like = "LIKE ? ESCAPE '\\'"
+    like = f"{d.like} ? ESCAPE '\\'"
+    js = d.json_text
     if since_ns is None and until_ns is None:
-        newest_runs = "SELECT * FROM runs ORDER BY rowid DESC LIMIT ?"
+        newest_runs = f"SELECT * FROM runs ORDER BY {d.newest_runs} DESC LIMIT ?"
         run_params: List[Any] = [TEXT_SCAN_ROWS]
     else:
         newest_runs = (
@@ -144,16 +178,18 @@ def _text_runs(
         )
         run_params = [since_ns or 0, until_ns if until_ns is not None else 2**63 - 1]
         run_params.append(TEXT_SCAN_ROWS)
+    # (The ids of logs and LLM calls are their insertion order: "newest" is only the
+    # scan's bound, so PostgreSQL's identity order, close to it, serves as well.)
     sql = (
-        f"SELECT run_id FROM ({newest_runs}) WHERE name {like} OR error_message {like}"
-        f" OR inputs {like} OR output {like}"
+        f"SELECT run_id FROM ({newest_runs}) nr WHERE name {like} OR error_message {like}"
+        f" OR {js('inputs')} {like} OR {js('output')} {like}"
         f" UNION SELECT run_id FROM runs WHERE status = 'error'"
         f" AND (error_message {like} OR traceback {like})"
-        f" UNION SELECT run_id FROM (SELECT run_id, message FROM logs ORDER BY id DESC LIMIT ?)"
+        f" UNION SELECT run_id FROM (SELECT run_id, message FROM logs ORDER BY id DESC LIMIT ?) nl"
         f" WHERE message {like}"
         " UNION SELECT run_id FROM (SELECT run_id, input, output, system_instructions"
-        f" FROM llm_calls ORDER BY id DESC LIMIT ?) WHERE input {like} OR output {like}"
-        f" OR system_instructions {like}"
+        f" FROM llm_calls ORDER BY id DESC LIMIT ?) nc WHERE {js('input')} {like}"
+        f" OR {js('output')} {like} OR {js('system_instructions')} {like}"
     )
     params = [*run_params, p, p, p, p, p, p, TEXT_SCAN_ROWS, p, TEXT_SCAN_ROWS, p, p, p]
     return sql, params
@@ -189,38 +225,76 @@ def _run_filters(
     where.cmp("r.start_ns", ">=", since_ns)
     where.cmp("r.start_ns", "<", until_ns)
     where.cmp("r.duration_ns", ">=", min_duration_ns)
-    where.cmp(_COST, ">=", min_cost)
+    where.cmp(where.dialect.json_number("r.attributes", _COST_KEY), ">=", min_cost)
 
 
 class Store:
-    """An open store file. Create it with :func:`open_store`; close it with :meth:`close`.
+    """An open store: a SQLite file or a PostgreSQL database. Create it with
+    :func:`open_store`; close it with :meth:`close`.
 
     Usable as a context manager. Methods may be called from several threads
-    (one connection, serialized by a lock).
+    (one connection, serialized by a lock). Both backends give the same answers:
+    the same keys, types and orders.
     """
 
-    def __init__(self, conn: sqlite3.Connection, path: str, readonly: bool) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        path: str,
+        readonly: bool,
+        dialect: Dialect = SQLITE,
+        reopen: Optional[Callable[[], Any]] = None,
+    ) -> None:
         self._conn = conn
         self._lock = threading.Lock()
-        #: The store file's path.
+        self._reopen = reopen
+        #: The store file's path, or the PostgreSQL URL with its password masked.
         self.path = path
         #: True when the store was opened read-only.
         self.readonly = readonly
+        #: The SQL this store's backend speaks (``dialect.name``: sqlite or postgresql).
+        self.dialect = dialect
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.dialect.name
+
+    def __repr__(self) -> str:
+        return f"Store({self.path!r}, backend={self.backend!r}, readonly={self.readonly})"
 
     # -- plumbing ----------------------------------------------------------
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> List[Dict[str, Any]]:
+    def _fetch(self, sql: str, params: Sequence[Any]) -> Tuple[List[str], List[Any]]:
+        """(column names, rows) of ``sql`` (``?`` placeholders, any backend). A lost
+        PostgreSQL connection (a server restart) is reopened once and the query re-run."""
+        errors = self.dialect.errors()
         try:
             with self._lock:
-                cur = self._conn.execute(sql, tuple(params))
-                names = [d[0] for d in cur.description]
-                rows = cur.fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot read the store {self.path!r}: {exc}") from exc
+                try:
+                    return self.dialect.fetch(self._conn, sql, params)
+                except errors:
+                    if self._reopen is None or not self.dialect.broken(self._conn):
+                        raise
+                    self._conn = self._reopen()
+                    return self.dialect.fetch(self._conn, sql, params)
+        except StoreError:
+            raise
+        except errors as exc:
+            raise StoreError(f"cannot read the store {self.path!r}: {mask(str(exc))}") from exc
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> List[Dict[str, Any]]:
+        """Rows of ``sql`` as dicts, JSON columns decoded and ``success`` a bool.
+
+        ``sql`` is portable SQL with ``?`` placeholders (SQLite's), translated for the
+        store's backend: other modules may call this with their own queries.
+        """
+        names, rows = self._fetch(sql, params)
+        decode = [n in JSON_COLUMNS and self.dialect.decodes_json for n in names]
         out = []
         for row in rows:
             item = {}
-            for name, value in zip(names, row):
-                item[name] = _decode(value) if name in JSON_COLUMNS else value
+            for name, json_text, value in zip(names, decode, row):
+                item[name] = _decode(value) if json_text else value
             if "success" in item and item["success"] is not None:
                 item["success"] = bool(item["success"])
             out.append(item)
@@ -253,6 +327,7 @@ class Store:
         """Close the connection (idempotent)."""
         with self._lock:
             self._conn.close()
+            self._reopen = None
 
     def __enter__(self) -> Store:
         return self
@@ -263,7 +338,10 @@ class Store:
     def schema_version(self) -> int:
         """The schema version recorded in the file."""
         with self._lock:
-            return read_version(self._conn)
+            try:
+                return self.dialect.version(self._conn)
+            except self.dialect.errors() as exc:
+                raise StoreError(f"cannot read the store {self.path!r}: {mask(str(exc))}") from exc
 
     # -- sessions ----------------------------------------------------------
     # INDEXED BY: a session's few runs, not every failed run of the store (which
@@ -271,7 +349,7 @@ class Store:
     _SESSION_SQL = """
         SELECT s.session_id, s.name, s.tags, s.state, s.first_ns, s.last_ns,
           (SELECT count(*) FROM runs r WHERE r.session_id = s.session_id) AS run_count,
-          (SELECT count(*) FROM runs r INDEXED BY runs_session
+          (SELECT count(*) FROM runs r{runs_session}
              WHERE r.session_id = s.session_id AND r.status = 'error') AS error_count,
           (SELECT count(*) FROM logs l WHERE l.session_id = s.session_id
              AND l.level IN ('ERROR', 'CRITICAL')) AS error_logs,
@@ -286,6 +364,9 @@ class Store:
              AND e.status = 'PASS') AS evaluations_passed
         FROM sessions s
     """
+
+    def _session_sql(self) -> str:
+        return self._SESSION_SQL.format(runs_session=self.dialect.indexed_by("runs_session"))
 
     @staticmethod
     def _finish_session(row: Dict[str, Any]) -> Dict[str, Any]:
@@ -308,7 +389,7 @@ class Store:
         input_tokens, output_tokens, total_tokens, cost, evaluations,
         evaluations_passed, eval_pass_rate``.
         """
-        sql = self._SESSION_SQL + " ORDER BY coalesce(s.last_ns, s.first_ns) DESC, s.session_id"
+        sql = self._session_sql() + " ORDER BY coalesce(s.last_ns, s.first_ns) DESC, s.session_id"
         params: List[Any] = []
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
@@ -317,7 +398,7 @@ class Store:
 
     def session(self, session_id: str) -> Optional[Dict[str, Any]]:
         """One session with its aggregates (as in :meth:`sessions`), or None."""
-        rows = self._query(self._SESSION_SQL + " WHERE s.session_id = ?", [session_id])
+        rows = self._query(self._session_sql() + " WHERE s.session_id = ?", [session_id])
         return self._finish_session(rows[0]) if rows else None
 
     # -- runs --------------------------------------------------------------
@@ -359,7 +440,7 @@ class Store:
             params.append(session_id)
         sql = (
             "SELECT trace_id, min(start_ns) AS start_ns, max(end_ns) AS end_ns, "
-            "count(*) AS run_count, sum(status = 'error') AS error_count, "
+            f"count(*) AS run_count, {_ERRORS} AS error_count, "
             "(SELECT r2.name FROM runs r2 WHERE r2.trace_id = runs.trace_id "
             " ORDER BY r2.start_ns LIMIT 1) AS root_name "
             f"FROM runs{where} GROUP BY trace_id ORDER BY start_ns DESC"
@@ -528,16 +609,12 @@ class Store:
         # at COUNT_CAP + 1: past it a filtered count would read the whole table
         # where the page itself stops after a few rows.
         body = select[select.index(" FROM ") :]
-        sql = f"SELECT count(*) FROM (SELECT 1{body}{where.sql()} LIMIT {COUNT_CAP + 1})"
+        sql = f"SELECT count(*) FROM (SELECT 1{body}{where.sql()} LIMIT {COUNT_CAP + 1}) q"
         return int(self._scalar(sql, where.params) or 0)
 
     def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        try:
-            with self._lock:
-                row = self._conn.execute(sql, tuple(params)).fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot read the store {self.path!r}: {exc}") from exc
-        return row[0] if row else None
+        rows = self._fetch(sql, params)[1]
+        return rows[0][0] if rows else None
 
     def find_runs(
         self,
@@ -570,7 +647,8 @@ class Store:
         content (see ``docs/store.md``, *Search*). ``sort`` is one of ``start,
         duration, cost, tokens, errors`` (errors: failed runs first).
         """
-        where = _Where()
+        d = self.dialect
+        where = _Where(d)
         where.eq("r.status", status)
         where.eq("r.parent_id", parent_id)
         _run_filters(
@@ -582,21 +660,15 @@ class Store:
         if model is not None:
             where.add("r.run_id IN (SELECT run_id FROM llm_calls WHERE model = ?)", model)
         if text:
-            sql, params = _text_runs(text, since_ns, until_ns)
+            sql, params = _text_runs(d, text, since_ns, until_ns)
             where.add(f"r.run_id IN ({sql})", *params)
         order = _order(
             sort,
             descending,
-            {
-                "start": "r.start_ns",
-                "duration": "r.duration_ns",
-                "cost": _COST,
-                "tokens": _TOKENS,
-                "errors": "(r.status = 'error')",
-            },
+            _run_sorts(d, "(r.status = 'error')"),
             tie="r.start_ns DESC, r.run_id",
         )
-        select = f"SELECT r.*, {_COST} AS cost, {_TOKENS} AS total_tokens FROM runs r"
+        select = f"SELECT r.*, {_rollups(d)} FROM runs r"
         return self._page(select, where, order, limit, offset)
 
     def find_traces(
@@ -629,7 +701,8 @@ class Store:
         trace's); ``status``, ``model`` and ``text`` to any run of the trace.
         ``sort``: ``start, duration, cost, tokens, errors``.
         """
-        where = _Where()
+        d = self.dialect
+        where = _Where(d)
         where.add("r.parent_id IS NULL")
         _run_filters(
             where, name, kind, agent, session_id, trace_id,
@@ -642,24 +715,15 @@ class Store:
             where.add(f"NOT {failed} AND r.status = ?", status)
         if model is not None:  # probed per root through llm_calls_trace
             where.add(
-                "EXISTS (SELECT 1 FROM llm_calls c INDEXED BY llm_calls_trace"
+                f"EXISTS (SELECT 1 FROM llm_calls c{d.indexed_by('llm_calls_trace')}"
                 " WHERE c.trace_id = r.trace_id AND c.model = ?)",
                 model,
             )
         if text:
-            sql, params = _text_runs(text, since_ns, until_ns)
+            sql, params = _text_runs(d, text, since_ns, until_ns)
             where.add(f"r.trace_id IN (SELECT trace_id FROM runs WHERE run_id IN ({sql}))", *params)
         order = _order(
-            sort,
-            descending,
-            {
-                "start": "r.start_ns",
-                "duration": "r.duration_ns",
-                "cost": _COST,
-                "tokens": _TOKENS,
-                "errors": "coalesce(e.n, 0)",
-            },
-            tie="r.start_ns DESC, r.run_id",
+            sort, descending, _run_sorts(d, "coalesce(e.n, 0)"), tie="r.start_ns DESC, r.run_id"
         )
         # The failed runs (found through the runs_status index) are few: grouping
         # them is cheap however many runs the store holds; only the errors sort
@@ -673,13 +737,12 @@ class Store:
         select = (
             "SELECT r.trace_id, r.run_id, r.name, r.session_id, r.agent, r.run_type,"
             " r.start_ns, r.end_ns, r.duration_ns, r.status,"
-            f" {_COST} AS cost, {_TOKENS} AS total_tokens FROM runs r{join}"
+            f" {_rollups(d)} FROM runs r{join}"
         )
         page = self._page(select, where, order, limit, offset)
         for row in page.rows:
             counts = self._query(
-                "SELECT count(*) AS runs, coalesce(sum(status = 'error'), 0) AS errors"
-                " FROM runs WHERE trace_id = ?",
+                f"SELECT count(*) AS runs, {_ERRORS} AS errors FROM runs WHERE trace_id = ?",
                 [row["trace_id"]],
             )[0]
             row["run_count"], row["error_count"] = counts["runs"], counts["errors"]
@@ -705,14 +768,16 @@ class Store:
         ``last`` (latest activity, the default), ``start``, ``duration``,
         ``errors``, ``cost``, ``tokens``.
         """
-        where = _Where()
+        d = self.dialect
+        where = _Where(d)
         where.cmp("s.last_ns", ">=", since_ns)
         where.cmp("s.first_ns", "<", until_ns)
         if text:
-            sql, params = _text_runs(text, since_ns, until_ns)
+            sql, params = _text_runs(d, text, since_ns, until_ns)
             pattern = _pattern(text)
             where.add(
-                "(s.session_id LIKE ? ESCAPE '\\' OR s.name LIKE ? ESCAPE '\\' OR s.session_id IN"
+                f"(s.session_id {d.like} ? ESCAPE '\\' OR s.name {d.like} ? ESCAPE '\\'"
+                " OR s.session_id IN"
                 f" (SELECT session_id FROM runs WHERE run_id IN ({sql})))",
                 pattern,
                 pattern,
@@ -777,7 +842,8 @@ class Store:
         system instructions and error of the newest calls (bounded as in
         ``docs/store.md``, *Search*). ``sort``: ``start, duration, cost, tokens``.
         """
-        where = _Where()
+        d = self.dialect
+        where = _Where(d)
         where.eq("c.model", model)
         if status is not None:
             if status not in ("ok", "error"):
@@ -787,11 +853,12 @@ class Store:
         where.eq("c.trace_id", trace_id)
         if text:
             pattern = _pattern(text)
+            like = f"{d.like} ? ESCAPE '\\'"
             where.add(
                 "c.id IN (SELECT id FROM (SELECT id, input, output, system_instructions, error"
-                " FROM llm_calls ORDER BY time_ns DESC LIMIT ?) WHERE input LIKE ? ESCAPE '\\'"
-                " OR output LIKE ? ESCAPE '\\' OR system_instructions LIKE ? ESCAPE '\\'"
-                " OR error LIKE ? ESCAPE '\\')",
+                f" FROM llm_calls ORDER BY time_ns DESC LIMIT ?) nc WHERE {d.json_text('input')}"
+                f" {like} OR {d.json_text('output')} {like}"
+                f" OR {d.json_text('system_instructions')} {like} OR error {like})",
                 TEXT_SCAN_ROWS,
                 *[pattern] * 4,
             )
@@ -824,7 +891,7 @@ class Store:
 
         ``status`` is ``PASS`` or ``FAIL`` (any case). ``sort``: ``start``, ``value``.
         """
-        where = _Where()
+        where = _Where(self.dialect)
         where.eq("v.metric_name", metric)
         where.eq("v.status", status.upper() if status else None)
         where.eq("v.session_id", session_id)
@@ -841,8 +908,8 @@ class Store:
         so a trace of 20,000 runs reads in tens of milliseconds)."""
         return self._query(
             "SELECT r.run_id, r.parent_id, r.name, r.start_ns, r.end_ns, r.duration_ns,"
-            f" r.status, r.agent, r.run_type, r.session_id, {_COST} AS cost,"
-            f" {_TOKENS} AS total_tokens FROM runs r WHERE r.trace_id = ?"
+            f" r.status, r.agent, r.run_type, r.session_id, {_rollups(self.dialect)}"
+            " FROM runs r WHERE r.trace_id = ?"
             " ORDER BY r.start_ns, r.run_id",
             [trace_id],
         )
@@ -905,14 +972,32 @@ class Store:
 
 
 def open_store(path: Union[str, os.PathLike[str]], readonly: bool = True) -> Store:
-    """Open the store at ``path``.
+    """Open the store at ``path``: a SQLite file (a plain path or ``sqlite:///path``) or a
+    PostgreSQL database (``postgresql://user:pass@host:5432/db``, needs
+    ``pip install 'auditora[postgres]'``).
 
     ``readonly=True`` (the default) requires an existing store and never writes
-    or locks it. ``readonly=False`` creates the file if needed and migrates it
-    to the current schema. Raises :class:`StoreError` when the file is missing
-    (read-only), not a database, not an Auditora store, or from a newer schema.
+    or locks it. ``readonly=False`` creates the store if needed and migrates it
+    to the current schema. Raises :class:`StoreError` when the store is missing
+    (read-only), not a database, not an Auditora store, from a newer schema, or
+    (PostgreSQL) cannot be reached; a password never appears in the message.
     """
-    path = os.fspath(path)
+    target = parse_store(path)
+    if target.backend == "postgresql":
+        return _open_postgres(target.target, readonly)
+    return _open_sqlite(target.target, readonly)
+
+
+def _open_postgres(url: str, readonly: bool) -> Store:
+    from ._postgres import connect_reader
+
+    def reopen() -> Any:
+        return connect_reader(url, readonly)
+
+    return Store(reopen(), mask(url), readonly, POSTGRES, reopen)
+
+
+def _open_sqlite(path: str, readonly: bool) -> Store:
     if not readonly:
         conn = connect_writer(path)
         return Store(conn, path, readonly=False)
