@@ -13,7 +13,8 @@ import time
 from contextlib import contextmanager
 from typing import IO, Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from ..store._schema import TABLES
+from ..store._schema import BY_NAME, TABLES
+from ..store._url import mask, parse_store
 from . import _format as fmt
 
 __all__ = ["CommandError", "run"]
@@ -163,13 +164,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 
 def _count_sessions(store: Any) -> int:
-    from . import _export
-
-    conn = _export.connect(store.path)
-    try:
-        return int(conn.execute("SELECT count(*) FROM sessions").fetchone()[0])
-    finally:
-        conn.close()
+    return int(store.find_sessions(limit=0).total)  # an exact count (no filter)
 
 
 def _showing(shown: int, total: int, offset: int, word: str) -> str:
@@ -359,7 +354,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     )
     print(_tree_table(runs, per_run))
     if total_runs > len(runs):
-        print(_left_out_note(args.store, what, len(runs), total_runs, summary, runs))
+        print(_left_out_note(mask(args.store), what, len(runs), total_runs, summary, runs))
     if what["kind"] == "run":
         _print_run_details(doc, width)
         return 0
@@ -684,11 +679,108 @@ class _Follower:
         return self.poll()
 
 
+class _DatabaseFollower:
+    """New rows of every record table of a PostgreSQL store, poll after poll.
+
+    There is no commit order to follow: the ``id`` of a row is taken when it is
+    inserted, so a batch committed a moment after a later one brings rows with
+    smaller ids. Each poll therefore lists the ids of the last :data:`SETTLE`
+    seconds' window again (an index-only read) and prints those it has not
+    printed. Runs have no insertion id: they are followed by start time over the
+    last :data:`RUN_WINDOW_NS` (a run that ends later than that after its start
+    is not printed).
+    """
+
+    #: Seconds a row may take from its insertion to its commit and still be printed.
+    SETTLE = 10.0
+    #: How far back from the newest run's start runs are looked for.
+    RUN_WINDOW_NS = 600 * 10**9
+
+    def __init__(self, store: Any, from_start: bool) -> None:
+        self.store = store
+        self.floor: Dict[str, int] = {}
+        self.seen: Dict[str, Dict[Any, int]] = {t: {} for t in _TAIL_TABLES}
+        self.marks: Dict[str, List[Tuple[float, int]]] = {t: [] for t in _TAIL_TABLES}
+        for table in _TAIL_TABLES:
+            if from_start:
+                self.floor[table] = -(2**63)
+            else:
+                key = self._key(table)
+                top = store._query(f"SELECT coalesce(max({key}), 0) AS top FROM {table}")[0]
+                self.floor[table] = int(top["top"]) - (self.RUN_WINDOW_NS if table == "runs" else 0)
+                if table == "runs":  # the window's runs are old news
+                    self.seen["runs"] = {
+                        r["k"]: r["at"] for r in self._keys(table, self.floor[table])
+                    }
+
+    @staticmethod
+    def _key(table: str) -> str:
+        return "start_ns" if table == "runs" else "id"
+
+    def _keys(self, table: str, floor: int) -> List[Dict[str, Any]]:
+        if table == "runs":
+            return self.store._query(
+                "SELECT run_id AS k, start_ns AS at FROM runs WHERE start_ns > ?", [floor]
+            )
+        return self.store._query(f"SELECT id AS k, id AS at FROM {table} WHERE id > ?", [floor])
+
+    def poll(self) -> List[Tuple[int, str, Dict[str, Any]]]:
+        """The rows committed since the last poll, ``(time_ns, table, row)`` in time order."""
+        batch = []
+        now = time.monotonic()
+        for table in _TAIL_TABLES:
+            seen = self.seen[table]
+            keys = self._keys(table, self.floor[table])
+            new = [r["k"] for r in keys if r["k"] not in seen]
+            for r in keys:
+                seen.setdefault(r["k"], r["at"])
+            column = "run_id" if table == "runs" else "id"
+            for start in range(0, len(new), 500):
+                chunk = new[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                for row in self.store._query(
+                    f"SELECT * FROM {table} WHERE {column} IN ({marks})", chunk
+                ):
+                    batch.append((row.get("time_ns") or row.get("end_ns") or 0, table, row))
+            self._settle(table, now)
+        batch.sort(key=lambda item: item[0])
+        return batch
+
+    def _settle(self, table: str, now: float) -> None:
+        """Move the table's floor up to what can no longer change, forgetting older keys."""
+        seen = self.seen[table]
+        if not seen:
+            return
+        top = max(seen.values())
+        if table == "runs":
+            floor = top - self.RUN_WINDOW_NS
+        else:
+            marks = self.marks[table]
+            marks.append((now, top))
+            settled = [m for m in marks if now - m[0] >= self.SETTLE]
+            if not settled:
+                return
+            floor = settled[-1][1]
+            self.marks[table] = [m for m in marks if now - m[0] < self.SETTLE]
+        if floor > self.floor[table]:
+            self.floor[table] = floor
+            self.seen[table] = {k: at for k, at in seen.items() if at > floor}
+
+    def close(self) -> None:
+        self.store.close()
+
+
 def cmd_tail(args: argparse.Namespace) -> int:
     """Print records as they are added to the store, until interrupted."""
-    with _open(args.store):
-        pass  # validates the file (missing, corrupt, newer schema) with a clear error
-    follower = _Follower(args.store, from_start=args.from_start)
+    from ..store import open_store
+
+    follower: Any
+    if parse_store(args.store).backend == "postgresql":
+        follower = _DatabaseFollower(open_store(args.store), from_start=args.from_start)
+    else:
+        with _open(args.store):
+            pass  # validates the file (missing, corrupt, newer schema) with a clear error
+        follower = _Follower(args.store, from_start=args.from_start)
     try:
         printed = 0
         deadline = None if args.timeout is None else time.monotonic() + args.timeout
@@ -710,6 +802,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Write every record (or one table) as JSON lines or CSV, streamed batch by batch."""
     from . import _export
 
+    if parse_store(args.store).backend == "postgresql":
+        return _export_database(args)
     with _open(args.store):
         pass  # validates the file (missing, corrupt, newer schema) with a clear error
     conn = _export.connect(args.store)
@@ -733,6 +827,69 @@ def cmd_export(args: argparse.Namespace) -> int:
         conn.close()
         if out is not sys.stdout:
             out.close()
+    if not to_stdout:
+        print(f"wrote {n} records to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _database_records(store: Any, kind: str) -> Iterator[Dict[str, Any]]:
+    """Every record of one table (or ``"all"``) of a PostgreSQL store, batch by batch:
+    a keyset read on the insertion id (on the key of runs and sessions), each table
+    up to the last row it held when its export began."""
+    from . import _export
+
+    for table in list(_export.KINDS) if kind == "all" else [kind]:
+        key = "id" if BY_NAME[table].serial else BY_NAME[table].columns[0].name
+        top = store._query(f"SELECT max({key}) AS top FROM {table}")[0]["top"]
+        last: Any = None
+        while top is not None:
+            after = "" if last is None else f" AND {key} > ?"
+            rows = store._query(
+                f"SELECT * FROM {table} WHERE {key} <= ?{after} ORDER BY {key} LIMIT ?",
+                [top, *([] if last is None else [last]), _export.BATCH],
+            )
+            if not rows:
+                break
+            last = rows[-1][key]
+            for row in rows:
+                yield {"kind": _export.KINDS[table], **row}
+
+
+def _database_columns(store: Any, kind: str) -> List[str]:
+    from . import _export
+
+    out: Dict[str, None] = {"kind": None}
+    for table in list(_export.KINDS) if kind == "all" else [kind]:
+        for row in store._query(
+            "SELECT column_name AS name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
+            [table],
+        ):
+            out[row["name"]] = None
+    return list(out)
+
+
+def _export_database(args: argparse.Namespace) -> int:
+    """``export`` of a PostgreSQL store (the same records, columns and formats)."""
+    from . import _export
+
+    with _open(args.store) as store:
+        to_stdout = args.output == "-"
+        try:
+            out: IO[str] = (
+                sys.stdout if to_stdout else open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+            )
+        except OSError as exc:
+            raise CommandError(f"cannot write {args.output!r}: {exc.strerror or exc}") from exc
+        try:
+            records = _database_records(store, args.kind)
+            if args.format == "jsonl":
+                n = _export.write_jsonl(records, out)
+            else:
+                n = _export.write_csv(records, out, _database_columns(store, args.kind))
+        finally:
+            if out is not sys.stdout:
+                out.close()
     if not to_stdout:
         print(f"wrote {n} records to {args.output}", file=sys.stderr)
     return 0
@@ -801,7 +958,7 @@ def cmd_view(args: argparse.Namespace) -> int:
             "(is another viewer running? try --port 0 for a free port)"
         ) from exc
     url = server.url
-    print(f"auditora viewer for {args.store} at {url}  (Ctrl+C to stop)", flush=True)
+    print(f"auditora viewer for {mask(args.store)} at {url}  (Ctrl+C to stop)", flush=True)
     if args.open:
         import webbrowser
 

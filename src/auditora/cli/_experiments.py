@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any, Dict, List
 
+from ..store._url import mask
 from . import _format as fmt
 
 __all__ = ["COMMANDS", "add_parsers", "run"]
@@ -31,7 +32,11 @@ def add_parsers(sub: Any) -> None:
         description="List the experiment runs of a store: name, id, dataset hash, items, "
         "trials, per-metric means, errors, cost and time, oldest first.",
     )
-    p.add_argument("store", metavar="STORE", help="path of a SQLite store (e.g. auditora.db)")
+    p.add_argument(
+        "store",
+        metavar="STORE",
+        help="a store: a SQLite path (e.g. auditora.db) or a postgresql:// URL",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON list instead of a table")
 
     p = sub.add_parser(
@@ -40,7 +45,11 @@ def add_parsers(sub: Any) -> None:
         description=_COMPARE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("store", metavar="STORE", help="path of a SQLite store (e.g. auditora.db)")
+    p.add_argument(
+        "store",
+        metavar="STORE",
+        help="a store: a SQLite path (e.g. auditora.db) or a postgresql:// URL",
+    )
     p.add_argument("base", metavar="BASE", help="the baseline experiment (name or id)")
     p.add_argument("candidate", metavar="CAND", help="the candidate experiment (name or id)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -77,7 +86,7 @@ def _list(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return 0
     if not rows:
-        print(f"no experiments in {args.store} (record one with auditora.experiments.run)")
+        print(f"no experiments in {mask(args.store)} (record one with auditora.experiments.run)")
         return 0
     table: List[List[Any]] = [
         [

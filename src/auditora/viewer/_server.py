@@ -183,9 +183,14 @@ def api_response(store: Any, path: str, query: Dict[str, Any]) -> Tuple[int, Any
 
 
 def _identity(path: str) -> Optional[Tuple[int, int]]:
-    """The file's (device, inode), or None when it is missing."""
+    """The file's (device, inode), or None when it is missing (or a database URL)."""
+    from ..store._url import parse_store
+
+    store = parse_store(path)
+    if store.backend != "sqlite":
+        return None  # a database is never replaced under its URL
     try:
-        st = os.stat(path)
+        st = os.stat(store.target)
     except OSError:
         return None
     return st.st_dev, st.st_ino
