@@ -38,8 +38,8 @@ class Dialect:
     name = "sqlite"
     #: The case-insensitive substring operator.
     like = "LIKE"
-    #: The column ordering ``runs`` newest-inserted first.
-    newest_runs = "rowid"
+    #: The order of ``runs`` newest-inserted first.
+    newest_runs = "rowid DESC"
     #: Whether JSON columns come back as text to decode (False: already decoded).
     decodes_json = True
 
@@ -98,7 +98,7 @@ class PostgresDialect(Dialect):
 
     name = "postgresql"
     like = "ILIKE"
-    newest_runs = "start_ns"
+    newest_runs = "start_ns DESC NULLS LAST"  # (the runs_start index's order)
     decodes_json = False
 
     def sql(self, text: str) -> str:

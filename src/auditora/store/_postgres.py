@@ -109,17 +109,46 @@ def create_statements(table: Table, version: int = SCHEMA_VERSION) -> List[str]:
     return [f"CREATE TABLE IF NOT EXISTS {table.name} (\n    {body}\n)", *_indexes(table)]
 
 
+#: The indexes that order the newest-first lists (their last column is a time). The
+#: reader sorts ``DESC NULLS LAST`` (SQLite's DESC); PostgreSQL reads an index in that
+#: order only when it is built so (a plain one, read backwards, is NULLS FIRST, and a
+#: page of runs became a sort of the whole table: 85 ms instead of 1 at 100,000 runs).
+NEWEST_FIRST = frozenset(
+    {
+        "runs_start",
+        "runs_roots",
+        "runs_status",
+        "sessions_last",
+        "llm_calls_time",
+        "evaluations_time",
+    }
+)
+
+
+def _newest_first(name: str, statement: str) -> str:
+    if name not in NEWEST_FIRST:
+        return statement
+    return re.sub(r"(\w+)\)", r"\1 DESC NULLS LAST)", statement, count=1)
+
+
 def _indexes(table: Table) -> List[str]:
     return [
-        f"CREATE INDEX IF NOT EXISTS {table.name}_{suffix} ON {table.name} ({', '.join(on)})"
+        _newest_first(
+            f"{table.name}_{suffix}",
+            f"CREATE INDEX IF NOT EXISTS {table.name}_{suffix} ON {table.name} ({', '.join(on)})",
+        )
         for suffix, on in table.indexes
     ]
 
 
-#: The search indexes of schema version 3 (``INDEXES_V3``: the same statements are valid
-#: PostgreSQL), by name: created by the migration to version 3, and whenever missing.
+def _index_name(statement: str) -> str:
+    return re.split(r"\s+", statement.split(" EXISTS ", 1)[1], maxsplit=1)[0]
+
+
+#: The search indexes of schema version 3 (``INDEXES_V3``: valid PostgreSQL, the times
+#: made newest first), by name: created by the migration to version 3, and whenever missing.
 SEARCH_INDEXES: Dict[str, str] = {
-    re.split(r"\s+", s.split(" EXISTS ", 1)[1], maxsplit=1)[0]: s for s in INDEXES_V3
+    _index_name(s): _newest_first(_index_name(s), s) for s in INDEXES_V3
 }
 
 

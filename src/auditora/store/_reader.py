@@ -170,11 +170,12 @@ def _text_runs(
     like = f"{d.like} ? ESCAPE '\\'"
     js = d.json_text
     if since_ns is None and until_ns is None:
-        newest_runs = f"SELECT * FROM runs ORDER BY {d.newest_runs} DESC LIMIT ?"
+        newest_runs = f"SELECT * FROM runs ORDER BY {d.newest_runs} LIMIT ?"
         run_params: List[Any] = [TEXT_SCAN_ROWS]
     else:
         newest_runs = (
-            "SELECT * FROM runs WHERE start_ns >= ? AND start_ns < ? ORDER BY start_ns DESC LIMIT ?"
+            "SELECT * FROM runs WHERE start_ns >= ? AND start_ns < ?"
+            " ORDER BY start_ns DESC NULLS LAST LIMIT ?"
         )
         run_params = [since_ns or 0, until_ns if until_ns is not None else 2**63 - 1]
         run_params.append(TEXT_SCAN_ROWS)
@@ -856,8 +857,8 @@ class Store:
             like = f"{d.like} ? ESCAPE '\\'"
             where.add(
                 "c.id IN (SELECT id FROM (SELECT id, input, output, system_instructions, error"
-                f" FROM llm_calls ORDER BY time_ns DESC LIMIT ?) nc WHERE {d.json_text('input')}"
-                f" {like} OR {d.json_text('output')} {like}"
+                " FROM llm_calls ORDER BY time_ns DESC NULLS LAST LIMIT ?) nc"
+                f" WHERE {d.json_text('input')} {like} OR {d.json_text('output')} {like}"
                 f" OR {d.json_text('system_instructions')} {like} OR error {like})",
                 TEXT_SCAN_ROWS,
                 *[pattern] * 4,
