@@ -1,5 +1,6 @@
 """``auditora runs``: newest first, a "showing N of M" note, filters (status, name, kind, agent,
-model, since), sort, paging; unique id prefixes accepted, ambiguous ones listed."""
+model, since), sort, paging; unique id prefixes accepted, ambiguous ones listed. Each test
+runs on a SQLite file and on a PostgreSQL database holding the same records."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import time
 import warnings
 from collections import Counter
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 import pytest
 
+from _backends import BACKENDS, fresh_store, is_postgres, pg_server
 from auditora import DefaultReport, report, sentinel
 from auditora.cli import main
 from auditora.sinks import SQLiteSink
@@ -20,6 +21,7 @@ from auditora.store import open_store
 from auditora.testing import capture
 
 QUIET = DefaultReport(echo=False)
+_ = pg_server  # the fixture fresh_store uses
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> Tuple[int, str, str]:
@@ -28,15 +30,17 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> Tuple[int, str, str]:
     return code, out, err
 
 
-def runs_json(capsys: pytest.CaptureFixture[str], path: Path, *argv: str) -> List[Dict[str, Any]]:
+def runs_json(capsys: pytest.CaptureFixture[str], path: str, *argv: str) -> List[Dict[str, Any]]:
     code, out, err = run(capsys, "runs", str(path), "--json", *argv)
     assert (code, err) == (0, "")
     rows: List[Dict[str, Any]] = json.loads(out)
     return rows
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, int]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Tuple[str, int]:
     """Two pipelines (a planner agent, 4 answers of growing duration, a failing tool run),
     the second started after a mark in time; returns (path, mark in epoch ns)."""
 
@@ -70,15 +74,25 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, int]:
         mark = time.time_ns()
         time.sleep(0.01)
         pipeline()
-    path = tmp_path_factory.mktemp("runs") / "runs.db"
-    sink = SQLiteSink(path)
-    sink.export(list(records))
-    sink.close(5.0)
+    path = fresh_store(request, request.param, tmp_path_factory.mktemp("runs"))
+    if is_postgres(path):
+        from auditora._serialize import serialize
+        from auditora.store._postgres import PostgresWriter
+
+        writer = PostgresWriter(path)
+        try:
+            assert writer.write(serialize(list(records))).stored == len(records)
+        finally:
+            writer.close()
+    else:
+        sink = SQLiteSink(path)
+        sink.export(list(records))
+        sink.close(5.0)
     return path, mark
 
 
 def test_runs_are_newest_first_with_a_note(
-    store: Tuple[Path, int], capsys: pytest.CaptureFixture[str]
+    store: Tuple[str, int], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The table lists the newest runs first and ends with "showing 3 of 14 runs"."""
     path, _ = store
@@ -102,7 +116,7 @@ def test_runs_are_newest_first_with_a_note(
 
 
 def test_offset_pages_through_the_runs(
-    store: Tuple[Path, int], capsys: pytest.CaptureFixture[str]
+    store: Tuple[str, int], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Pages of 5 at offsets 0, 5 and 10 are the whole list, in order, without repeats."""
     path, _ = store
@@ -129,7 +143,7 @@ def test_offset_pages_through_the_runs(
 def test_filters_keep_only_matching_runs(
     argv: List[str],
     expected: set[Tuple[str, str]],
-    store: Tuple[Path, int],
+    store: Tuple[str, int],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Each filter keeps exactly the runs it names (of both pipelines)."""
@@ -140,7 +154,7 @@ def test_filters_keep_only_matching_runs(
 
 
 def test_since_an_iso_time_keeps_the_later_runs(
-    store: Tuple[Path, int], capsys: pytest.CaptureFixture[str]
+    store: Tuple[str, int], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``--since`` an ISO time between the pipelines keeps the second one's 7 runs;
     ``--since 1h`` keeps all 14."""
@@ -155,7 +169,7 @@ def test_since_an_iso_time_keeps_the_later_runs(
 
 
 def test_sort_by_duration_and_reverse(
-    store: Tuple[Path, int], capsys: pytest.CaptureFixture[str]
+    store: Tuple[str, int], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``--sort duration`` lists the longest first; ``--reverse`` the shortest first."""
     path, _ = store
@@ -166,7 +180,7 @@ def test_sort_by_duration_and_reverse(
     assert (longest == sorted(longest, reverse=True), shortest == sorted(shortest)) == (True, True)
 
 
-def _ids(path: Path) -> List[Tuple[str, str]]:
+def _ids(path: str) -> List[Tuple[str, str]]:
     with open_store(path) as s:
         runs = s.runs(limit=None)
         sessions = [x["session_id"] for x in s.sessions()]
@@ -185,7 +199,7 @@ def _unique_prefix(ident: str, every: List[str]) -> str:
 
 
 def test_show_takes_a_unique_prefix(
-    store: Tuple[Path, int], capsys: pytest.CaptureFixture[str]
+    store: Tuple[str, int], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``show`` with the shortest unique prefix of a run id shows that run."""
     path, _ = store
@@ -197,7 +211,7 @@ def test_show_takes_a_unique_prefix(
 
 
 def test_runs_of_a_session_prefix(
-    store: Tuple[Path, int], capsys: pytest.CaptureFixture[str]
+    store: Tuple[str, int], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``--trace PREFIX`` lists the runs of the trace the prefix names."""
     path, _ = store
@@ -209,7 +223,7 @@ def test_runs_of_a_session_prefix(
 
 
 def test_an_ambiguous_prefix_lists_its_candidates(
-    store: Tuple[Path, int], capsys: pytest.CaptureFixture[str]
+    store: Tuple[str, int], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A prefix of several ids: exit 1, one ``auditora:`` line, then one line per candidate
     (up to 10), each naming its kind and full id."""
@@ -231,7 +245,7 @@ def test_an_ambiguous_prefix_lists_its_candidates(
 
 
 def test_sort_by_cost_puts_the_costliest_first(
-    store: Tuple[Path, int], capsys: pytest.CaptureFixture[str]
+    store: Tuple[str, int], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``--sort cost`` orders by each run's roll-up cost (its subtree's LLM calls): the
     pipelines, which contain every call, come first; the table shows the costs."""
