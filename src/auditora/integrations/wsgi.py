@@ -29,7 +29,14 @@ from .._config import settings
 from ..core._paragon import Paragon
 from ._http import Request, RequestTracer
 
-__all__ = ["EXCEPTION_KEY", "ROUTE_KEY", "AuditoraMiddleware"]
+__all__ = [
+    "EXCEPTION_KEY",
+    "ROUTE_KEY",
+    "AuditoraMiddleware",
+    "WatchedBody",
+    "environ_key",
+    "start_request",
+]
 
 #: The environ key a framework sets to the route template (``/items/<int:id>``).
 ROUTE_KEY = "auditora.route"
@@ -67,7 +74,7 @@ class AuditoraMiddleware:
             report=report,
         )
         self.monitor = self.tracer.monitor
-        self._session_key = "HTTP_" + self.tracer.session_header.upper().replace("-", "_")
+        self._session_key = environ_key(self.tracer.session_header)
 
     def __call__(self, environ: Dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if settings.disabled:
@@ -77,18 +84,7 @@ class AuditoraMiddleware:
         if tracer.excluded(path):
             return self.app(environ, start_response)
         get = environ.get
-        headers = {
-            "traceparent": get("HTTP_TRACEPARENT"),
-            "baggage": get("HTTP_BAGGAGE"),
-            tracer.session_header: get(self._session_key),
-        }
-        request = tracer.start(
-            str(get("REQUEST_METHOD") or "GET"),
-            path,
-            headers,
-            get("REMOTE_ADDR"),
-            get("HTTP_USER_AGENT"),
-        )
+        request = start_request(tracer, environ, path, self._session_key)
 
         def start_watched(status: str, response_headers: Any, exc_info: Any = None) -> Any:
             try:
@@ -105,12 +101,42 @@ class AuditoraMiddleware:
             tracer.finish(request, get(ROUTE_KEY), exc)
             raise
         Paragon.reset(token)
-        return _Body(body, request, tracer, environ)
+        return WatchedBody(body, request, tracer, environ)
 
 
-class _Body:
+def environ_key(header: str) -> str:
+    """The WSGI environ key of the request header ``header`` (``x-session-id`` ->
+    ``HTTP_X_SESSION_ID``)."""
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+def start_request(
+    tracer: RequestTracer, environ: Dict[str, Any], path: str, session_key: str
+) -> Request:
+    """Start the run of the request ``environ`` describes (the caller makes it active):
+    its method, the caller's ``traceparent`` / ``baggage``, the session header (under
+    ``session_key``, see :func:`environ_key`), client address and user agent.
+    Shared with :mod:`auditora.integrations.django` (Django's ``request.META``)."""
+    get = environ.get
+    headers = {
+        "traceparent": get("HTTP_TRACEPARENT"),
+        "baggage": get("HTTP_BAGGAGE"),
+        tracer.session_header: get(session_key),
+    }
+    return tracer.start(
+        str(get("REQUEST_METHOD") or "GET"),
+        path,
+        headers,
+        get("REMOTE_ADDR"),
+        get("HTTP_USER_AGENT"),
+    )
+
+
+class WatchedBody:
     """The app's response body, stepped with the request's run active; the run
-    ends when it is exhausted, fails, or is closed before its end."""
+    ends when it is exhausted, fails, or is closed before its end (then named
+    after ``environ[ROUTE_KEY]``, with ``environ[EXCEPTION_KEY]`` if set). Also
+    wraps a Django ``StreamingHttpResponse``'s content."""
 
     def __init__(
         self,
@@ -126,7 +152,7 @@ class _Body:
         self._environ = environ
         self._ended = False
 
-    def __iter__(self) -> _Body:
+    def __iter__(self) -> WatchedBody:
         return self
 
     def __next__(self) -> bytes:
