@@ -473,3 +473,30 @@ def test_record_rows_match_serialized_rows(tmp_path: Path) -> None:
                 ]
             )
     assert dumps[0] == dumps[1]
+
+
+def test_a_lost_postgres_connection_is_reopened() -> None:
+    """A server killed (kill -9) and restarted under an open store: the query that meets
+    the dead connection is a StoreError while the server is down, then the store
+    reconnects by itself and answers as before (the viewer keeps serving)."""
+    import pg_server as _pg
+
+    if _pg.skip_reason():
+        pytest.skip(_pg.skip_reason() or "")
+    server = _pg.PgServer()
+    try:
+        server.start()
+        url = server.create_database("lost")
+        open_store(url, readonly=False).close()
+        write_to(url, RECORDS)
+        with open_store(url) as store:
+            assert store.summary()["runs"] == 5
+            server.kill()
+            with pytest.raises(StoreError) as caught:
+                store.sessions()
+            assert "cannot" in str(caught.value)
+            server.start()
+            assert store.summary()["runs"] == 5
+            assert store.readonly and store.find_runs(status="error").total == 1
+    finally:
+        server.close()
