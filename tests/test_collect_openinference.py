@@ -318,3 +318,63 @@ def test_the_span_processor_nests_openinference_calls_in_the_app_trace_and_sessi
     assert chat["cost"] == pytest.approx(streamed["cost"]) and chat["cost"] > 0
     assert (failed["success"], failed["error_type"]) == (False, "openai.InternalServerError")
     assert all(c["session_id"] == "conv-7" for c in calls)
+
+
+def test_a_langchain_chain_is_a_tree_of_runs_with_the_model_call_priced(
+    tmp_path: Path, fake: FakeLLMServer
+) -> None:
+    """openinference-instrumentation-langchain on a prompt | ChatOpenAI chain, in process:
+    the CHAIN span is the root run, the PROMPT and LLM spans are chain and llm runs under
+    it, and the LLM span is a priced call with the provider LangChain names (``llm.provider``)
+    and the chat model's tokens."""
+    pytest.importorskip("openinference.instrumentation.langchain")
+    langchain_openai = pytest.importorskip("langchain_openai")
+    from langchain_core.prompts import ChatPromptTemplate
+    from openinference.instrumentation.langchain import LangChainInstrumentor
+
+    store = tmp_path / "s.db"
+    auditora.configure(store=str(store), console=False)
+    provider = TracerProvider()
+    provider.add_span_processor(AuditoraSpanProcessor())
+    instrumentor = LangChainInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        model = langchain_openai.ChatOpenAI(
+            model="gpt-4o-mini",
+            base_url=fake.openai_base_url,
+            api_key="sk-test",
+            max_retries=0,
+            temperature=0.2,
+        )
+        prompt = ChatPromptTemplate.from_messages([("system", "be brief"), ("user", "{q}")])
+        (prompt | model).invoke({"q": "hi"})
+    finally:
+        instrumentor.uninstrument()
+    assert provider.force_flush()
+    _recorder.flush(10)
+    with open_store(store) as s:
+        runs = {r["name"]: r for r in s.runs(limit=None)}
+        (call,) = s.llm_calls(limit=None)
+    chain, template, chat = runs["RunnableSequence"], runs["ChatPromptTemplate"], runs["ChatOpenAI"]
+    assert (chain["run_type"], chain["parent_id"]) == ("chain", None)
+    assert (template["run_type"], template["parent_id"]) == ("chain", chain["run_id"])
+    assert (chat["run_type"], chat["parent_id"]) == ("llm", chain["run_id"])
+    assert (call["run_id"], call["provider"], call["model"], call["request_model"]) == (
+        chat["run_id"],
+        "openai",
+        "gpt-4o-mini",
+        "gpt-4o-mini",
+    )
+    u = OPENAI_USAGE
+    assert (call["input_tokens"], call["output_tokens"], call["cached_tokens"]) == (
+        u["input"],
+        u["output"],
+        u["cached"],
+    )
+    expected = compute_cost("gpt-4o-mini", u["input"], u["output"], u["cached"])
+    assert call["cost"] == pytest.approx(expected, rel=1e-9)
+    assert call["request"]["temperature"] == 0.2
+    assert call["input"] == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hi"},
+    ]
