@@ -227,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     _collect.add_parser(sub)
 
+    from . import _migrate
+
+    _migrate.add_parser(sub)
+
     sub.add_parser(
         "gate",
         help="exit non-zero when evaluation metrics are below a bar (auditora gate --help)",
@@ -273,6 +277,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from . import _collect
 
             return _collect.run(args)
+        if args.command == "migrate":
+            from . import _migrate
+
+            return _migrate.run(args)
         if args.command in ("experiments", "compare"):
             from . import _experiments
 

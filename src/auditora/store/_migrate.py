@@ -158,7 +158,8 @@ class _SqliteSource(_Source):
             raise StoreError(f"{path} is a directory, not a store file")
         self.display = path
         self.name = os.path.realpath(path)
-        uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+        # "file://" and an absolute path: an empty authority, whatever the path begins with.
+        uri = "file://" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
         try:
             self.conn = sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False)
             self.conn.execute("PRAGMA busy_timeout = 30000")
@@ -630,8 +631,11 @@ def _copy(
     key = META_PREFIX + source.name
     created = source.created_ns()
     stored = dest.progress(key)
-    state: Dict[str, Any] = json.loads(stored) if stored else {}
-    if state.get("created_ns") != created:
+    try:
+        state: Dict[str, Any] = json.loads(stored) if stored else {}
+    except ValueError:  # not ours (a meta row written by hand): start over
+        state = {}
+    if not isinstance(state, dict) or "after" not in state or state.get("created_ns") != created:
         # Nothing copied yet, or another store now sits at the source's place: start over.
         state = {"source": source.display, "created_ns": created, "after": {}, "rows": {}}
     result = MigrateResult(source.display, dest.display)
