@@ -220,8 +220,13 @@ def test_resolve_id_accepts_unique_prefixes(store: Any) -> None:
 def test_an_ambiguous_prefix_lists_candidates(store: Any) -> None:
     """A prefix shared by several ids raises AmbiguousId with them all."""
     ids = sorted(r["run_id"] for r in store.find_runs(limit=100).rows)
-    a, b = ids[-2:]  # time-ordered ids made together share their first digits
-    common = a[: next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)]
+
+    def shared(a: str, b: str) -> str:
+        return a[: next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)]
+
+    # Time-ordered ids made together share their first digits: the neighbours (in id
+    # order) sharing the most.
+    common = max((shared(a, b) for a, b in zip(ids, ids[1:])), key=len)
     assert common
     with pytest.raises(AmbiguousId) as caught:
         store.resolve_id(common, kinds=("run",))
