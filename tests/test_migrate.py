@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import signal
 import sqlite3
 import subprocess
@@ -425,7 +424,7 @@ def _pg_progress(url: str) -> Optional[Dict[str, Any]]:
 
 
 def _big_store(path: Path) -> Path:
-    """Some thousands of runs through the sink, and 20,000 log lines through the writer."""
+    """Some thousands of runs through the sink, and 40,000 log lines through the writer."""
     auditora.configure(store=str(path), console=False)
 
     @sentinel(name="child")
@@ -442,7 +441,7 @@ def _big_store(path: Path) -> Path:
     assert auditora.flush()
     auditora.shutdown()
     t = 1_700_000_000_000_000_000
-    logs = [Log("INFO", f"line {i} ✓", {"i": i}, t + i, None, None, None) for i in range(20_000)]
+    logs = [Log("INFO", f"line {i} ✓", {"i": i}, t + i, None, None, None) for i in range(40_000)]
     return _write_sqlite(path, logs)
 
 
@@ -456,27 +455,34 @@ def _cli(*argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _stop_midway(src: Path, url: str, sig: int) -> Tuple[int, str]:
+    """Start ``python -m auditora migrate src url``, send ``sig`` once 300 rows are
+    committed; its exit status and standard error."""
+    argv = [sys.executable, "-m", "auditora", "migrate", str(src), url, "--batch", "50"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline and proc.poll() is None:
+            seen = _pg_progress(url)
+            if seen and sum(seen["rows"].values()) >= 300:
+                break
+            time.sleep(0.01)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(TIMEOUT)
+    return proc.returncode, err
+
+
 def test_a_killed_migrate_command_resumes_to_an_exact_copy(tmp_path: Path, pg_url: str) -> None:
     """``kill -9`` of a running ``python -m auditora migrate`` halfway: the same command
     again finishes the copy, every row once."""
     src = _big_store(tmp_path / "src.db")
     source = _sqlite_rows(src)
-    argv = [sys.executable, "-m", "auditora", "migrate", str(src), pg_url, "--batch", "100"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        seen: Optional[Dict[str, Any]] = None
-        while time.monotonic() < deadline and proc.poll() is None:
-            seen = _pg_progress(pg_url)
-            if seen and sum(seen["rows"].values()) >= 300:
-                break
-            time.sleep(0.01)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(TIMEOUT)
-        proc.stdout.close()  # type: ignore[union-attr]
-        proc.stderr.close()  # type: ignore[union-attr]
-    assert proc.returncode == -signal.SIGKILL, "killed while copying"
+    status, _ = _stop_midway(src, pg_url, signal.SIGKILL)
+    assert status == -signal.SIGKILL, "killed while copying"
     partial = _pg_progress(pg_url)
     assert partial is not None
     copied = sum(partial["rows"].values())
@@ -490,6 +496,20 @@ def test_a_killed_migrate_command_resumes_to_an_exact_copy(tmp_path: Path, pg_ur
     summary = json.loads(done.stdout)
     assert summary["resumed"] and sum(summary["earlier"].values()) == copied
     _assert_same(_pg_rows(pg_url), source)
+
+
+def test_a_terminated_migrate_command_says_how_to_go_on_and_exits_130(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """SIGTERM (as Ctrl+C): the batch under way is rolled back, a one-line note says to run
+    the command again, exit 130; running it again completes the copy."""
+    src = _big_store(tmp_path / "src.db")
+    status, err = _stop_midway(src, pg_url, signal.SIGTERM)
+    assert status == 130, err
+    assert err.strip().splitlines()[-1].startswith("auditora: migrate interrupted")
+    assert "Traceback" not in err
+    assert migrate_store(src, pg_url).resumed
+    _assert_same(_pg_rows(pg_url), _sqlite_rows(src))
 
 
 # -- older and newer sources, merging --------------------------------------------------------
