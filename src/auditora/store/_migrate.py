@@ -101,18 +101,16 @@ class MigrateResult:
         }
 
 
+def _declared_key(table: Table) -> str:
+    """The ``PRIMARY KEY`` column of a table without an insertion-order ``id``."""
+    return next(c.name for c in table.columns if "PRIMARY KEY" in c.constraint)
+
+
 def _key_column(table: Table, backend: str) -> str:
     """The column ordering ``table``'s rows in a source: insertion order where kept."""
-    if backend == "sqlite" or table.serial:
-        return "rowid" if backend == "sqlite" else "id"
-    return next(c.name for c in table.columns if "PRIMARY KEY" in c.constraint)
-
-
-def _unique_key(table: Table) -> Optional[str]:
-    """The declared key a destination upserts ``table`` by (None: rows are appended)."""
-    if table.serial:
-        return None
-    return next(c.name for c in table.columns if "PRIMARY KEY" in c.constraint)
+    if backend == "sqlite":
+        return "rowid"
+    return "id" if table.serial else _declared_key(table)
 
 
 # -- sources --------------------------------------------------------------------------
@@ -421,7 +419,7 @@ class _PgDestination(_Destination):
                 raise StoreError(f"the destination {mask(url)} is the source: nothing to do")
             _postgres.migrate(self.conn)
             for table in TABLES:
-                if _unique_key(table):
+                if not table.serial:
                     # COPY cannot upsert: keyed rows are copied here first.
                     self.conn.execute(
                         f"CREATE TEMP TABLE IF NOT EXISTS auditora_migrate_{table.name} "
@@ -451,7 +449,7 @@ class _PgDestination(_Destination):
             if self.progress(key) != expected:
                 raise _Conflict("")
             into = table.name
-            if _unique_key(table):
+            if not table.serial:
                 into = f"auditora_migrate_{table.name}"
             with cur.copy(f"COPY {into} ({', '.join(names)}) FROM STDIN") as copy:
                 for row in rows:
