@@ -26,9 +26,7 @@ def add_parser(sub: Any) -> None:
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "store", metavar="STORE", help="a store: a SQLite path or a postgresql:// URL"
-    )
+    p.add_argument("store", metavar="STORE", help="a store: a SQLite path or a postgresql:// URL")
     p.add_argument("trace", metavar="TRACE", help="a trace id or run id, or a unique prefix")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
