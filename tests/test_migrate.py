@@ -340,6 +340,18 @@ def test_the_progress_is_kept_in_the_destination_without_the_password(
     assert json.loads(value)["rows"]["runs"] == len(_pg_rows(pg_url)["runs"])
 
 
+def test_another_store_at_the_source_path_is_copied_from_the_start(tmp_path: Path) -> None:
+    """The progress belongs to the store it was made from (its ``created_ns``): a new store
+    written at the same path is copied whole, not skipped as already copied."""
+    src, dst = tmp_path / "src.db", tmp_path / "dst.db"
+    first = migrate_store(_build(src, roots=2), dst)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(src) + suffix).unlink(missing_ok=True)
+    second = migrate_store(_build(src, roots=1, tag="-new"), dst)
+    assert not second.resumed and second.tables == _counts(_sqlite_rows(src))
+    assert len(_sqlite_rows(dst)["runs"]) == first.tables["runs"] + second.tables["runs"]
+
+
 # -- resuming -------------------------------------------------------------------------------
 
 
