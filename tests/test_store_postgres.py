@@ -373,6 +373,50 @@ def test_one_hostile_record_costs_no_other_record(pg_url: str) -> None:
         assert conn.execute("SELECT count(*) FROM logs").fetchone() == (51,)
 
 
+def test_a_run_whose_session_id_holds_nul_is_kept_with_its_session(pg_url: str) -> None:
+    """A NUL in a run's session id (the session's span row is written too) costs nothing:
+    the run, its neighbours and the session are stored, the NUL made U+FFFD."""
+    from auditora.store._writer import parts_of_rows
+
+    rows: List[Dict[str, Any]] = [
+        {
+            "kind": "run",
+            "run_id": f"r{i}",
+            "trace_id": "t",
+            "session_id": "plain",
+            "start_ns": 10 + i,
+            "end_ns": 20 + i,
+            "status": "ok",
+        }
+        for i in range(4)
+    ]
+    rows.insert(
+        2,
+        {
+            "kind": "run",
+            "run_id": "r-nul",
+            "trace_id": "t",
+            "session_id": "s\x00id",
+            "start_ns": 5,
+            "end_ns": 50,
+            "status": "ok",
+        },
+    )
+    writer = PostgresWriter(pg_url)
+    try:
+        written = writer.write(parts_of_rows(rows))
+    finally:
+        writer.close()
+    assert (written.stored, written.unstorable) == (5, {})
+    with connect(pg_url) as conn:
+        runs = conn.execute("SELECT run_id, session_id FROM runs ORDER BY run_id").fetchall()
+        sessions = conn.execute(
+            "SELECT session_id, first_ns, last_ns FROM sessions ORDER BY session_id"
+        ).fetchall()
+    assert ("r-nul", "s\ufffdid") in runs and len(runs) == 5
+    assert sessions == [("plain", 10, 23), ("s\ufffdid", 5, 50)]
+
+
 def test_an_unstorable_record_is_isolated_and_counted_by_kind(pg_url: str) -> None:
     """A run without a trace id breaks NOT NULL in both stores: it alone is lost."""
     rows: List[Dict[str, Any]] = [

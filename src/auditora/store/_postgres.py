@@ -609,7 +609,12 @@ class PostgresWriter:
                     else:
                         _copy(cur, BY_KIND[kind].name, names, columns)
                 if spans:
-                    cur.executemany(_SESSION_SPAN, [(sid, a, b) for sid, (a, b) in spans])
+                    # The session ids cleaned as their records' are (a NUL in one).
+                    rows = [
+                        (_clean_text(sid) if clean and type(sid) is str else sid, a, b)
+                        for sid, (a, b) in spans
+                    ]
+                    cur.executemany(_SESSION_SPAN, rows)
             conn.commit()
             self._xid = None
         except BaseException:
