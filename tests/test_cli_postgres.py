@@ -244,3 +244,24 @@ def test_an_unreachable_server_is_one_masked_line(capsys: pytest.CaptureFixture[
     ):
         code, _out, err = _run(capsys, *argv)
         assert code in (1, 2) and "ann:***@" in err, (argv, err)
+
+
+def test_demo_writes_into_a_postgresql_database(
+    pg_server: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``auditora demo --store postgresql://...`` fills the database (no file, no directory
+    named ``postgresql:``), and its summary and next steps never show the password."""
+    plain = pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    secret_url = plain.replace("postgres@", f"postgres:{SECRET}@")
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = _run(capsys, "demo", "--store", secret_url, "--quiet")
+    assert code == 0
+    assert list(tmp_path.iterdir()) == []
+    assert "Store: postgresql://postgres:***@" in out and "auditora view 'postgresql:" in out
+    code, out, _ = _run(capsys, "compare", secret_url, "topic-router-v1", "topic-router-v2")
+    assert code == 0 and "topic-router-v2" in out
+    code, out, _ = _run(capsys, "sessions", secret_url, "--json")
+    assert code == 0 and any(s["session_id"].startswith("rag-eval-") for s in json.loads(out))

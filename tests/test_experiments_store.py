@@ -1,5 +1,6 @@
-"""Experiments in a SQLite store: one session per run, item runs and scores read back the
-same as in memory, listing by an indexed range scan, resume, and the configured store."""
+"""Experiments in a store, SQLite and PostgreSQL alike: one session per run, item runs and
+scores read back the same as in memory, listing by an indexed range scan, resume, and the
+configured store."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from typing import Any
 import pytest
 
 import auditora
+from _backends import pg_server, pg_url, store_url
 from auditora import experiments
 from auditora.experiments import Dataset, Item
 from auditora.store import open_store
+
+_ = (pg_server, pg_url, store_url)  # fixtures
 
 DATA = Dataset([{"input": i, "expected": i * 2, "id": f"i{i}"} for i in range(8)])
 
@@ -21,9 +25,9 @@ def exact(output: Any, item: Item) -> bool:
     return bool(output == item.expected)
 
 
-def test_a_stored_experiment_reads_back_as_it_ran(tmp_path: Path) -> None:
+def test_a_stored_experiment_reads_back_as_it_ran(store_url: str) -> None:
     """Outputs, scores, errors, ids and the description survive the store."""
-    db = tmp_path / "exp.db"
+    db = store_url
 
     def task(x: int) -> int:
         if x == 5:
@@ -47,9 +51,9 @@ def test_a_stored_experiment_reads_back_as_it_ran(tmp_path: Path) -> None:
     assert back.summary["metrics"] == ran.summary["metrics"]
 
 
-def test_listing_gives_each_run_with_its_means(tmp_path: Path) -> None:
+def test_listing_gives_each_run_with_its_means(store_url: str) -> None:
     """Two runs of one name and one of another: three entries, oldest first, with means."""
-    db = tmp_path / "exp.db"
+    db = store_url
     experiments.run("a", DATA, lambda x: x * 2, [exact], store=db)
     experiments.run("a", DATA, lambda x: x, [exact], store=db)
     experiments.run("b", DATA, lambda x: x * 2, [exact], store=db, trials=2)
@@ -67,9 +71,9 @@ def test_listing_gives_each_run_with_its_means(tmp_path: Path) -> None:
     assert all(e["status"] == "done" and e["dataset"] == DATA.version for e in listed)
 
 
-def test_other_sessions_do_not_show_as_experiments(tmp_path: Path) -> None:
+def test_other_sessions_do_not_show_as_experiments(store_url: str) -> None:
     """Ordinary sessions, even ones named like an experiment, are not listed."""
-    db = tmp_path / "exp.db"
+    db = store_url
     auditora.configure(store=str(db), console=False)
 
     @auditora.sentinel(session_id="experiment:fake:0")
@@ -109,10 +113,10 @@ def test_listing_and_loading_use_indexes(tmp_path: Path) -> None:
             store.sessions_by_prefix("")
 
 
-def test_resume_skips_the_items_already_done(tmp_path: Path) -> None:
+def test_resume_skips_the_items_already_done(store_url: str) -> None:
     """A second run with resume=True continues the same session: finished items are not
     called again, failed ones are retried, and the result holds them all."""
-    db = tmp_path / "exp.db"
+    db = store_url
     calls = []
     down = [True]
 
@@ -135,9 +139,9 @@ def test_resume_skips_the_items_already_done(tmp_path: Path) -> None:
     assert not back.failed and back.scores("exact") == {f"i{i}": 1.0 for i in range(8)}
 
 
-def test_resume_refuses_another_dataset_and_needs_a_store(tmp_path: Path) -> None:
+def test_resume_refuses_another_dataset_and_needs_a_store(store_url: str) -> None:
     """Resuming onto changed data would mix two datasets: a clear error instead."""
-    db = tmp_path / "exp.db"
+    db = store_url
     experiments.run("r", DATA, lambda x: x, [exact], store=db)
     other = Dataset([{"input": 1}])
     with pytest.raises(ValueError, match="cannot resume 'r': its dataset was"):
@@ -148,9 +152,9 @@ def test_resume_refuses_another_dataset_and_needs_a_store(tmp_path: Path) -> Non
     assert len(fresh.items) == 8
 
 
-def test_a_store_the_recorder_already_writes_is_not_written_twice(tmp_path: Path) -> None:
+def test_a_store_the_recorder_already_writes_is_not_written_twice(store_url: str) -> None:
     """With configure(store=X), experiments.run(store=X) keeps one copy of each record."""
-    db = tmp_path / "exp.db"
+    db = store_url
     auditora.configure(store=str(db), console=False)
     experiments.run("once", DATA, lambda x: x * 2, [exact], store=db)
     with open_store(db) as store:
@@ -178,12 +182,12 @@ def test_a_bad_store_path_fails_before_any_item_runs(tmp_path: Path) -> None:
     assert called == []
 
 
-def test_hostile_values_survive_the_store(tmp_path: Path) -> None:
+def test_hostile_values_survive_the_store(store_url: str) -> None:
     """NaN scores are recorded but count in no mean; huge, markup and non-JSON outputs are
     stored bounded and read back as text; a comparison of such runs is JSON-ready."""
     import json
 
-    db = tmp_path / "exp.db"
+    db = store_url
 
     def nan_scorer(output: Any, item: Item) -> float:
         return float("nan")
@@ -204,20 +208,20 @@ def test_hostile_values_survive_the_store(tmp_path: Path) -> None:
     assert auditora.experiments is experiments  # reachable as an attribute too
 
 
-def test_an_open_store_may_be_given_as_the_store(tmp_path: Path) -> None:
+def test_an_open_store_may_be_given_as_the_store(store_url: str) -> None:
     """``store=`` takes a path or a Store (its file is written)."""
-    db = tmp_path / "exp.db"
+    db = store_url
     with open_store(db, readonly=False) as opened:
         experiments.run("given", DATA, lambda x: x * 2, [exact], store=opened)
     with open_store(db) as store:
         assert experiments.list_experiments(store)[0]["name"] == "given"
 
 
-def test_many_threads_writing_lose_no_record(tmp_path: Path) -> None:
+def test_many_threads_writing_lose_no_record(store_url: str) -> None:
     """8 threads, 400 items, logs in each task: every run, log and score is in the store."""
     from auditora import report
 
-    db = tmp_path / "exp.db"
+    db = store_url
     data = Dataset([{"input": i, "expected": i} for i in range(400)])
 
     def task(x: int) -> int:
@@ -234,12 +238,41 @@ def test_many_threads_writing_lose_no_record(tmp_path: Path) -> None:
     assert (len(runs), len(logs), len(evals)) == (400, 1200, 400)
 
 
-def test_resume_in_a_store_the_recorder_writes(tmp_path: Path) -> None:
+def test_resume_in_a_store_the_recorder_writes(store_url: str) -> None:
     """With configure(store=X), a resume right after a run finds that run's records (the run
     flushed the recorder as it ended)."""
-    db = tmp_path / "exp.db"
+    db = store_url
     auditora.configure(store=str(db), console=False)
     experiments.run("queued", DATA, lambda x: x * 2, [exact], store=db)
     calls = []
     experiments.run("queued", DATA, lambda x: calls.append(x), [exact], store=db, resume=True)
     assert calls == []
+
+
+def test_a_postgresql_store_is_a_database_never_a_directory(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """experiments.run(store="postgresql://...") writes into the database, with a resume
+    found there; nothing named ``postgresql:`` appears in the working directory, and the
+    result names the store with its password masked."""
+    monkeypatch.chdir(tmp_path)
+    url = pg_url.replace("postgres@", "postgres:Tr0ub4dor-secret@")  # trust auth ignores it
+    ran = experiments.run("pg", DATA, lambda x: x * 2, [exact], store=url)
+    calls: list = []
+    again = experiments.run("pg", DATA, calls.append, [exact], store=url, resume=True)
+    assert calls == [] and again.experiment_id == ran.experiment_id
+    assert list(tmp_path.iterdir()) == []
+    assert ran.store is not None and "Tr0ub4dor" not in ran.store and "***" in ran.store
+    with open_store(url) as store:
+        assert experiments.list_experiments(store)[0]["metrics"] == {"exact": 1.0}
+        assert len(store.evaluations(limit=None)) == 8
+
+
+def test_an_unknown_store_scheme_fails_before_any_item_runs(tmp_path: Path) -> None:
+    """store="mysql://..." is a one-line error naming the accepted forms, not a file."""
+    from auditora.store import StoreError
+
+    called: list = []
+    with pytest.raises(StoreError, match="unknown store scheme 'mysql'"):
+        experiments.run("x", DATA, called.append, [exact], store="mysql://u@h/db")
+    assert called == []

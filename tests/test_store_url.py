@@ -164,6 +164,29 @@ def test_sqlite_urls_and_paths_make_sqlite_sinks(tmp_path: Path) -> None:
         assert os.path.abspath(sink.path) == str(target)
 
 
+def test_a_sqlite_sink_never_takes_a_url_for_a_file_name(tmp_path: Path) -> None:
+    """SQLiteSink("postgresql://...") is a masked StoreError, never a ``postgresql:``
+    directory; a sqlite: URL is its file."""
+    with pytest.raises(StoreError, match="not a SQLite store") as caught:
+        SQLiteSink(f"postgresql://ann:{SECRET}@127.0.0.1:9/db")
+    assert SECRET not in str(caught.value)
+    assert SQLiteSink(f"sqlite://{tmp_path}/b.db").path == f"{tmp_path}/b.db"
+
+
+def test_a_store_sink_knows_the_store_it_writes(tmp_path: Path) -> None:
+    """writes_to() matches a store however it is spelt (relative, sqlite:, the exact URL)
+    and never another backend's or another database's."""
+    target = tmp_path / "a.db"
+    lite = store_sink(str(target))
+    assert lite.writes_to(f"sqlite://{target}") and lite.writes_to(target)
+    assert not lite.writes_to(tmp_path / "b.db")
+    assert not lite.writes_to("postgresql://ann@127.0.0.1:9/db")
+    pg = store_sink(f"postgresql://ann:{SECRET}@127.0.0.1:9/db")
+    assert pg.writes_to(f"postgresql://ann:{SECRET}@127.0.0.1:9/db")
+    assert not pg.writes_to("postgresql://ann@127.0.0.1:9/other")
+    assert not pg.writes_to(str(target))
+
+
 def test_a_postgresql_sink_spec_makes_a_masked_postgres_sink() -> None:
     """sinks=["postgresql://..."] builds the PostgreSQL sink (connected on its first batch)."""
     sink = sink_from_spec(f"postgresql://ann:{SECRET}@127.0.0.1:9/db")

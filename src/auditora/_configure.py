@@ -29,9 +29,9 @@ from typing import Any, Iterable, List, Optional, Union
 from . import _config, _emit, _recorder, llm, redaction
 from ._config import settings
 from .core._paragon import Paragon
-from .sinks import ConsoleSink, JSONLSink, MemorySink, Sink, SQLiteSink
+from .sinks import ConsoleSink, JSONLSink, MemorySink, Sink, store_sink
 from .store._schema import StoreError
-from .store._url import mask, parse_store
+from .store._url import mask
 
 __all__ = ["configure", "configure_from_environment", "reset", "sink_from_spec"]
 
@@ -87,17 +87,6 @@ def sink_from_spec(spec: Union[str, Sink]) -> Sink:
         f"unknown sink {mask(spec)!r}; expected memory, console, jsonl:PATH, sqlite:PATH, "
         "postgresql://... or otel"
     )
-
-
-def store_sink(store: Union[str, os.PathLike[str]]) -> Sink:
-    """The sink of a store: a path or ``sqlite:`` URL, or a ``postgresql://`` URL
-    (``docs/store.md``); :class:`~auditora.store.StoreError` for an unknown scheme."""
-    parsed = parse_store(store)
-    if parsed.backend == "postgresql":
-        from .sinks.postgres import PostgresSink  # lazy: it is of use with psycopg only
-
-        return PostgresSink(parsed.target)
-    return SQLiteSink(parsed.target)
 
 
 def _sinks_from_specs(specs: SinkSpecs) -> List[Sink]:

@@ -40,6 +40,7 @@ from auditora import (
     session,
 )
 from auditora.agents import handoff, send_message
+from auditora.store._url import parse_store
 
 __all__ = ["DEFAULT_STORE", "EXPERIMENTS", "QUESTIONS", "TIME_SCALE", "run_demo"]
 
@@ -386,21 +387,21 @@ def _remove_store(path: Path) -> None:
             target.unlink()
 
 
-def _start_recording(path: Path) -> Callable[[], bool]:
-    """Send records to the store at ``path``; return the function that finishes.
+def _start_recording(store: str) -> Callable[[], bool]:
+    """Send records to ``store`` (a path or URL); return the function that finishes.
 
     Uses the recorder (``auditora.configure(store=...)``). Where the recorder
     is not available, records are collected in memory and written in one
-    batch at the end through :func:`auditora.store.write_batch`.
+    batch at the end through the store's sink.
     """
     try:
         from auditora import _recorder  # noqa: F401
     except ImportError:
-        return _direct_recording(path)
+        return _direct_recording(store)
     from auditora import _config
 
     console = _config.settings.console
-    auditora.configure(store=str(path), console=False)
+    auditora.configure(store=store, console=False)
 
     def finish() -> bool:
         delivered = bool(auditora.flush(timeout=10.0))
@@ -411,9 +412,9 @@ def _start_recording(path: Path) -> Callable[[], bool]:
     return finish
 
 
-def _direct_recording(path: Path) -> Callable[[], bool]:
+def _direct_recording(store: str) -> Callable[[], bool]:
     from auditora import _config, _emit
-    from auditora.store import open_store, write_batch
+    from auditora.sinks import RecordBatch, store_sink
 
     records: List[Any] = []
     lock = threading.Lock()
@@ -429,11 +430,11 @@ def _direct_recording(path: Path) -> Callable[[], bool]:
     def finish() -> bool:
         _emit.remove_target(keep)
         _config.settings.console = console
-        store = open_store(path, readonly=False)
+        sink = store_sink(store)
         try:
-            write_batch(store._conn, [r.to_dict() for r in records])
+            sink.export(RecordBatch(records))
         finally:
-            store.close()
+            sink.close()
         return True
 
     return finish
@@ -446,26 +447,34 @@ def run_demo(
     seed: int = 7,
     replace: bool = True,
 ) -> Dict[str, Any]:
-    """Run the demo pipeline, writing its records to the SQLite store ``store``.
+    """Run the demo pipeline, writing its records to ``store``: a SQLite file, or a
+    PostgreSQL database (a ``postgresql://`` URL, ``pip install 'auditora[postgres]'``).
 
     An existing file at ``store`` is replaced when ``replace`` is true (the
-    default), so the store holds exactly one demo. ``progress`` receives one
-    line per stage. Returns a summary dict: ``store`` (absolute path),
+    default), so the store holds exactly one demo; a PostgreSQL store is never
+    emptied, the demo's sessions join what it holds. ``progress`` receives one
+    line per stage. Returns a summary dict: ``store`` (the file's absolute path,
+    or the URL as given),
     ``session_id``, ``questions``, ``experiments`` (the ids of the two experiment
     runs, :data:`EXPERIMENTS`), ``seconds`` and ``delivered`` (whether every
     record reached the store).
     """
     say = progress or (lambda line: None)
-    path = Path(store).resolve()
-    if replace:
-        _remove_store(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    target = parse_store(store)  # a bad scheme fails here, before any work
+    if target.backend == "sqlite":
+        path = Path(target.target).resolve()
+        if replace:
+            _remove_store(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        where = str(path)
+    else:
+        where = target.target
     rng = random.Random(seed)
     session_id = f"rag-eval-{time.strftime('%Y%m%d-%H%M%S')}"
     pipe = _Pipeline(rng, session_id)
     started = time.perf_counter()
 
-    finish = _start_recording(path)
+    finish = _start_recording(where)
     try:
         # First, so the pipeline's sessions stay the most recent ones.
         say(f"[0/5] two experiments on the question set: {EXPERIMENTS[0]}, {EXPERIMENTS[1]}")
@@ -494,7 +503,7 @@ def run_demo(
     finally:
         delivered = finish()
     return {
-        "store": str(path),
+        "store": where,
         "session_id": session_id,
         "questions": len(QUESTIONS),
         "experiments": experiment_ids,

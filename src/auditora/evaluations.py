@@ -305,8 +305,9 @@ def load_evaluations(source: Any, session_id: Optional[str] = None) -> List[Any]
     """Evaluation records from ``source``.
 
     ``source`` is an iterable of records or dicts, a store object (with an
-    ``evaluations()`` method), a path to a SQLite store, or a path to a JSONL
-    file of records. ``session_id`` keeps only that session's.
+    ``evaluations()`` method), a store's path or URL (SQLite, or
+    ``postgresql://``), or a path to a JSONL file of records. ``session_id``
+    keeps only that session's.
     """
     if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
         path = str(source if not isinstance(source, bytes) else source.decode())
@@ -406,7 +407,9 @@ def gate_command(argv: Optional[List[str]] = None) -> int:
         prog="auditora gate",
         description="Fail (exit 1) when evaluation metrics in a store are below a bar.",
     )
-    parser.add_argument("source", help="a SQLite store, or a JSONL file of records")
+    parser.add_argument(
+        "source", help="a store (a SQLite path or a postgresql:// URL), or a JSONL file of records"
+    )
     parser.add_argument("--session", help="only this session's evaluations")
     parser.add_argument("--metric", action="append", help="only this metric (repeatable)")
     parser.add_argument("--min-pass-rate", type=float, help="every metric's pass rate >= X")

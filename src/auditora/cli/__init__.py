@@ -87,7 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     def store_arg(p: argparse.ArgumentParser) -> None:
-        p.add_argument("store", metavar="STORE", help="path of a SQLite store (e.g. auditora.db)")
+        p.add_argument(
+            "store",
+            metavar="STORE",
+            help="a store: a SQLite path (e.g. auditora.db) or a postgresql:// URL",
+        )
 
     def json_arg(
         p: argparse.ArgumentParser, what: str = "one JSON list instead of a table"
@@ -98,7 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--store",
         default=None,
-        help="store file to write (default ./auditora-demo.db; an existing file is replaced)",
+        help=(
+            "the store to write: a SQLite file (default ./auditora-demo.db; an existing "
+            "file is replaced) or a postgresql:// URL (added to)"
+        ),
     )
     p.add_argument("--quiet", "-q", action="store_true", help="print only the summary")
 

@@ -75,7 +75,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     say: Callable[[str], None] = (
         (lambda line: None) if args.quiet else (lambda line: print(line, flush=True))
     )
-    say(f"auditora demo: an LLM evaluation pipeline (simulated models, no network) -> {path}")
+    shown = mask(path)  # a PostgreSQL URL's password never reaches the terminal
+    say(f"auditora demo: an LLM evaluation pipeline (simulated models, no network) -> {shown}")
     result = demo.run_demo(path, progress=say)
     if not result["delivered"]:
         _err("warning: not every record reached the store before the timeout")
@@ -83,7 +84,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         total = store.summary()
         rows = store.sessions()
     print()
-    print(f"Done in {result['seconds']:.1f} s. Store: {result['store']}")
+    print(f"Done in {result['seconds']:.1f} s. Store: {mask(result['store'])}")
     print(
         f"  {total['sessions']} sessions, {total['traces']} traces, {total['runs']} runs "
         f"({total['errors']} with errors), {total['llm_calls']} LLM calls, "
@@ -92,7 +93,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     print()
     print(_sessions_table(rows))
-    store_arg = _quote(result["store"]) if args.store else demo.DEFAULT_STORE
+    store_arg = _quote(mask(result["store"])) if args.store else demo.DEFAULT_STORE
     print()
     print("Next:")
     print(f"  auditora view {store_arg}        # browse it at http://127.0.0.1:8765")

@@ -358,7 +358,7 @@ class ExperimentResult:
         self.started_ns = started_ns
         self.ended_ns = ended_ns
         self.items: List[ItemResult] = list(items or [])
-        #: The store path it was written to, if any.
+        #: The store it was written to, if any: its path, or its URL with the password masked.
         self.store = store
 
     @property

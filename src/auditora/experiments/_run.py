@@ -34,6 +34,7 @@ from ..adats import DefaultMonitor, DefaultReport, DefaultSession
 from ..core._paragon import Paragon
 from ..core._runs import end_run, start_run
 from ..records import Record, Run, SessionRecord
+from ..store._url import parse_store
 from ._model import (
     STATE_KEY,
     Dataset,
@@ -145,10 +146,11 @@ class _StoreWriter:
     SQLite), so a crash loses little and ``resume`` finds the rest.
     """
 
-    def __init__(self, path: str, session_id: str) -> None:
-        from ..sinks.sqlite import SQLiteSink
+    def __init__(self, store: str, session_id: str) -> None:
+        from ..sinks import store_sink
 
-        self.sink = SQLiteSink(path)
+        self.sink = store_sink(store)  # a SQLite file or a PostgreSQL database
+        self.display = parse_store(store).display
         self.session_id = session_id
         self.traces: Set[str] = set()
         # Appended to by any thread, drained by flush: a deque needs no lock for that
@@ -197,7 +199,7 @@ class _StoreWriter:
                 _logger.warning("auditora: experiment: %s", exc)
             except Exception:  # the store failed as a whole: say so, keep the experiment going
                 self.lost += len(batch)
-                _logger.exception("auditora: experiment: writing to %s failed", self.sink.path)
+                _logger.exception("auditora: experiment: writing to %s failed", self.display)
 
     def close(self) -> None:
         """Write what is left and wait for it."""
@@ -226,14 +228,14 @@ class _TraceRecords:
         return self.records.pop(trace_id, []) if trace_id is not None else []
 
 
-def _configured_store(path: str) -> bool:
-    """Whether the recorder already writes to the store at ``path`` (configure(store=...))."""
+def _configured_store(store: str) -> bool:
+    """Whether the recorder already writes to ``store`` (configure(store=...))."""
     from .. import _recorder
 
     pipeline = getattr(_recorder, "_pipeline", None)
-    target = os.path.abspath(path)
     for sink in getattr(pipeline, "sinks", ()) or ():
-        if os.path.abspath(getattr(sink, "path", "") or "") == target and sink.name == "sqlite":
+        writes_to = getattr(sink, "writes_to", None)
+        if writes_to is not None and writes_to(store):
             return True
     return False
 
@@ -538,7 +540,7 @@ class _Experiment:
             started_ns=self.started_ns,
             ended_ns=time.time_ns(),
             items=items,
-            store=self.store,
+            store=None if self.store is None else parse_store(self.store).display,
         )
 
 
@@ -557,11 +559,15 @@ def _previous(store: Optional[str], name: str, dataset: Dataset) -> Optional[Exp
     """The newest run of ``name`` in ``store`` to resume, or None (checked against ``dataset``)."""
     if store is None:
         raise ValueError("resume=True needs store= (the experiment's earlier records)")
-    if not os.path.exists(store):
-        return None
-    from ..store import open_store
+    from ..store import StoreError, open_store
 
-    with open_store(store) as opened:
+    try:
+        opened = open_store(store)
+    except StoreError:
+        if parse_store(store).backend == "sqlite" and not os.path.exists(store):
+            return None  # no store yet: nothing to resume
+        raise
+    with opened:
         try:
             previous = load_experiment(opened, name)
         except LookupError:
@@ -603,7 +609,7 @@ def _prepare(
     if metadata is not None and not isinstance(metadata, Mapping):
         raise TypeError("metadata must be a dict")
     if store is not None and not isinstance(store, (str, os.PathLike)):
-        store = getattr(store, "path", store)  # an open Store: its file
+        store = getattr(store, "target", store)  # an open Store: its file or URL
     path = os.fspath(store) if store is not None else None
     if path is not None:
         from ..store import open_store
@@ -644,7 +650,8 @@ def run(
 
     An async ``task`` (or async scorers) runs on an event loop, ``concurrency``
     items at a time; a sync task runs on ``concurrency`` threads, each with the
-    caller's context. ``store`` names a SQLite store to write to (records also
+    caller's context. ``store`` names a store to write to, a SQLite path or a
+    ``postgresql://`` URL, or is an open :class:`~auditora.store.Store` (records also
     go to the configured sinks); ``resume=True`` continues the newest run of
     ``name`` in it, skipping the items it finished. ``progress`` shows a bar on
     stderr (default: when stderr is a terminal). From a running event loop use

@@ -12,6 +12,10 @@ names are resolved by ``configure`` (:mod:`auditora._configure`), since
 
 from __future__ import annotations
 
+import os
+from typing import Union
+
+from ..store._url import parse_store
 from ._base import RecordBatch, Sink, SinkWriteError, jsonable
 from .console import ConsoleSink
 from .jsonl import JSONLSink
@@ -27,4 +31,16 @@ __all__ = [
     "Sink",
     "SinkWriteError",
     "jsonable",
+    "store_sink",
 ]
+
+
+def store_sink(store: Union[str, os.PathLike[str]]) -> Sink:
+    """The sink of a store: a path or ``sqlite:`` URL, or a ``postgresql://`` URL
+    (``docs/store.md``); :class:`~auditora.store.StoreError` for an unknown scheme."""
+    parsed = parse_store(store)
+    if parsed.backend == "postgresql":
+        from .postgres import PostgresSink  # lazy: it is of use with psycopg only
+
+        return PostgresSink(parsed.target)
+    return SQLiteSink(parsed.target)

@@ -120,5 +120,10 @@ class PostgresSink(Sink):
             self._writer.forget()
         self._pid = os.getpid()
 
+    def writes_to(self, store: str) -> bool:
+        """Whether ``store`` (a path or URL) names the database this sink writes."""
+        parsed = parse_store(store)
+        return parsed.backend == "postgresql" and parsed.target == self._target
+
     def __repr__(self) -> str:
         return f"PostgresSink({self.url!r})"

@@ -8,7 +8,8 @@ import sqlite3
 from typing import Any, Dict, Optional, Sequence, Union
 
 from ..records import Record
-from ..store._schema import connect_writer
+from ..store._schema import StoreError, connect_writer
+from ..store._url import parse_store
 from ..store._writer import write_parts
 from ._base import Sink, SinkWriteError, serialized
 
@@ -36,7 +37,13 @@ class SQLiteSink(Sink):
     name = "sqlite"
 
     def __init__(self, path: Union[str, os.PathLike[str]]) -> None:
-        self.path = os.fspath(path)
+        parsed = parse_store(path)  # a URL is never taken for a file name
+        if parsed.backend != "sqlite":
+            raise StoreError(
+                f"{parsed.display!r} is not a SQLite store: use PostgresSink, or "
+                "auditora.configure(store=...), which picks the sink for the URL"
+            )
+        self.path = parsed.target
         self._conn: Optional[sqlite3.Connection] = None
         self._pid = os.getpid()
         self._unstorable: Dict[str, int] = {}
@@ -99,6 +106,13 @@ class SQLiteSink(Sink):
         # afresh on the next batch.
         self._conn = None
         self._pid = os.getpid()
+
+    def writes_to(self, store: Union[str, os.PathLike[str]]) -> bool:
+        """Whether ``store`` (a path or URL) names the file this sink writes."""
+        parsed = parse_store(store)
+        return parsed.backend == "sqlite" and (
+            os.path.abspath(parsed.target) == os.path.abspath(self.path)
+        )
 
     def __repr__(self) -> str:
         return f"SQLiteSink({self.path!r})"

@@ -245,6 +245,7 @@ class Store:
         readonly: bool,
         dialect: Dialect = SQLITE,
         reopen: Optional[Callable[[], Any]] = None,
+        target: Optional[str] = None,
     ) -> None:
         self._conn = conn
         self._lock = threading.Lock()
@@ -255,6 +256,15 @@ class Store:
         self.readonly = readonly
         #: The SQL this store's backend speaks (``dialect.name``: sqlite or postgresql).
         self.dialect = dialect
+        # What opens this store again, password included (``path`` is the masked
+        # form): for code that writes where an open store points (experiments).
+        self._target = target if target is not None else path
+
+    @property
+    def target(self) -> str:
+        """What opens this store again: its path, or its PostgreSQL URL *with* the
+        password (never print it; :attr:`path` is the form to show)."""
+        return self._target
 
     @property
     def backend(self) -> str:
@@ -1006,7 +1016,7 @@ def _open_postgres(url: str, readonly: bool) -> Store:
     def reopen() -> Any:
         return connect_reader(url, readonly)
 
-    return Store(reopen(), mask(url), readonly, POSTGRES, reopen)
+    return Store(reopen(), mask(url), readonly, POSTGRES, reopen, target=url)
 
 
 def _open_sqlite(path: str, readonly: bool) -> Store:
