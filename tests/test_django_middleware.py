@@ -5,12 +5,13 @@ every request lands in a real SQLite store as one trace."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, Tuple
+from typing import Any, AsyncIterator, Dict, Iterator, Tuple
 
 import pytest
 
@@ -93,6 +94,25 @@ def events(request: Any) -> StreamingHttpResponse:
     return StreamingHttpResponse(sse(), content_type="text/event-stream")
 
 
+def astream(request: Any) -> StreamingHttpResponse:
+    async def words() -> AsyncIterator[str]:
+        for word in ("one", "two", "three"):
+            yield shout(word) + "\n"
+        report.log_llm_call("gpt-4o-mini", prompt_tokens=10, completion_tokens=5)
+
+    return StreamingHttpResponse(words(), content_type="text/plain")
+
+
+def aevents(request: Any) -> StreamingHttpResponse:
+    async def sse() -> AsyncIterator[str]:
+        for n in range(500):
+            lookup(n)
+            yield f"data: {n}\n\n"
+            await asyncio.sleep(0.01)
+
+    return StreamingHttpResponse(sse(), content_type="text/event-stream")
+
+
 def boom(request: Any) -> None:
     raise ValueError("the view failed")
 
@@ -117,6 +137,8 @@ urlpatterns = [
     re_path(r"^articles/(?P<year>[0-9]{4})/$", article),
     path("stream", stream),
     path("events", events),
+    path("astream", astream),
+    path("aevents", aevents),
     path("boom", boom),
     path("missing", missing),
     path("work/<int:n>", work),
@@ -341,6 +363,31 @@ def test_under_asgi_the_same_middleware_records_the_same_runs(db: str) -> None:
     failed = root_of(data, "GET /boom")
     assert (failed["status"], failed["error_type"]) == ("error", "ValueError")
     assert "in boom" in failed["traceback"]
+
+
+def test_under_asgi_an_async_streamed_body_stays_inside_the_request_run(db: str) -> None:
+    """An async StreamingHttpResponse under Django's ASGI handler: the calls its async
+    generator makes nest under the request's run, which ends after the last chunk; a
+    client that hangs up half-way leaves a cancelled run marked as a disconnect."""
+    pytest.importorskip("uvicorn")
+    monitor = RouteMonitor()
+    with override_settings(AUDITORA_MIDDLEWARE={"monitor": monitor}):
+        handler = ASGIHandler()
+    with serve_asgi(handler) as url:
+        assert httpx.get(url + "/astream", timeout=10).text.split() == ["ONE", "TWO", "THREE"]
+        with httpx.stream("GET", url + "/aevents", timeout=10) as response:
+            seen = [line for _, line in zip(range(6), response.iter_lines()) if line]
+        assert len(seen) == 3
+        wait_for(monitor, "http.requests[GET /aevents]")
+    data = stored(db)
+    assert len(data["traces"]) == 2
+    streamed = root_of(data, "GET /astream")
+    assert (streamed["status"], names(streamed)) == ("ok", ["shout"] * 3)
+    assert [c["run_id"] for c in data["llm_calls"]] == [streamed["run_id"]]
+    dropped = root_of(data, "GET /aevents")
+    assert (dropped["status"], dropped["error_type"]) == ("cancelled", "ClientDisconnected")
+    assert 3 <= len(dropped["children"]) < 500
+    assert monitor.get_metric("http.disconnects[GET /aevents]") == 1
 
 
 def test_an_unknown_option_is_improperly_configured() -> None:

@@ -19,17 +19,19 @@ it, so the run keeps its traceback; Django's own 4xx exceptions (``Http404``,
 ``error_status``. A ``StreamingHttpResponse``'s content is wrapped as the WSGI
 middleware wraps a body (:class:`~auditora.integrations.wsgi.WatchedBody`): the run is
 active around each chunk and ends when the content is exhausted or the response is
-closed before its end (a disconnect). Trace context, session and route metrics are the
+closed before its end (a disconnect); an async one (under ASGI) likewise
+(:class:`WatchedAsyncBody`). Trace context, session and route metrics are the
 WSGI middleware's (shared helpers). See ``docs/http.md``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+import asyncio
+from typing import Any, AsyncIterable, AsyncIterator, Callable, Dict, Optional
 
 from .._config import settings
 from ..core._paragon import Paragon
-from ._http import RequestTracer, RouteMonitor
+from ._http import Request, RequestTracer, RouteMonitor
 from .wsgi import EXCEPTION_KEY, ROUTE_KEY, WatchedBody, environ_key, start_request
 
 # RouteMonitor: the default monitor, to make one in settings and read the route metrics.
@@ -123,14 +125,14 @@ class AuditoraMiddleware:
         if (
             raised is None
             and getattr(response, "streaming", False)
-            and not getattr(response, "is_async", False)
             and getattr(response, "file_to_stream", None) is None
         ):
             # The server iterates the content after this returns; the run ends with it.
+            # (A FileResponse is left to the server's file wrapper: no app code runs
+            # while a file is sent, and wrapping it would lose sendfile.)
             meta[ROUTE_KEY] = route
-            response.streaming_content = WatchedBody(
-                response.streaming_content, traced, tracer, meta
-            )
+            watch = WatchedAsyncBody if getattr(response, "is_async", False) else WatchedBody
+            response.streaming_content = watch(response.streaming_content, traced, tracer, meta)
             return response
         tracer.finish(traced, route, raised)
         return response
@@ -138,3 +140,53 @@ class AuditoraMiddleware:
     def process_exception(self, request: Any, exception: BaseException) -> None:
         """Keep the exception a view raised for the run (Django then answers it)."""
         request.META[EXCEPTION_KEY] = exception
+
+
+class WatchedAsyncBody:
+    """An async ``StreamingHttpResponse``'s content (served by Django's ASGI handler),
+    stepped with the request's run active, as :class:`WatchedBody` steps a sync one: the
+    run ends when the content is exhausted or fails; cancelled (the client went away,
+    Django cancels the response) or closed before its end, it is a disconnect."""
+
+    def __init__(
+        self,
+        body: AsyncIterable[bytes],
+        request: Request,
+        tracer: RequestTracer,
+        environ: Dict[str, Any],
+    ) -> None:
+        self._body = body
+        self._request = request
+        self._tracer = tracer
+        self._environ = environ
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._steps()
+
+    async def _steps(self) -> AsyncIterator[bytes]:
+        request, error = self._request, None
+        chunks = self._body.__aiter__()
+        try:
+            while True:
+                token = Paragon.set(request.run)
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    request.complete = True
+                    return
+                finally:
+                    Paragon.reset(token)
+                yield chunk
+        except (asyncio.CancelledError, GeneratorExit):
+            request.disconnected = True
+            raise
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if not request.complete and error is None:
+                request.disconnected = True
+            environ = self._environ
+            self._tracer.finish(
+                request, environ.get(ROUTE_KEY), error or environ.get(EXCEPTION_KEY)
+            )
