@@ -265,3 +265,25 @@ def test_demo_writes_into_a_postgresql_database(
     assert code == 0 and "topic-router-v2" in out
     code, out, _ = _run(capsys, "sessions", secret_url, "--json")
     assert code == 0 and any(s["session_id"].startswith("rag-eval-") for s in json.loads(out))
+
+
+def test_gate_reads_a_database_whose_name_ends_like_a_jsonl_file(
+    pg_server: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ``postgresql://`` URL is a store even when its database is named ``….json``: the
+    gate reads its evaluations, never tries to open the URL as a JSONL file."""
+    plain = pg_server.create_database(f"t_{uuid.uuid4().hex[:8]}.json")
+    auditora.configure(store=plain, console=False)
+
+    @sentinel(name="judged")
+    def judged() -> None:
+        report.log_evaluation_result("coherence", 0.9, 0.5)
+
+    judged()
+    assert auditora.flush()
+    auditora.shutdown()
+    auditora.configure(console=False)
+    secret_url = plain.replace("postgres@", f"postgres:{SECRET}@")
+    code, out, err = _run(capsys, "gate", secret_url, "--min-mean", "0.5")
+    assert code == 0, (out, err)
+    assert "coherence" in out

@@ -311,9 +311,11 @@ def load_evaluations(source: Any, session_id: Optional[str] = None) -> List[Any]
     """
     if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
         path = str(source if not isinstance(source, bytes) else source.decode())
-        if path.endswith((".jsonl", ".ndjson", ".json")):
-            return _from_jsonl(path, session_id)
         from .store import open_store
+        from .store._url import parse_store
+
+        if parse_store(path).backend == "sqlite" and path.endswith((".jsonl", ".ndjson", ".json")):
+            return _from_jsonl(path, session_id)  # (a database URL is never a JSONL file)
 
         with open_store(path) as store:
             return list(store.evaluations(session_id=session_id, limit=None))
