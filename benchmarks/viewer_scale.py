@@ -26,7 +26,7 @@ import warnings
 from typing import Any, Dict, List, Optional, Tuple
 
 import auditora
-from auditora import DefaultMonitor, DefaultReport, DefaultSession, report, sentinel
+from auditora import DefaultMonitor, DefaultReport, DefaultSession, monitor, report, sentinel
 from auditora.llm.pricing import UnknownModelWarning
 
 MODELS = ("gpt-4o-mini", "gpt-4o", "claude-3-5-sonnet", "llama-3-70b")
@@ -62,14 +62,19 @@ def tool(i: int) -> int:
 
 
 def _session_body(i: int, runs: int) -> None:
-    """One request: a root run and ``runs - 1`` children (retrieve, LLM steps, a tool)."""
-    retrieve(i)
+    """One request: a root run and ``runs - 1`` children (retrieve, LLM steps, a tool),
+    a timer, two counters and two evaluations, so every page of the viewer has rows."""
+    with monitor.timer("retrieval"):
+        retrieve(i)
     for step in range(runs - 3):
         generate(i, step)
     try:
         tool(i)
     except TimeoutError:
-        pass
+        monitor.increment_metric("tool_timeouts")
+    monitor.increment_metric("requests")
+    report.log_evaluation_result("relevance", (i % 100) / 100, 0.3)
+    report.log_evaluation_result("latency_ok", 1.0 if i % 7 else 0.0, 0.5, label="sla")
 
 
 @sentinel(name="deep step")
