@@ -17,7 +17,7 @@ import pytest
 import auditora
 from _backends import BACKENDS, fresh_store, is_postgres, pg_server
 from auditora import report, sentinel
-from auditora.store import AmbiguousId, NotFound, Page, open_store
+from auditora.store import SCHEMA_VERSION, AmbiguousId, NotFound, Page, open_store
 from auditora.store._reader import MAX_PAGE
 
 _ = pg_server  # the fixture fresh_store uses
@@ -305,7 +305,7 @@ def test_a_version_2_store_gains_the_search_indexes(tmp_path: Path) -> None:
     conn.close()
     connect_writer(str(path)).close()
     with open_store(path) as store:
-        assert store.schema_version() == 3
+        assert store.schema_version() == SCHEMA_VERSION == 4
         assert _names(store.find_traces(status="error")) == ["old"]
     conn = sqlite3.connect(path)
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}

@@ -36,6 +36,8 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, Union
 
+from . import _rollups
+from ._dialect import to_pyformat
 from ._schema import BY_NAME, SCHEMA_VERSION, TABLES, StoreError, Table
 from ._schema import connect_writer as sqlite_writer
 from ._schema import read_version as sqlite_version
@@ -380,6 +382,8 @@ class _SqliteDestination(_Destination):
             if self.progress(key) != expected:
                 raise _Conflict("")
             conn.executemany(self._statement(table, names), rows)
+            for statement, rollup in _rollups.upserts(table.name, names, list(zip(*rows))):
+                conn.executemany(statement, rollup)
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -459,6 +463,8 @@ class _PgDestination(_Destination):
                 cur.execute(_session_upsert("LEAST", "GREATEST", rows_sql))
             elif table is _RUNS:
                 cur.execute(_run_upsert(rows_sql))
+            for statement, rollup in _rollups.upserts(table.name, names, list(zip(*rows))):
+                cur.executemany(to_pyformat(statement), rollup)
             cur.execute(
                 "INSERT INTO meta (key, value) VALUES (%s, %s) "
                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",

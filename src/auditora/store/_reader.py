@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from . import _aggregates
 from ._dialect import POSTGRES, SQLITE, Dialect
 from ._schema import JSON_COLUMNS, SCHEMA_VERSION, StoreError, connect_writer, read_version
 from ._url import mask, parse_store
@@ -194,6 +195,12 @@ def _text_runs(
     )
     params = [*run_params, p, p, p, p, p, p, TEXT_SCAN_ROWS, p, TEXT_SCAN_ROWS, p, p, p]
     return sql, params
+
+
+def _bins(bins: int) -> int:
+    if isinstance(bins, bool) or not isinstance(bins, int) or not 1 <= bins <= 1000:
+        raise ValueError(f"bins must be a whole number from 1 to 1000, not {bins!r}")
+    return bins
 
 
 def _decode(value: Any) -> Any:
@@ -603,6 +610,33 @@ class Store:
         row["eval_pass_rate"] = row["evaluations_passed"] / n if n else None
         row["schema_version"] = self.schema_version()
         return row
+
+    def llm_models(self, session_id: Optional[str] = None) -> List[Dict[str, Any]]:
+        """LLM calls totalled per model, by the database (of one session, or all):
+        ``model, provider, calls, failures, input_tokens, output_tokens, tokens,
+        cost, mean_latency, p95_latency``. ``cost`` is None when no call was priced."""
+        return _aggregates.llm_models(self, session_id)
+
+    def evaluation_metrics(self, session_id: Optional[str] = None) -> List[Dict[str, Any]]:
+        """Evaluation results per metric: ``metric_name, count, passed, failed,
+        pass_rate, mean, min, max, threshold, direction``."""
+        return _aggregates.evaluation_metrics(self, session_id)
+
+    def metric_totals(
+        self, session_id: Optional[str] = None, bins: int = _aggregates.BINS
+    ) -> List[Dict[str, Any]]:
+        """Per metric name, over every session's latest value: ``name, sessions,
+        total, mean, min, max, first_ns, last_ns``, a ``histogram`` of the
+        sessions' values (``lo, hi, count``) and a time ``series`` (``start_ns,
+        end_ns, count, total``: the values summed by when each was last written)."""
+        return _aggregates.metric_totals(self, session_id, _bins(bins))
+
+    def timer_stats(
+        self, session_id: Optional[str] = None, bins: int = _aggregates.BINS
+    ) -> List[Dict[str, Any]]:
+        """Per name of the timed events (``monitor.timer``): ``name, count, mean,
+        min, p50, p95, max``, a ``histogram`` of durations and a time ``series``."""
+        return _aggregates.timer_stats(self, session_id, _bins(bins))
 
     # -- search (find_*) -----------------------------------------------------
     def _page(self, select: str, where: _Where, order: str, limit: int, offset: int) -> Page:

@@ -1,4 +1,4 @@
-"""The SQLite store's schema (version 3), connection settings and migration.
+"""The SQLite store's schema (version 4), connection settings and migration.
 
 One table per record kind, plus ``meta`` (``schema_version``), all declared
 once in :data:`TABLES`. Columns mirror the record fields of
@@ -15,9 +15,11 @@ import time
 from typing import Callable, Dict, List, NamedTuple, Tuple
 
 __all__ = [
+    "BACKFILL",
     "BY_KIND",
     "BY_NAME",
     "JSON_COLUMNS",
+    "ROLLUPS",
     "SCHEMA_VERSION",
     "TABLES",
     "Column",
@@ -28,7 +30,7 @@ __all__ = [
 ]
 
 #: The store schema version written to ``meta.schema_version``.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: How long a connection waits for another writer's lock before failing (ms).
 BUSY_TIMEOUT_MS = 30_000
@@ -63,6 +65,8 @@ class Table(NamedTuple):
     indexes: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
     #: An ``id INTEGER PRIMARY KEY`` column giving insertion order.
     serial: bool = True
+    #: The columns of a composite primary key (the roll-up tables).
+    key: Tuple[str, ...] = ()
 
 
 def _ids() -> Tuple[Column, ...]:
@@ -178,7 +182,9 @@ TABLES: Tuple[Table, ...] = (
             Column("start_ns", "INTEGER", since=2),
             Column("system_instructions", "TEXT", json=True, since=2),
         ),
-        (*_record_indexes(), ("model", ("model",))),
+        # By model, then latency: the LLM page's p95 latency per model is one
+        # short walk down this index from its end (schema version 4 added the latency).
+        (*_record_indexes(), ("model", ("model", "response_time"))),
     ),
     Table(
         "evaluations",
@@ -220,6 +226,91 @@ TABLES: Tuple[Table, ...] = (
     ),
 )
 
+
+def _counts(*names: str) -> Tuple[Column, ...]:
+    return tuple(Column(n, "INTEGER", constraint="NOT NULL") for n in names)
+
+
+#: The totals the writers keep as they write (``store/_rollups.py``): not records,
+#: so no CLI command or export lists them. Schema version 4 added them.
+ROLLUPS: Tuple[Table, ...] = (
+    Table(
+        "llm_rollup",
+        "",
+        (
+            Column("model", "TEXT", constraint="NOT NULL"),
+            Column("hour_ns", "INTEGER", constraint="NOT NULL"),
+            Column("provider", "TEXT"),
+            *_counts("calls", "failures", "input_tokens", "output_tokens"),
+            Column("cost", "REAL", constraint="NOT NULL"),
+            *_counts("priced"),
+            Column("latency_sum", "REAL", constraint="NOT NULL"),
+            *_counts("timed"),
+        ),
+        serial=False,
+        key=("model", "hour_ns"),
+    ),
+    Table(
+        "evaluation_rollup",
+        "",
+        (
+            Column("metric_name", "TEXT", constraint="NOT NULL"),
+            Column("hour_ns", "INTEGER", constraint="NOT NULL"),
+            *_counts("results", "passed", "failed"),
+            Column("value_sum", "REAL", constraint="NOT NULL"),
+            *_counts("valued"),
+            Column("min_value", "REAL"),
+            Column("max_value", "REAL"),
+        ),
+        serial=False,
+        key=("metric_name", "hour_ns"),
+    ),
+    Table(
+        "metric_latest",
+        "",
+        (
+            Column("name", "TEXT", constraint="NOT NULL"),
+            Column("session_id", "TEXT", constraint="NOT NULL"),
+            Column("value", "REAL"),
+            Column("time_ns", "INTEGER"),
+        ),
+        serial=False,
+        # By name first: a metric's sessions are one range of the key.
+        key=("name", "session_id"),
+    ),
+)
+
+_HOUR = "coalesce(time_ns / 3600000000000 * 3600000000000, 0)"
+
+#: Fill the roll-ups of a store written before version 4 from its records (portable
+#: SQL): the same totals the writers keep (``store/_rollups.py``).
+BACKFILL: List[str] = [
+    "INSERT INTO llm_rollup (model, hour_ns, provider, calls, failures, input_tokens,"
+    " output_tokens, cost, priced, latency_sum, timed)"
+    f" SELECT coalesce(model, ''), {_HOUR}, max(provider), count(*),"
+    " sum(CASE WHEN success = 1 THEN 0 ELSE 1 END), coalesce(sum(input_tokens), 0),"
+    " coalesce(sum(output_tokens), 0), coalesce(sum(cost), 0), count(cost),"
+    " coalesce(sum(response_time), 0), count(response_time)"
+    " FROM llm_calls GROUP BY 1, 2",
+    "INSERT INTO evaluation_rollup (metric_name, hour_ns, results, passed, failed,"
+    " value_sum, valued, min_value, max_value)"
+    f" SELECT coalesce(metric_name, ''), {_HOUR}, count(*),"
+    " sum(CASE WHEN status = 'PASS' THEN 1 ELSE 0 END),"
+    " sum(CASE WHEN status = 'FAIL' THEN 1 ELSE 0 END),"
+    " coalesce(sum(value), 0), count(value), min(value), max(value)"
+    " FROM evaluations GROUP BY 1, 2",
+    "INSERT INTO metric_latest (name, session_id, value, time_ns)"
+    " SELECT coalesce(name, ''), coalesce(session_id, ''), value, time_ns FROM metrics"
+    " WHERE id IN (SELECT max(id) FROM metrics"
+    " GROUP BY coalesce(session_id, ''), coalesce(name, ''))",
+]
+
+#: Version 4's index change: LLM calls by model, then latency (see ``llm_calls``).
+MODEL_INDEX_V4: List[str] = [
+    "DROP INDEX IF EXISTS llm_calls_model",
+    "CREATE INDEX llm_calls_model ON llm_calls (model, response_time)",
+]
+
 #: Record kind -> its table.
 BY_KIND: Dict[str, Table] = {t.kind: t for t in TABLES}
 #: Table name -> the table.
@@ -238,6 +329,8 @@ def create_statements(table: Table, version: int = SCHEMA_VERSION) -> List[str]:
     cols = [_definition(c) for c in table.columns if c.since <= version]
     if table.serial:
         cols.insert(0, "id INTEGER PRIMARY KEY")
+    if table.key:
+        cols.append(f"PRIMARY KEY ({', '.join(table.key)})")
     body = ",\n    ".join(cols)
     out = [f"CREATE TABLE IF NOT EXISTS {table.name} (\n    {body}\n)"]
     for suffix, on in table.indexes:
@@ -282,7 +375,20 @@ INDEXES_V3: List[str] = [
     "CREATE INDEX IF NOT EXISTS evaluations_time ON evaluations (time_ns)",
 ]
 
-MIGRATIONS: Dict[int, List[str]] = {1: _V1, 2: added_columns(2), 3: INDEXES_V3}
+#: Version 4: the roll-ups (``ROLLUPS``), filled from the records, and the LLM calls'
+#: model index extended by latency.
+_V4: List[str] = [
+    *(statement for table in ROLLUPS for statement in create_statements(table)),
+    *MODEL_INDEX_V4,
+    *BACKFILL,
+]
+
+MIGRATIONS: Dict[int, List[str]] = {
+    1: _V1,
+    2: added_columns(2),
+    3: INDEXES_V3,
+    4: _V4,
+}
 
 
 def _retry(what: Callable[[], object], attempts: int = 50) -> None:

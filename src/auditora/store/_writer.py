@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 from .._serialize import Part, serialize
+from . import _rollups
 from ._schema import BY_KIND
 
 __all__ = [
@@ -307,6 +308,9 @@ def _commit(conn: sqlite3.Connection, parts: Sequence[Part]) -> None:
             _insert(conn, kind, names, columns)
         if spans:
             conn.executemany(_SESSION_SPAN, [(sid, a, b) for sid, (a, b) in spans.items()])
+        for kind, names, columns in tables:
+            for statement, rows in _rollups.upserts(BY_KIND[kind].name, names, columns):
+                conn.executemany(statement, rows)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

@@ -1,0 +1,188 @@
+"""Totals the writers keep as they write, so summary pages never scan the records.
+
+Three tables (declared in :data:`~auditora.store._schema.ROLLUPS`):
+
+- ``llm_rollup``: the LLM calls per model and hour (calls, failures, tokens,
+  cost, latency sum);
+- ``evaluation_rollup``: the evaluation results per metric and hour (results,
+  passes, fails, value sum, minimum, maximum);
+- ``metric_latest``: each session's latest value of each metric (the last
+  snapshot written).
+
+Every writer (SQLite, PostgreSQL, ``auditora migrate``) adds the rows it
+inserts through :func:`upserts`, in the same transaction, so the totals and the
+records never disagree; a store of an older schema gets them filled from its
+records by the migration to version 4 (:data:`~auditora.store._schema.BACKFILL`).
+A key that is NULL in the records (a call without a model) is ``''`` here,
+because a primary key cannot hold NULL.
+
+The values are counted as SQL's aggregates count them: a number (a bool is 0
+or 1) is added, anything else (NULL, text) is not; ``success`` other than 1 is
+a failure. Only LLM call ``cost`` may be absent from every call of a group: then
+``priced`` is 0 and the reader says the cost is unknown, not zero.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+__all__ = ["HOUR_NS", "hour", "upserts"]
+
+#: The width of a roll-up's time bucket.
+HOUR_NS = 3_600_000_000_000
+
+Key = Tuple[str, int]
+
+
+def hour(time_ns: Any) -> int:
+    """The start of the hour ``time_ns`` falls in, as SQL's integer division gives it
+    (truncated toward zero); 0 for a time that is not an integer."""
+    if type(time_ns) is not int:
+        return 0
+    whole = time_ns // HOUR_NS if time_ns >= 0 else -(-time_ns // HOUR_NS)
+    return whole * HOUR_NS
+
+
+def _number(value: Any) -> Optional[float]:
+    if isinstance(value, (int, float)) and (type(value) is not float or math.isfinite(value)):
+        return value
+    return None
+
+
+def _key(value: Any) -> str:
+    return "" if value is None else value if type(value) is str else str(value)
+
+
+_LLM = """
+INSERT INTO llm_rollup (model, hour_ns, provider, calls, failures, input_tokens,
+    output_tokens, cost, priced, latency_sum, timed)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (model, hour_ns) DO UPDATE SET
+    provider = CASE WHEN llm_rollup.provider IS NULL OR excluded.provider > llm_rollup.provider
+        THEN excluded.provider ELSE llm_rollup.provider END,
+    calls = llm_rollup.calls + excluded.calls,
+    failures = llm_rollup.failures + excluded.failures,
+    input_tokens = llm_rollup.input_tokens + excluded.input_tokens,
+    output_tokens = llm_rollup.output_tokens + excluded.output_tokens,
+    cost = llm_rollup.cost + excluded.cost,
+    priced = llm_rollup.priced + excluded.priced,
+    latency_sum = llm_rollup.latency_sum + excluded.latency_sum,
+    timed = llm_rollup.timed + excluded.timed
+"""
+
+_EVALUATION = """
+INSERT INTO evaluation_rollup (metric_name, hour_ns, results, passed, failed,
+    value_sum, valued, min_value, max_value)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (metric_name, hour_ns) DO UPDATE SET
+    results = evaluation_rollup.results + excluded.results,
+    passed = evaluation_rollup.passed + excluded.passed,
+    failed = evaluation_rollup.failed + excluded.failed,
+    value_sum = evaluation_rollup.value_sum + excluded.value_sum,
+    valued = evaluation_rollup.valued + excluded.valued,
+    min_value = CASE WHEN evaluation_rollup.min_value IS NULL
+        OR excluded.min_value < evaluation_rollup.min_value
+        THEN excluded.min_value ELSE evaluation_rollup.min_value END,
+    max_value = CASE WHEN evaluation_rollup.max_value IS NULL
+        OR excluded.max_value > evaluation_rollup.max_value
+        THEN excluded.max_value ELSE evaluation_rollup.max_value END
+"""
+
+_METRIC = """
+INSERT INTO metric_latest (name, session_id, value, time_ns) VALUES (?, ?, ?, ?)
+ON CONFLICT (name, session_id) DO UPDATE SET
+    value = excluded.value, time_ns = excluded.time_ns
+"""
+
+
+def _llm_rows(col: Dict[str, Sequence[Any]], n: int) -> List[Tuple[Any, ...]]:
+    none = [None] * n
+    groups: Dict[Key, List[Any]] = {}
+    for model, provider, success, tin, tout, cost, latency, t in zip(
+        col.get("model", none),
+        col.get("provider", none),
+        col.get("success", none),
+        col.get("input_tokens", none),
+        col.get("output_tokens", none),
+        col.get("cost", none),
+        col.get("response_time", none),
+        col.get("time_ns", none),
+    ):
+        key = (_key(model), hour(t))
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = [None, 0, 0, 0, 0, 0.0, 0, 0.0, 0]
+        if type(provider) is str and (g[0] is None or provider > g[0]):
+            g[0] = provider
+        g[1] += 1
+        g[2] += 0 if _number(success) == 1 else 1
+        g[3] += _number(tin) or 0
+        g[4] += _number(tout) or 0
+        priced, timed = _number(cost), _number(latency)
+        if priced is not None:
+            g[5] += priced
+            g[6] += 1
+        if timed is not None:
+            g[7] += timed
+            g[8] += 1
+    return [(*key, *g) for key, g in sorted(groups.items())]
+
+
+def _evaluation_rows(col: Dict[str, Sequence[Any]], n: int) -> List[Tuple[Any, ...]]:
+    none = [None] * n
+    groups: Dict[Key, List[Any]] = {}
+    for metric, status, value, t in zip(
+        col.get("metric_name", none),
+        col.get("status", none),
+        col.get("value", none),
+        col.get("time_ns", none),
+    ):
+        key = (_key(metric), hour(t))
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = [0, 0, 0, 0.0, 0, None, None]
+        g[0] += 1
+        g[1] += status == "PASS"
+        g[2] += status == "FAIL"
+        v = _number(value)
+        if v is not None:
+            g[3] += v
+            g[4] += 1
+            g[5] = v if g[5] is None else min(g[5], v)
+            g[6] = v if g[6] is None else max(g[6], v)
+    return [(*key, *g) for key, g in sorted(groups.items())]
+
+
+def _metric_rows(col: Dict[str, Sequence[Any]], n: int) -> List[Tuple[Any, ...]]:
+    none = [None] * n
+    latest: Dict[Tuple[str, str], Tuple[Any, Any]] = {}
+    for sid, name, value, t in zip(
+        col.get("session_id", none),
+        col.get("name", none),
+        col.get("value", none),
+        col.get("time_ns", none),
+    ):
+        latest[(_key(name), _key(sid))] = (value, t)  # the last written wins
+    return [(*key, *vt) for key, vt in sorted(latest.items())]
+
+
+_ROLLUPS = {
+    "llm_calls": (_LLM, _llm_rows),
+    "evaluations": (_EVALUATION, _evaluation_rows),
+    "metrics": (_METRIC, _metric_rows),
+}
+
+
+def upserts(
+    table: str, names: Sequence[str], columns: Sequence[Sequence[Any]]
+) -> List[Tuple[str, List[Tuple[Any, ...]]]]:
+    """The roll-up statements (portable SQL, ``?`` placeholders) and their rows for
+    rows just inserted into ``table`` (``columns`` holds one sequence per name of
+    ``names``). Empty for a table without a roll-up. The rows are sorted by key, so
+    concurrent PostgreSQL writers lock them in one order (no deadlock)."""
+    found = _ROLLUPS.get(table)
+    if found is None or not columns:
+        return []
+    statement, rows = found
+    return [(statement, rows(dict(zip(names, columns)), len(columns[0])))]
