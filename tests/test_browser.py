@@ -297,23 +297,50 @@ def test_evaluations_page_pass_rate_per_metric(
     }
 
 
-def test_metrics_page_draws_timer_histograms(
+def test_metrics_page_aggregates_each_metric_across_sessions(
     page: Page, demo: Tuple[Path, Dict[str, Any], str]
 ) -> None:
-    """Every timed event name gets a histogram; counters list the latest metric values."""
-    path, summary, url = demo
+    """Every timed event name gets a histogram, and every metric one block (never a row
+    per session) whose total is the sum of each session's latest value."""
+    path, _, url = demo
+    totals: Dict[str, float] = {}
     with open_store(path) as store:
         timed = sorted({e["name"] for e in store.events(limit=None) if e["duration"] is not None})
-        latest = store.latest_metrics(summary["session_id"])
+        for s in store.sessions():
+            for name, value in store.latest_metrics(s["session_id"]).items():
+                totals[name] = totals.get(name, 0.0) + value
     page.goto(url + "#/metrics")
     timers = page.page.eval_on_selector_all("[data-timer]", "els => els.map(e => e.dataset.timer)")
     bars = page.page.locator("[data-timer] svg.hist rect.bar").count()
-    counters = {
-        r["name"]: r["value"]
-        for r in page.rows("counters")
-        if r["session_id"] == summary["session_id"]
-    }
-    assert (sorted(timers), bars > 0, sorted(counters)) == (timed, True, sorted(latest))
+    shown = dict(
+        page.page.eval_on_selector_all(
+            "[data-metric]",
+            "els => els.map(e => [e.dataset.metric, e.querySelector('.timer-stats').textContent])",
+        )
+    )
+    assert (sorted(timers), bars > 0, sorted(shown)) == (timed, True, sorted(totals))
+    for name, stats in shown.items():
+        total = float(stats.split()[1].replace(",", ""))
+        assert total == pytest.approx(totals[name], abs=1e-4), name
+    assert page.page.locator("[data-metric] svg.hist rect.bar").count() > len(shown)
+
+
+def test_llm_page_lists_calls_a_page_at_a_time_with_filters_in_the_url(
+    page: Page, demo: Tuple[Path, Dict[str, Any], str]
+) -> None:
+    """Served, the LLM page's list of calls is paginated by the list API and filtered
+    by model from the URL; the totals above it still cover every call."""
+    path, _, url = demo
+    with open_store(path) as store:
+        calls = store.llm_calls(limit=None)
+    model = calls[0]["model"]
+    mine = [c for c in calls if c["model"] == model]
+    page.goto(url + "#/llm?model=" + quote(model) + "&limit=2")
+    rows = page.rows("llm-calls")
+    pager = page.page.text_content("[data-pager]") or ""
+    assert {r["model"] for r in rows} == {model} and len(rows) == min(2, len(mine))
+    assert pager.endswith("of " + fmt.tokens(len(mine)))
+    assert page.card("llm_calls") == fmt.tokens(len(calls))
 
 
 def _assert_inert(p: Page) -> None:

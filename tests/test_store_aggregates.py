@@ -295,3 +295,21 @@ def test_migrating_a_store_carries_its_totals(tmp_path: Path, store_url: str) ->
         assert b.llm_models() == a.llm_models()
         assert b.evaluation_metrics() == a.evaluation_metrics()
         assert b.metric_totals() == a.metric_totals()
+
+
+def test_a_version_3_store_read_only_is_totalled_from_its_records(tmp_path: Path) -> None:
+    """A reader that may not upgrade an older store (read-only) gets the same totals,
+    worked out from the records."""
+    path = tmp_path / "v3.db"
+    write_to(str(path), [*CALLS, *EVALS, *METRICS])
+    with open_store(path) as store:
+        rolled = (store.llm_models(), store.evaluation_metrics(), store.metric_totals())
+    legacy = sqlite3.connect(path)
+    for table in ("llm_rollup", "evaluation_rollup", "metric_latest"):
+        legacy.execute(f"DROP TABLE {table}")
+    legacy.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    legacy.commit()
+    legacy.close()
+    with open_store(path) as store:
+        assert store.schema_version() == 3
+        assert (store.llm_models(), store.evaluation_metrics(), store.metric_totals()) == rolled

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import pytest
 
+from auditora.store import open_store, write_batch
+from auditora.store._schema import connect_writer
 from auditora.viewer import _model
+from auditora.viewer._source import StoreSource
 
 
 class FakeSource:
@@ -91,6 +95,54 @@ class FakeSource:
             for r in self._records.get(kind, [])
             if all(v is None or r.get(k) == v for k, v in ids.items())
         ]
+
+    def newest(
+        self, kind: str, limit: int, *, session_id: Optional[str] = None
+    ) -> List[Dict[str, Any]]:
+        """The last ``limit`` records of ``kind`` (of the session)."""
+        return self.records(kind, session_id=session_id)[-limit:]
+
+    def llm_models(self, session_id: Optional[str] = None) -> List[Dict[str, Any]]:
+        """Totals per model of the calls, as ``Store.llm_models()`` keys them."""
+        out = []
+        calls = self.records("llm_call", session_id=session_id)
+        for model in sorted({c.get("model") for c in calls}, key=str):
+            group = [c for c in calls if c.get("model") == model]
+            costs = [c["cost"] for c in group if c.get("cost") is not None]
+            tin = sum(c.get("input_tokens") or 0 for c in group)
+            tout = sum(c.get("output_tokens") or 0 for c in group)
+            out.append(
+                {
+                    "model": model,
+                    "provider": None,
+                    "calls": len(group),
+                    "failures": sum(1 for c in group if not c.get("success")),
+                    "input_tokens": tin,
+                    "output_tokens": tout,
+                    "tokens": tin + tout,
+                    "cost": sum(costs) if costs else None,
+                    "mean_latency": None,
+                    "p95_latency": None,
+                }
+            )
+        return out
+
+    def evaluation_metrics(self, session_id: Optional[str] = None) -> List[Dict[str, Any]]:
+        """Counts per metric (no value statistics: the store's tests pin those)."""
+        evals = self.records("evaluation", session_id=session_id)
+        names = sorted({e.get("metric_name") for e in evals}, key=str)
+        return [
+            {"metric_name": n, "count": sum(1 for e in evals if e.get("metric_name") == n)}
+            for n in names
+        ]
+
+    def metric_totals(self, session_id: Optional[str], bins: int) -> List[Dict[str, Any]]:
+        """None: the in-memory source has no metric snapshots."""
+        return []
+
+    def timer_stats(self, session_id: Optional[str], bins: int) -> List[Dict[str, Any]]:
+        """None: the store's tests pin the timer statistics."""
+        return []
 
 
 def _run(
@@ -195,14 +247,6 @@ def test_summary_counts_tokens_cost_and_pass_rate(src: FakeSource) -> None:
     )
 
 
-def test_unpriced_calls_only_give_unknown_cost() -> None:
-    """With no priced call the cost is None, not 0."""
-    src = FakeSource(
-        [_run("r", None, 0, 1)], {"llm_call": [{"model": "x", "cost": None, "session_id": "s"}]}
-    )
-    assert _model.llm_table(src)["by_model"][0]["cost"] is None
-
-
 def test_unknown_ids_raise_not_found(src: FakeSource) -> None:
     """Unknown session, trace and run ids raise NotFound."""
     raised = []
@@ -213,15 +257,42 @@ def test_unknown_ids_raise_not_found(src: FakeSource) -> None:
     assert raised == ["session_detail", "trace_detail", "run_detail"]
 
 
-def test_evaluation_aggregates(src: FakeSource) -> None:
+def _stored(tmp_path: Path, src: FakeSource) -> StoreSource:
+    """The fixture's runs and records written to a real SQLite store, read back."""
+    rows = [{"kind": "run", **r} for r in src._runs]
+    for kind, records in src._records.items():
+        rows.extend({"kind": kind, "time_ns": i, **r} for i, r in enumerate(records))
+    tmp_path.mkdir(exist_ok=True)
+    path = str(tmp_path / "views.db")
+    conn = connect_writer(path)
+    assert write_batch(conn, rows) == len(rows)
+    conn.close()
+    return StoreSource(open_store(path))
+
+
+def test_llm_totals_leave_unpriced_calls_out_of_the_cost(src: FakeSource, tmp_path: Path) -> None:
+    """Per model and overall: a call without a cost adds nothing, and a model with no
+    priced call at all has cost None, not 0."""
+    stored = _stored(tmp_path, src)
+    table = _model.llm_table(stored)
+    (m1,) = table["by_model"]
+    assert (m1["calls"], m1["failures"], m1["tokens"], m1["cost"]) == (2, 1, 17, 0.5)
+    assert table["total"]["llm_calls"] == table["calls_total"] == len(table["calls"]) == 2
+    assert "calls" not in _model.llm_table(stored, rows=0)
+    unpriced = FakeSource(src._runs, {"llm_call": [{**src._records["llm_call"][1]}]})
+    (only,) = _model.llm_table(_stored(tmp_path / "b", unpriced))["by_model"]
+    assert only["cost"] is None
+
+
+def test_evaluation_aggregates(src: FakeSource, tmp_path: Path) -> None:
     """Per metric: count, mean, min, max, pass rate."""
-    m = _model.evaluations_table(src)["by_metric"][0]
+    m = _model.evaluations_table(_stored(tmp_path, src))["by_metric"][0]
     assert (m["count"], m["mean"], m["min"], m["max"], m["pass_rate"]) == (2, 0.5, 0.1, 0.9, 0.5)
 
 
-def test_timer_distribution(src: FakeSource) -> None:
+def test_timer_distribution(src: FakeSource, tmp_path: Path) -> None:
     """Timed events give count, quantiles and a histogram whose counts add up."""
-    t = _model.metrics_view(src, bins=3)["timers"][0]
+    t = _model.metrics_view(_stored(tmp_path, src), bins=3)["timers"][0]
     assert (t["count"], t["p50"], t["p95"], t["max"], [b["count"] for b in t["histogram"]]) == (
         4,
         2.0,

@@ -43,6 +43,12 @@ def _same(column: str, key: Any) -> Tuple[str, List[Any]]:
     return f"{column} = ?", [key]
 
 
+def _rolled(store: Store, session_id: Optional[str]) -> bool:
+    """Whether to read the roll-ups: for the whole store, once it has them (version 4;
+    a read-only reader of an older store totals its records instead)."""
+    return session_id is None and store.schema_version() >= 4
+
+
 def _scope(store: Store, table: str, session_id: Optional[str]) -> Tuple[str, str, List[Any]]:
     """(FROM clause, extra WHERE, params) of ``table``'s records of one session or all."""
     if session_id is None:
@@ -149,7 +155,7 @@ def llm_models(store: Store, session_id: Optional[str] = None) -> List[Row]:
     """Per model: ``model, provider, calls, failures, input_tokens, output_tokens,
     tokens, cost, mean_latency, p95_latency`` (cost None when no call was priced)."""
     source, where, params = _scope(store, "llm_calls", session_id)
-    if session_id is None:
+    if _rolled(store, session_id):
         groups = store._query(_LLM_ROLLUP)
     else:
         groups = store._query(_LLM_RECORDS.format(source=source, where=where), params)
@@ -218,7 +224,7 @@ def evaluation_metrics(store: Store, session_id: Optional[str] = None) -> List[R
     """Per metric: ``metric_name, count, passed, failed, pass_rate, mean, min, max,
     threshold, direction`` (the first threshold and direction recorded for it)."""
     source, where, params = _scope(store, "evaluations", session_id)
-    if session_id is None:
+    if _rolled(store, session_id):
         groups = store._query(_EVALUATION_ROLLUP)
     else:
         groups = store._query(_EVALUATION_RECORDS.format(source=source, where=where), params)
@@ -245,10 +251,10 @@ def evaluation_metrics(store: Store, session_id: Optional[str] = None) -> List[R
 
 
 # -- the Metrics page ------------------------------------------------------------------
-# One session's latest value of each metric: its last snapshot (the one inserted last).
-_SESSION_LATEST = (
+# Each session's latest value of each metric: its last snapshot (the one inserted last).
+_LATEST = (
     "SELECT name, session_id, value, time_ns FROM metrics WHERE id IN"
-    " (SELECT max(id) FROM metrics WHERE session_id = ? GROUP BY name)"
+    " (SELECT max(id) FROM metrics{where} GROUP BY session_id, name)"
 )
 
 
@@ -256,10 +262,12 @@ def metric_totals(store: Store, session_id: Optional[str] = None, bins: int = BI
     """Per metric name, over each session's latest value: ``name, sessions, total,
     mean, min, max, first_ns, last_ns``, a ``histogram`` of the sessions' values
     and a time ``series`` (the values summed by when each was last written)."""
-    if session_id is None:
+    if _rolled(store, session_id):
         latest, params = "metric_latest", []
+    elif session_id is None:
+        latest, params = f"({_LATEST.format(where='')})", []
     else:
-        latest, params = f"({_SESSION_LATEST})", [session_id]
+        latest, params = f"({_LATEST.format(where=' WHERE session_id = ?')})", [session_id]
     groups = store._query(
         "SELECT name, count(*) AS sessions, sum(value) AS total, avg(value) AS mean,"
         " min(value) AS min, max(value) AS max, min(time_ns) AS first_ns,"

@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, Union
 
 from . import _rollups
-from ._dialect import to_pyformat
 from ._schema import BY_NAME, SCHEMA_VERSION, TABLES, StoreError, Table
 from ._schema import connect_writer as sqlite_writer
 from ._schema import read_version as sqlite_version
@@ -463,8 +462,8 @@ class _PgDestination(_Destination):
                 cur.execute(_session_upsert("LEAST", "GREATEST", rows_sql))
             elif table is _RUNS:
                 cur.execute(_run_upsert(rows_sql))
-            for statement, rollup in _rollups.upserts(table.name, names, list(zip(*rows))):
-                cur.executemany(to_pyformat(statement), rollup)
+            for statement, rollup in _rollups.upserts(table.name, names, list(zip(*rows)), "%s"):
+                cur.executemany(statement, rollup)
             cur.execute(
                 "INSERT INTO meta (key, value) VALUES (%s, %s) "
                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",

@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence,
 
 from .._serialize import Part
 from . import _rollups
-from ._dialect import to_pyformat
 from ._schema import (
     BACKFILL,
     BY_KIND,
@@ -630,8 +629,9 @@ class PostgresWriter:
                     cur.executemany(_SESSION_SPAN, rows)
                 # Last, so the roll-up rows every writer updates stay locked briefly.
                 for kind, names, columns in tables:
-                    for statement, rollup in _rollups.upserts(BY_KIND[kind].name, names, columns):
-                        cur.executemany(to_pyformat(statement), rollup)
+                    table = BY_KIND[kind].name
+                    for statement, rollup in _rollups.upserts(table, names, columns, "%s"):
+                        cur.executemany(statement, rollup)
             conn.commit()
             self._xid = None
         except BaseException:

@@ -175,14 +175,15 @@ _ROLLUPS = {
 
 
 def upserts(
-    table: str, names: Sequence[str], columns: Sequence[Sequence[Any]]
+    table: str, names: Sequence[str], columns: Sequence[Sequence[Any]], placeholder: str = "?"
 ) -> List[Tuple[str, List[Tuple[Any, ...]]]]:
-    """The roll-up statements (portable SQL, ``?`` placeholders) and their rows for
-    rows just inserted into ``table`` (``columns`` holds one sequence per name of
-    ``names``). Empty for a table without a roll-up. The rows are sorted by key, so
-    concurrent PostgreSQL writers lock them in one order (no deadlock)."""
+    """The roll-up statements and their rows for rows just inserted into ``table``
+    (``columns`` holds one sequence per name of ``names``); the statements take
+    ``placeholder`` (``?`` for sqlite3, ``%s`` for psycopg: they hold no other ``?``).
+    Empty for a table without a roll-up. The rows are sorted by key, so concurrent
+    PostgreSQL writers lock them in one order (no deadlock)."""
     found = _ROLLUPS.get(table)
     if found is None or not columns:
         return []
     statement, rows = found
-    return [(statement, rows(dict(zip(names, columns)), len(columns[0])))]
+    return [(statement.replace("?", placeholder), rows(dict(zip(names, columns)), len(columns[0])))]

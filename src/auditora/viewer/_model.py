@@ -8,7 +8,6 @@ content is passed through untouched here; escaping is the renderer's job.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Dict, Iterable, List, Optional, Protocol, Sequence
 
 __all__ = [
@@ -90,6 +89,22 @@ class Source(Protocol):
         run_id: Optional[str] = None,
     ) -> List[Row]:
         """Records of one kind (see :data:`KINDS`), optionally filtered."""
+
+    def newest(self, kind: str, limit: int, *, session_id: Optional[str] = None) -> List[Row]:
+        """The newest ``limit`` LLM calls or evaluation results (of one session, or
+        all), oldest first."""
+
+    def llm_models(self, session_id: Optional[str] = None) -> List[Row]:
+        """LLM calls totalled per model, keyed as ``Store.llm_models()``."""
+
+    def evaluation_metrics(self, session_id: Optional[str] = None) -> List[Row]:
+        """Evaluation results per metric, keyed as ``Store.evaluation_metrics()``."""
+
+    def metric_totals(self, session_id: Optional[str], bins: int) -> List[Row]:
+        """Metrics per name over the sessions' latest values (``Store.metric_totals()``)."""
+
+    def timer_stats(self, session_id: Optional[str], bins: int) -> List[Row]:
+        """Timed events per name (``Store.timer_stats()``)."""
 
 
 class NotFound(LookupError):
@@ -346,63 +361,36 @@ def run_detail(src: Source, run_id: str) -> Row:
     return out
 
 
-def llm_table(src: Source, session_id: Optional[str] = None) -> Row:
-    """Every LLM call, and totals per model (calls, failures, tokens, cost, latency)."""
-    calls = src.records("llm_call", session_id=session_id)
-    by_model: Dict[str, List[Row]] = {}
-    for c in calls:
-        by_model.setdefault(str(c.get("model")), []).append(c)
-    models = []
-    for model, group in sorted(by_model.items()):
-        latencies = sorted(float(c["response_time"]) for c in group if _num(c.get("response_time")))
-        models.append(
-            {
-                "model": model,
-                "provider": next((c.get("provider") for c in group if c.get("provider")), None),
-                "calls": len(group),
-                "failures": sum(1 for c in group if not c.get("success")),
-                "input_tokens": sum(int(c.get("input_tokens") or 0) for c in group),
-                "output_tokens": sum(int(c.get("output_tokens") or 0) for c in group),
-                "tokens": sum(_tokens(c) for c in group),
-                "cost": _cost(group),
-                "mean_latency": sum(latencies) / len(latencies) if latencies else None,
-                "p95_latency": _quantile(latencies, 0.95),
-            }
-        )
-    return {
-        "calls": calls[-MAX_ROWS:],
-        "calls_total": len(calls),
-        "by_model": models,
-        "total": _summary([], calls, []),
+def llm_table(src: Source, session_id: Optional[str] = None, rows: int = MAX_ROWS) -> Row:
+    """Totals per model (calls, failures, tokens, cost, latency) and over every model,
+    and the newest ``rows`` calls with ``calls_total`` (none when ``rows`` is 0: the
+    served viewer pages through the calls with ``/api/llm_calls`` instead)."""
+    models = src.llm_models(session_id)
+    costs = [m["cost"] for m in models if m["cost"] is not None]
+    total: Row = {
+        "llm_calls": sum(m["calls"] for m in models),
+        "llm_failures": sum(m["failures"] for m in models),
+        "input_tokens": sum(m["input_tokens"] for m in models),
+        "output_tokens": sum(m["output_tokens"] for m in models),
+        "tokens": sum(m["tokens"] for m in models),
+        "cost": sum(costs) if costs else None,
     }
+    out: Row = {"by_model": models, "total": total}
+    if rows:
+        out["calls"] = src.newest("llm_call", rows, session_id=session_id)
+        out["calls_total"] = total["llm_calls"]
+    return out
 
 
-def evaluations_table(src: Source, session_id: Optional[str] = None) -> Row:
-    """Every evaluation, and per metric: count, mean, min, max, pass rate."""
-    evals = src.records("evaluation", session_id=session_id)
-    by_metric: Dict[str, List[Row]] = {}
-    for e in evals:
-        by_metric.setdefault(str(e.get("metric_name")), []).append(e)
-    metrics = []
-    for name, group in sorted(by_metric.items()):
-        values = [float(e["value"]) for e in group if _num(e.get("value"))]
-        metrics.append(
-            {
-                "metric_name": name,
-                "count": len(group),
-                "passed": sum(1 for e in group if e.get("status") == "PASS"),
-                "failed": sum(1 for e in group if e.get("status") == "FAIL"),
-                "pass_rate": _pass_rate(group),
-                "mean": sum(values) / len(values) if values else None,
-                "min": min(values) if values else None,
-                "max": max(values) if values else None,
-                "threshold": next(
-                    (e.get("threshold") for e in group if e.get("threshold") is not None), None
-                ),
-                "direction": group[0].get("direction") or "higher",
-            }
-        )
-    return {"evaluations": evals[-MAX_ROWS:], "evaluations_total": len(evals), "by_metric": metrics}
+def evaluations_table(src: Source, session_id: Optional[str] = None, rows: int = MAX_ROWS) -> Row:
+    """Per metric: count, passes, fails, pass rate, mean, min, max, threshold; and the
+    newest ``rows`` results with ``evaluations_total`` (none when ``rows`` is 0)."""
+    metrics = src.evaluation_metrics(session_id)
+    out: Row = {"by_metric": metrics}
+    if rows:
+        out["evaluations"] = src.newest("evaluation", rows, session_id=session_id)
+        out["evaluations_total"] = sum(m["count"] for m in metrics)
+    return out
 
 
 def latest_metrics(rows: Sequence[Row]) -> List[Row]:
@@ -420,49 +408,10 @@ def latest_metrics(rows: Sequence[Row]) -> List[Row]:
 
 
 def metrics_view(src: Source, session_id: Optional[str] = None, bins: int = 12) -> Row:
-    """Counters (latest values) and timer distributions (events with a duration)."""
-    counters = latest_metrics(src.records("metric", session_id=session_id))
-    timed: Dict[str, List[float]] = {}
-    for e in src.records("event", session_id=session_id):
-        if _num(e.get("duration")):
-            timed.setdefault(str(e.get("name")), []).append(float(e["duration"]))
-    timers = []
-    for name, values in sorted(timed.items()):
-        values.sort()
-        timers.append(
-            {
-                "name": name,
-                "count": len(values),
-                "mean": sum(values) / len(values),
-                "min": values[0],
-                "p50": _quantile(values, 0.5),
-                "p95": _quantile(values, 0.95),
-                "max": values[-1],
-                "histogram": _histogram(values, bins),
-            }
-        )
-    return {"counters": counters, "timers": timers}
-
-
-def _num(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _quantile(sorted_values: Sequence[float], q: float) -> Optional[float]:
-    if not sorted_values:
-        return None
-    index = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
-    return sorted_values[index]
-
-
-def _histogram(sorted_values: Sequence[float], bins: int) -> List[Row]:
-    lo, hi = sorted_values[0], sorted_values[-1]
-    if hi <= lo:
-        return [{"lo": lo, "hi": hi, "count": len(sorted_values)}]
-    width = (hi - lo) / bins
-    counts = [0] * bins
-    for v in sorted_values:
-        counts[min(bins - 1, int((v - lo) / width))] += 1
-    return [
-        {"lo": lo + i * width, "hi": lo + (i + 1) * width, "count": n} for i, n in enumerate(counts)
-    ]
+    """Per metric, over every session's latest value: sessions, total, mean, min, max,
+    a histogram and a time series; and per timer (events with a duration): count,
+    mean, p50, p95, max, a histogram and a time series. Never a row per session."""
+    return {
+        "metrics": src.metric_totals(session_id, bins),
+        "timers": src.timer_stats(session_id, bins),
+    }

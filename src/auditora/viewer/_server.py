@@ -169,10 +169,12 @@ def api_response(store: Any, path: str, query: Dict[str, Any]) -> Tuple[int, Any
                 "/api/run": _model.run_detail,
             }[path]
             return 200, view(src, ident)
+        # Totals only: the page lists the calls and results a page at a time
+        # (/api/llm_calls, /api/evaluation_results), so no answer grows with the store.
         if path == "/api/llm":
-            return 200, _model.llm_table(src, session)
+            return 200, _model.llm_table(src, session, rows=0)
         if path == "/api/evaluations":
-            return 200, _model.evaluations_table(src, session)
+            return 200, _model.evaluations_table(src, session, rows=0)
         if path == "/api/metrics":
             return 200, _model.metrics_view(src, session)
     except _lists.BadRequest as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
+from ..store._reader import MAX_PAGE
+
 if TYPE_CHECKING:
     from ..store import Store
 
@@ -69,3 +71,38 @@ class StoreSource:
         }
         read = tables[kind]
         return list(read(session_id=session_id, run_id=run_id, trace_id=trace_id, limit=None))
+
+    def newest(
+        self, kind: str, limit: int, *, session_id: Optional[str] = None
+    ) -> List[Dict[str, Any]]:
+        """The newest ``limit`` LLM calls or evaluations, oldest first (pages of
+        ``Store.find_llm_calls`` / ``find_evaluations``, newest first)."""
+        find: Dict[str, Callable[..., Any]] = {
+            "llm_call": self.store.find_llm_calls,
+            "evaluation": self.store.find_evaluations,
+        }
+        rows: List[Dict[str, Any]] = []
+        while len(rows) < limit:
+            page = find[kind](
+                session_id=session_id, limit=min(MAX_PAGE, limit - len(rows)), offset=len(rows)
+            )
+            rows.extend(page.rows)
+            if len(page.rows) < page.limit:
+                break
+        return rows[::-1]
+
+    def llm_models(self, session_id: Optional[str] = None) -> List[Dict[str, Any]]:
+        """``Store.llm_models()``."""
+        return self.store.llm_models(session_id)
+
+    def evaluation_metrics(self, session_id: Optional[str] = None) -> List[Dict[str, Any]]:
+        """``Store.evaluation_metrics()``."""
+        return self.store.evaluation_metrics(session_id)
+
+    def metric_totals(self, session_id: Optional[str], bins: int) -> List[Dict[str, Any]]:
+        """``Store.metric_totals()``."""
+        return self.store.metric_totals(session_id, bins)
+
+    def timer_stats(self, session_id: Optional[str], bins: int) -> List[Dict[str, Any]]:
+        """``Store.timer_stats()``."""
+        return self.store.timer_stats(session_id, bins)

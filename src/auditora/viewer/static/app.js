@@ -271,7 +271,9 @@
     return svg;
   }
 
-  function histogram(t) {
+  // Bars of equal buckets ``[{lo, hi, count}]``, the range's ends labelled with ``fmt``.
+  function histogram(t, fmt) {
+    fmt = fmt || fmtDuration;
     var W = 360, H = 110, B = 18;
     var max = Math.max.apply(null, t.histogram.map(function (b) { return b.count; })) || 1;
     var bw = W / t.histogram.length;
@@ -280,11 +282,31 @@
       var bh = (b.count / max) * H;
       var r = s("rect", { class: "bar", x: (i * bw + 1).toFixed(1), y: (H - bh).toFixed(1),
         width: Math.max(1, bw - 2).toFixed(1), height: bh.toFixed(1) });
-      r.appendChild(s("title", null, fmtDuration(b.lo) + " \u2013 " + fmtDuration(b.hi) + ": " + b.count));
+      r.appendChild(s("title", null, fmt(b.lo) + " \u2013 " + fmt(b.hi) + ": " + fmtInt(b.count)));
       svg.appendChild(r);
     });
-    svg.appendChild(s("text", { class: "tick-label", x: 0, y: H + 14 }, fmtDuration(t.min)));
-    svg.appendChild(s("text", { class: "tick-label", x: W, y: H + 14, "text-anchor": "end" }, fmtDuration(t.max)));
+    svg.appendChild(s("text", { class: "tick-label", x: 0, y: H + 14 }, fmt(t.min)));
+    svg.appendChild(s("text", { class: "tick-label", x: W, y: H + 14, "text-anchor": "end" }, fmt(t.max)));
+    return svg;
+  }
+
+  // A time series ``[{start_ns, end_ns, count, total}]`` as bars of ``value(point)``.
+  function series(points, value, fmt) {
+    var W = 360, H = 80, B = 18;
+    var max = Math.max.apply(null, points.map(function (p) { return Math.abs(value(p)) || 0; })) || 1;
+    var bw = W / Math.max(1, points.length);
+    var svg = s("svg", { class: "hist series", viewBox: "0 0 " + W + " " + (H + B), width: "100%" });
+    points.forEach(function (p, i) {
+      var bh = ((Math.abs(value(p)) || 0) / max) * H;
+      var r = s("rect", { class: "bar", x: (i * bw + 1).toFixed(1), y: (H - bh).toFixed(1),
+        width: Math.max(1, bw - 2).toFixed(1), height: bh.toFixed(1) });
+      r.appendChild(s("title", null, fmtTime(p.start_ns) + " \u2013 " + fmtTime(p.end_ns) + ": " + fmt(value(p))));
+      svg.appendChild(r);
+    });
+    if (points.length) {
+      svg.appendChild(s("text", { class: "tick-label", x: 0, y: H + 14 }, fmtTime(points[0].start_ns)));
+      svg.appendChild(s("text", { class: "tick-label", x: W, y: H + 14, "text-anchor": "end" }, fmtTime(points[points.length - 1].end_ns)));
+    }
     return svg;
   }
 
@@ -504,7 +526,19 @@
     });
   }
 
-  function pageLLM(root) {
+  // The calls or results under a summary page: in a report, the newest ones embedded;
+  // served, a page at a time from the list API, with filters in the URL.
+  function recordList(root, page, params, embeddedRows, total, url, fields, sorts, render) {
+    if (embedded) {
+      root.appendChild(section("Newest", [cut(embeddedRows.length, total), render(embeddedRows)]));
+      return null;
+    }
+    return getJSON(url + "?" + qs(params)).then(function (body) {
+      root.appendChild(section("All", [filterBar(page, params, fields, sorts), render(body.rows), pager(page, params, body)]));
+    });
+  }
+
+  function pageLLM(root, params) {
     return api.llm().then(function (d) {
       root.appendChild(h("h1", null, "LLM calls"));
       root.appendChild(cards([
@@ -515,7 +549,7 @@
         { key: "cost", label: "cost", value: fmtCost(d.total.cost) }
       ]));
       root.appendChild(section("By model", table([
-        { key: "model", label: "model" },
+        { key: "model", label: "model", cell: function (m) { return m.model === null ? "-" : m.model; } },
         { key: "provider", label: "provider" },
         { key: "calls", label: "calls", num: true, cell: function (m) { return fmtInt(m.calls); } },
         { key: "failures", label: "failed", num: true, cell: function (m) { return fmtInt(m.failures); } },
@@ -526,34 +560,55 @@
         { key: "p95_latency", label: "p95 latency", num: true, cell: function (m) { return fmtDuration(m.p95_latency); } }
       ], d.by_model, { name: "by-model", rowAttrs: function (m) { return { "data-model": m.model }; } })));
       root.appendChild(section("Cost by model", barChart(d.by_model.map(function (m) {
-        return { label: m.model, value: m.cost || 0 };
+        return { label: m.model === null ? "-" : m.model, value: m.cost || 0 };
       }), fmtCost)));
-      root.appendChild(section("All calls", [cut(d.calls.length, d.calls_total), llmCallsTable(d.calls)]));
+      return recordList(root, "llm", params, d.calls, d.calls_total, "/api/llm_calls", [
+        { name: "q", label: "search text" },
+        { name: "model", label: "model" },
+        { name: "status", label: "status", options: [["", "any status"], ["error", "failed"], ["ok", "ok"]] },
+        { name: "session", label: "session" }
+      ], ["start", "duration", "cost", "tokens"], llmCallsTable);
     });
   }
 
-  function pageEvaluations(root) {
+  function pageEvaluations(root, params) {
     return api.evaluations().then(function (d) {
       root.appendChild(h("h1", null, "Evaluations"));
       root.appendChild(section("By metric", byMetricTable(d.by_metric)));
       root.appendChild(section("Pass rate by metric", barChart(d.by_metric.map(function (m) {
         return { label: m.metric_name, value: m.pass_rate || 0 };
       }), fmtPct)));
-      root.appendChild(section("All results", [cut(d.evaluations.length, d.evaluations_total), evaluationsTable(d.evaluations)]));
+      return recordList(root, "evaluations", params, d.evaluations, d.evaluations_total, "/api/evaluation_results", [
+        { name: "metric", label: "metric" },
+        { name: "status", label: "status", options: [["", "any status"], ["FAIL", "FAIL"], ["PASS", "PASS"]] },
+        { name: "session", label: "session" }
+      ], ["start", "value"], evaluationsTable);
     });
   }
 
   function pageMetrics(root) {
     return api.metrics().then(function (d) {
       root.appendChild(h("h1", null, "Metrics"));
-      root.appendChild(section("Counters (latest value per session)", countersTable(d.counters)));
+      root.appendChild(section("Metrics (each session's latest value)", d.metrics.length ? h("div", { class: "timers" }, d.metrics.map(function (m) {
+        return h("div", { class: "timer", "data-metric": m.name },
+          h("h3", null, m.name),
+          h("div", { class: "timer-stats" },
+            "total " + fmtNum(m.total) + "  over " + fmtInt(m.sessions) + " sessions  mean " + fmtNum(m.mean) +
+            "  min " + fmtNum(m.min) + "  max " + fmtNum(m.max)),
+          h("div", { class: "muted" }, "sessions by value"),
+          histogram(m, fmtNum),
+          h("div", { class: "muted" }, "total by when it was last written"),
+          series(m.series, function (p) { return p.total || 0; }, fmtNum));
+      })) : h("p", { class: "empty" }, "No metrics recorded.")));
       root.appendChild(section("Timers", d.timers.length ? h("div", { class: "timers" }, d.timers.map(function (t) {
         return h("div", { class: "timer", "data-timer": t.name },
           h("h3", null, t.name),
           h("div", { class: "timer-stats" },
             "n=" + fmtInt(t.count) + "  mean " + fmtDuration(t.mean) + "  p50 " + fmtDuration(t.p50) +
             "  p95 " + fmtDuration(t.p95) + "  max " + fmtDuration(t.max)),
-          histogram(t));
+          histogram(t),
+          h("div", { class: "muted" }, "timings over time"),
+          series(t.series, function (p) { return p.count; }, fmtInt));
       })) : h("p", { class: "empty" }, "No timed events.")));
     });
   }
@@ -1180,8 +1235,8 @@
     else if (!embedded && (parts[0] === "traces" || parts[0] === undefined)) page = pageTraces(root, params);
     else if (!embedded && parts[0] === "experiments") page = pageExperiments(root);
     else if (!embedded && parts[0] === "compare" && parts[2] !== undefined) page = pageCompare(root, parts[1], parts[2], params);
-    else if (parts[0] === "llm") page = pageLLM(root);
-    else if (parts[0] === "evaluations") page = pageEvaluations(root);
+    else if (parts[0] === "llm") page = pageLLM(root, params);
+    else if (parts[0] === "evaluations") page = pageEvaluations(root, params);
     else if (parts[0] === "metrics") page = pageMetrics(root);
     else page = pageSessions(root);
     document.body.setAttribute("data-state", "loading");
