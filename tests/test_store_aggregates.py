@@ -313,3 +313,23 @@ def test_a_version_3_store_read_only_is_totalled_from_its_records(tmp_path: Path
     with open_store(path) as store:
         assert store.schema_version() == 3
         assert (store.llm_models(), store.evaluation_metrics(), store.metric_totals()) == rolled
+
+
+def test_a_timers_series_over_the_store_is_in_whole_hours(store_url: str) -> None:
+    """Over the whole store a timer's series comes from its hourly roll-up: slices of
+    whole hours from the first timing's hour to the last one's end, adding up to the
+    count and the summed durations. Durations that are not numbers are not timings."""
+    rows = [_timer("load", 0.5, h * HOUR_NS + 1) for h in (0, 0, 1, 4)]
+    rows.append(_timer("load", "slow", 2 * HOUR_NS))  # type: ignore[arg-type]
+    write_to(store_url, rows[:2])
+    write_to(store_url, rows[2:])
+    with open_store(store_url) as store:
+        (load,) = store.timer_stats(bins=2)
+    assert load["count"] == 4 and load["mean"] == pytest.approx(0.5)
+    assert load["p50"] == load["p95"] == load["max"] == 0.5
+    assert [(p["start_ns"] - H0, p["end_ns"] - H0) for p in load["series"]] == [
+        (0, 3 * HOUR_NS),
+        (3 * HOUR_NS, 5 * HOUR_NS),
+    ]
+    assert [p["count"] for p in load["series"]] == [3, 1]
+    assert sum(p["total"] for p in load["series"]) == pytest.approx(2.0)

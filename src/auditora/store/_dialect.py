@@ -72,11 +72,6 @@ class Dialect:
         """The largest of several values (NULL when any is NULL in SQLite: coalesce them)."""
         return f"max({', '.join(values)})"
 
-    def floor_int(self, expr: str) -> str:
-        """``expr`` (never negative) rounded down to a whole number. SQLite's CAST
-        truncates, which is the floor for the values it is given."""
-        return f"CAST({expr} AS INTEGER)"
-
     def errors(self) -> Tuple[Type[BaseException], ...]:
         """The driver's errors a failed statement raises."""
         return (sqlite3.DatabaseError,)
@@ -130,9 +125,6 @@ class PostgresDialect(Dialect):
 
     def greatest(self, *values: str) -> str:
         return f"GREATEST({', '.join(values)})"
-
-    def floor_int(self, expr: str) -> str:
-        return f"CAST(floor({expr}) AS BIGINT)"  # CAST alone would round
 
     def errors(self) -> Tuple[Type[BaseException], ...]:
         from ._postgres import psycopg_module

@@ -283,18 +283,22 @@ class Store:
 
     # -- plumbing ----------------------------------------------------------
     def _fetch(self, sql: str, params: Sequence[Any]) -> Tuple[List[str], List[Any]]:
-        """(column names, rows) of ``sql`` (``?`` placeholders, any backend). A lost
-        PostgreSQL connection (a server restart) is reopened once and the query re-run."""
+        """(column names, rows) of ``sql`` (``?`` placeholders, any backend)."""
+        return self._on_connection(lambda conn: self.dialect.fetch(conn, sql, params))
+
+    def _on_connection(self, read: Callable[[Any], Any]) -> Any:
+        """``read(connection)``. A lost PostgreSQL connection (a server restart) is
+        reopened once and ``read`` run again; a driver error is a :class:`StoreError`."""
         errors = self.dialect.errors()
         try:
             with self._lock:
                 try:
-                    return self.dialect.fetch(self._conn, sql, params)
+                    return read(self._conn)
                 except errors:
                     if self._reopen is None or not self.dialect.broken(self._conn):
                         raise
                     self._conn = self._reopen()
-                    return self.dialect.fetch(self._conn, sql, params)
+                    return read(self._conn)
         except StoreError:
             raise
         except errors as exc:
@@ -355,11 +359,8 @@ class Store:
 
     def schema_version(self) -> int:
         """The schema version recorded in the file."""
-        with self._lock:
-            try:
-                return self.dialect.version(self._conn)
-            except self.dialect.errors() as exc:
-                raise StoreError(f"cannot read the store {self.path!r}: {mask(str(exc))}") from exc
+        version: int = self._on_connection(self.dialect.version)
+        return version
 
     # -- sessions ----------------------------------------------------------
     # INDEXED BY: a session's few runs, not every failed run of the store (which
@@ -585,26 +586,57 @@ class Store:
 
     # -- aggregates --------------------------------------------------------
     def summary(self) -> Dict[str, Any]:
-        """Store-wide totals: counts per table, errors, tokens, cost, eval pass rate, time span."""
+        """Store-wide totals: counts per table, errors, tokens, cost, eval pass rate, time span.
+
+        The LLM and evaluation totals come from the roll-ups (schema version 4), the
+        time span from the sessions' spans: none of it reads a table whole.
+        """
+        if self.schema_version() >= 4:
+            llm = "FROM llm_rollup"
+            calls, failures = "coalesce(sum(calls), 0)", "coalesce(sum(failures), 0)"
+            cost = "CASE WHEN sum(priced) > 0 THEN sum(cost) END"
+            evals, passed = "coalesce(sum(results), 0)", "coalesce(sum(passed), 0)"
+            evaluations, passes = "FROM evaluation_rollup", "FROM evaluation_rollup"
+        else:  # an older store, read-only: from the records
+            llm = "FROM llm_calls"
+            calls, failures = (
+                "count(*)",
+                "coalesce(sum(CASE WHEN success = 1 THEN 0 ELSE 1 END), 0)",
+            )
+            cost = "sum(cost)"
+            evals, passed = "count(*)", "count(*)"
+            evaluations, passes = "FROM evaluations", "FROM evaluations WHERE status = 'PASS'"
         row = self._query(
-            """SELECT
+            f"""SELECT
               (SELECT count(*) FROM sessions) AS sessions,
               (SELECT count(*) FROM runs) AS runs,
               (SELECT count(DISTINCT trace_id) FROM runs) AS traces,
               (SELECT count(*) FROM runs WHERE status = 'error') AS errors,
               (SELECT count(*) FROM events) AS events,
               (SELECT count(*) FROM logs) AS logs,
-              (SELECT count(*) FROM llm_calls) AS llm_calls,
-              (SELECT coalesce(sum(input_tokens), 0) FROM llm_calls) AS input_tokens,
-              (SELECT coalesce(sum(output_tokens), 0) FROM llm_calls) AS output_tokens,
-              (SELECT sum(cost) FROM llm_calls) AS cost,
-              (SELECT count(*) FROM evaluations) AS evaluations,
-              (SELECT count(*) FROM evaluations WHERE status = 'PASS') AS evaluations_passed,
+              (SELECT {calls} {llm}) AS llm_calls,
+              (SELECT {failures} {llm}) AS llm_failures,
+              (SELECT coalesce(sum(input_tokens), 0) {llm}) AS input_tokens,
+              (SELECT coalesce(sum(output_tokens), 0) {llm}) AS output_tokens,
+              (SELECT {cost} {llm}) AS cost,
+              (SELECT {evals} {evaluations}) AS evaluations,
+              (SELECT {passed} {passes}) AS evaluations_passed,
               (SELECT count(*) FROM agent_messages) AS agent_messages,
               (SELECT count(*) FROM metrics) AS metrics,
               (SELECT min(start_ns) FROM runs) AS first_ns,
-              (SELECT max(end_ns) FROM runs) AS last_ns"""
+              (SELECT max(last_ns) FROM sessions) AS session_end_ns,
+              (SELECT max(end_ns) FROM runs WHERE session_id IS NULL) AS loose_end_ns"""
         )[0]
+        # A session's last_ns is its latest run end, so the store's is the greatest of
+        # them (by the sessions_last index), and of the few runs without a session.
+        ends = [e for e in (row.pop("session_end_ns"), row.pop("loose_end_ns")) if e is not None]
+        row["last_ns"] = max(ends) if ends else None
+        for key in ("llm_calls", "llm_failures", "input_tokens", "output_tokens"):
+            row[key] = int(row[key])
+        row["evaluations"], row["evaluations_passed"] = (
+            int(row["evaluations"]),
+            int(row["evaluations_passed"]),
+        )
         row["total_tokens"] = row["input_tokens"] + row["output_tokens"]
         n = row["evaluations"]
         row["eval_pass_rate"] = row["evaluations_passed"] / n if n else None

@@ -1,13 +1,15 @@
 """Totals the writers keep as they write, so summary pages never scan the records.
 
-Three tables (declared in :data:`~auditora.store._schema.ROLLUPS`):
+Four tables (declared in :data:`~auditora.store._schema.ROLLUPS`):
 
 - ``llm_rollup``: the LLM calls per model and hour (calls, failures, tokens,
   cost, latency sum);
 - ``evaluation_rollup``: the evaluation results per metric and hour (results,
   passes, fails, value sum, minimum, maximum);
 - ``metric_latest``: each session's latest value of each metric (the last
-  snapshot written).
+  snapshot written);
+- ``timer_rollup``: the timed events (a ``duration``) per name and hour (timings,
+  duration sum, minimum, maximum).
 
 Every writer (SQLite, PostgreSQL, ``auditora migrate``) adds the rows it
 inserts through :func:`upserts`, in the same transaction, so the totals and the
@@ -167,7 +169,42 @@ def _metric_rows(col: Dict[str, Sequence[Any]], n: int) -> List[Tuple[Any, ...]]
     return [(*key, *vt) for key, vt in sorted(latest.items())]
 
 
+_TIMER = """
+INSERT INTO timer_rollup (name, hour_ns, timings, duration_sum, min_duration, max_duration)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (name, hour_ns) DO UPDATE SET
+    timings = timer_rollup.timings + excluded.timings,
+    duration_sum = timer_rollup.duration_sum + excluded.duration_sum,
+    min_duration = CASE WHEN excluded.min_duration < timer_rollup.min_duration
+        THEN excluded.min_duration ELSE timer_rollup.min_duration END,
+    max_duration = CASE WHEN excluded.max_duration > timer_rollup.max_duration
+        THEN excluded.max_duration ELSE timer_rollup.max_duration END
+"""
+
+
+def _timer_rows(col: Dict[str, Sequence[Any]], n: int) -> List[Tuple[Any, ...]]:
+    none = [None] * n
+    groups: Dict[Key, List[Any]] = {}
+    for name, duration, t in zip(
+        col.get("name", none), col.get("duration", none), col.get("time_ns", none)
+    ):
+        d = _number(duration)
+        if d is None:
+            continue  # not a timing (an event without a duration)
+        key = (_key(name), hour(t))
+        g = groups.get(key)
+        if g is None:
+            groups[key] = [1, d, d, d]
+        else:
+            g[0] += 1
+            g[1] += d
+            g[2] = min(g[2], d)
+            g[3] = max(g[3], d)
+    return [(*key, *g) for key, g in sorted(groups.items())]
+
+
 _ROLLUPS = {
+    "events": (_TIMER, _timer_rows),
     "llm_calls": (_LLM, _llm_rows),
     "evaluations": (_EVALUATION, _evaluation_rows),
     "metrics": (_METRIC, _metric_rows),

@@ -274,9 +274,25 @@ ROLLUPS: Tuple[Table, ...] = (
             Column("value", "REAL"),
             Column("time_ns", "INTEGER"),
         ),
+        # A metric's histogram and time series are range counts over these (no sort).
+        (("value", ("name", "value")), ("time", ("name", "time_ns", "value"))),
         serial=False,
         # By name first: a metric's sessions are one range of the key.
         key=("name", "session_id"),
+    ),
+    Table(
+        "timer_rollup",
+        "",
+        (
+            Column("name", "TEXT", constraint="NOT NULL"),
+            Column("hour_ns", "INTEGER", constraint="NOT NULL"),
+            *_counts("timings"),
+            Column("duration_sum", "REAL", constraint="NOT NULL"),
+            Column("min_duration", "REAL"),
+            Column("max_duration", "REAL"),
+        ),
+        serial=False,
+        key=("name", "hour_ns"),
     ),
 )
 
@@ -299,16 +315,23 @@ BACKFILL: List[str] = [
     " sum(CASE WHEN status = 'FAIL' THEN 1 ELSE 0 END),"
     " coalesce(sum(value), 0), count(value), min(value), max(value)"
     " FROM evaluations GROUP BY 1, 2",
+    "INSERT INTO timer_rollup (name, hour_ns, timings, duration_sum, min_duration,"
+    " max_duration)"
+    f" SELECT coalesce(name, ''), {_HOUR}, count(*), sum(duration), min(duration),"
+    " max(duration) FROM events WHERE duration IS NOT NULL GROUP BY 1, 2",
     "INSERT INTO metric_latest (name, session_id, value, time_ns)"
     " SELECT coalesce(name, ''), coalesce(session_id, ''), value, time_ns FROM metrics"
     " WHERE id IN (SELECT max(id) FROM metrics"
     " GROUP BY coalesce(session_id, ''), coalesce(name, ''))",
 ]
 
-#: Version 4's index change: LLM calls by model, then latency (see ``llm_calls``).
+#: Version 4's indexes: LLM calls by model, then latency (see ``llm_calls``); and the
+#: timed events by name and duration, a partial index that other events do not pay
+#: for (a timer's quantiles and histogram are read from it).
 MODEL_INDEX_V4: List[str] = [
     "DROP INDEX IF EXISTS llm_calls_model",
     "CREATE INDEX llm_calls_model ON llm_calls (model, response_time)",
+    "CREATE INDEX IF NOT EXISTS events_timed ON events (name, duration) WHERE duration IS NOT NULL",
 ]
 
 #: Record kind -> its table.
