@@ -113,6 +113,19 @@ def test_llm_totals_add_up_across_batches_and_hours(store_url: str) -> None:
     assert hours == len({(c["model"] or "", hour(c["time_ns"])) for c in CALLS})
 
 
+def test_a_batch_of_one_model_within_one_hour_is_totalled_whole(store_url: str) -> None:
+    """The usual batch (one model, one hour) takes the roll-up's whole-column path:
+    the same totals as the calls give, a NaN cost and a text latency left out."""
+    calls = [_call(i, "gpt-4o", "s0", time_ns=H0 + i) for i in range(6)]
+    calls[2]["cost"], calls[3]["response_time"] = float("nan"), "slow"
+    write_to(store_url, calls)
+    with open_store(store_url) as store:
+        (m,) = store.llm_models()
+    assert (m["calls"], m["failures"], m["input_tokens"]) == (6, 2, sum(10 + i for i in range(6)))
+    assert m["cost"] == pytest.approx(0.001 * (0 + 1 + 3 + 4 + 5))
+    assert m["mean_latency"] == pytest.approx((0.1 + 0.2 + 0.3 + 0.5 + 0.6) / 5)
+
+
 def test_a_call_that_cannot_be_stored_is_not_counted_in_the_totals(store_url: str) -> None:
     """A record that fails its batch is retried alone and lost alone; the roll-up is written
     in the same transaction as the rows, so it never counts a record the store lacks."""

@@ -27,7 +27,7 @@ a failure. Only LLM call ``cost`` may be absent from every call of a group: then
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 __all__ = ["HOUR_NS", "hour", "upserts"]
 
@@ -46,14 +46,41 @@ def hour(time_ns: Any) -> int:
     return whole * HOUR_NS
 
 
-def _number(value: Any) -> Optional[float]:
-    if isinstance(value, (int, float)) and (type(value) is not float or math.isfinite(value)):
-        return value
-    return None
+_NUMERIC = frozenset({int, float, bool})
+
+
+def _numbers(values: Sequence[Any]) -> List[Any]:
+    """The values SQL's ``sum`` adds: the numbers (a bool is 0 or 1), finite."""
+    found = [v for v in values if type(v) in _NUMERIC]
+    if math.isfinite(sum(found)):  # one NaN or infinity makes the sum so
+        return found
+    return [v for v in found if math.isfinite(v)]
 
 
 def _key(value: Any) -> str:
     return "" if value is None else value if type(value) is str else str(value)
+
+
+def _hours(times: Sequence[Any]) -> List[int]:
+    """:func:`hour` of each time; a batch usually falls within one hour."""
+    if times and all(type(t) is int for t in times):
+        first, last = hour(min(times)), hour(max(times))
+        if first == last:
+            return [first] * len(times)
+    return list(map(hour, times))
+
+
+def _grouped(
+    keys: List[Key], columns: Sequence[Sequence[Any]]
+) -> List[Tuple[Key, List[Sequence[Any]]]]:
+    """Each key (in order) with its rows' values of each column. A batch usually has
+    one key (a model, an hour): then the columns are taken whole, not row by row."""
+    if keys.count(keys[0]) == len(keys):
+        return [(keys[0], list(columns))]
+    rows: Dict[Key, List[int]] = {}
+    for i, key in enumerate(keys):
+        rows.setdefault(key, []).append(i)
+    return [(key, [[c[i] for i in rows[key]] for c in columns]) for key in sorted(rows)]
 
 
 _LLM = """
@@ -100,60 +127,51 @@ ON CONFLICT (name, session_id) DO UPDATE SET
 
 def _llm_rows(col: Dict[str, Sequence[Any]], n: int) -> List[Tuple[Any, ...]]:
     none = [None] * n
-    groups: Dict[Key, List[Any]] = {}
-    for model, provider, success, tin, tout, cost, latency, t in zip(
-        col.get("model", none),
-        col.get("provider", none),
-        col.get("success", none),
-        col.get("input_tokens", none),
-        col.get("output_tokens", none),
-        col.get("cost", none),
-        col.get("response_time", none),
-        col.get("time_ns", none),
+    keys = list(zip(map(_key, col.get("model", none)), _hours(col.get("time_ns", none))))
+    fields = ("provider", "success", "input_tokens", "output_tokens", "cost", "response_time")
+    out = []
+    for key, (providers, success, tin, tout, cost, latency) in _grouped(
+        keys, [col.get(f, none) for f in fields]
     ):
-        key = (_key(model), hour(t))
-        g = groups.get(key)
-        if g is None:
-            g = groups[key] = [None, 0, 0, 0, 0, 0.0, 0, 0.0, 0]
-        if type(provider) is str and (g[0] is None or provider > g[0]):
-            g[0] = provider
-        g[1] += 1
-        g[2] += 0 if _number(success) == 1 else 1
-        g[3] += _number(tin) or 0
-        g[4] += _number(tout) or 0
-        priced, timed = _number(cost), _number(latency)
-        if priced is not None:
-            g[5] += priced
-            g[6] += 1
-        if timed is not None:
-            g[7] += timed
-            g[8] += 1
-    return [(*key, *g) for key, g in sorted(groups.items())]
+        named = [p for p in providers if type(p) is str]
+        priced, timed = _numbers(cost), _numbers(latency)
+        out.append(
+            (
+                *key,
+                max(named) if named else None,
+                len(success),
+                len(success) - list(success).count(1),  # not a success unless exactly 1
+                sum(_numbers(tin)),
+                sum(_numbers(tout)),
+                float(sum(priced)),
+                len(priced),
+                float(sum(timed)),
+                len(timed),
+            )
+        )
+    return out
 
 
 def _evaluation_rows(col: Dict[str, Sequence[Any]], n: int) -> List[Tuple[Any, ...]]:
     none = [None] * n
-    groups: Dict[Key, List[Any]] = {}
-    for metric, status, value, t in zip(
-        col.get("metric_name", none),
-        col.get("status", none),
-        col.get("value", none),
-        col.get("time_ns", none),
-    ):
-        key = (_key(metric), hour(t))
-        g = groups.get(key)
-        if g is None:
-            g = groups[key] = [0, 0, 0, 0.0, 0, None, None]
-        g[0] += 1
-        g[1] += status == "PASS"
-        g[2] += status == "FAIL"
-        v = _number(value)
-        if v is not None:
-            g[3] += v
-            g[4] += 1
-            g[5] = v if g[5] is None else min(g[5], v)
-            g[6] = v if g[6] is None else max(g[6], v)
-    return [(*key, *g) for key, g in sorted(groups.items())]
+    keys = list(zip(map(_key, col.get("metric_name", none)), _hours(col.get("time_ns", none))))
+    out = []
+    for key, (status, value) in _grouped(keys, [col.get("status", none), col.get("value", none)]):
+        values = _numbers(value)
+        statuses = list(status)
+        out.append(
+            (
+                *key,
+                len(statuses),
+                statuses.count("PASS"),
+                statuses.count("FAIL"),
+                float(sum(values)),
+                len(values),
+                min(values) if values else None,
+                max(values) if values else None,
+            )
+        )
+    return out
 
 
 def _metric_rows(col: Dict[str, Sequence[Any]], n: int) -> List[Tuple[Any, ...]]:
@@ -184,23 +202,18 @@ ON CONFLICT (name, hour_ns) DO UPDATE SET
 
 def _timer_rows(col: Dict[str, Sequence[Any]], n: int) -> List[Tuple[Any, ...]]:
     none = [None] * n
-    groups: Dict[Key, List[Any]] = {}
-    for name, duration, t in zip(
-        col.get("name", none), col.get("duration", none), col.get("time_ns", none)
-    ):
-        d = _number(duration)
-        if d is None:
-            continue  # not a timing (an event without a duration)
-        key = (_key(name), hour(t))
-        g = groups.get(key)
-        if g is None:
-            groups[key] = [1, d, d, d]
-        else:
-            g[0] += 1
-            g[1] += d
-            g[2] = min(g[2], d)
-            g[3] = max(g[3], d)
-    return [(*key, *g) for key, g in sorted(groups.items())]
+    durations = col.get("duration", none)
+    timed = [i for i, d in enumerate(durations) if type(d) in _NUMERIC]
+    if not timed:
+        return []  # no timings (events without a duration): the usual batch
+    names, times = col.get("name", none), col.get("time_ns", none)
+    keys = list(zip((_key(names[i]) for i in timed), _hours([times[i] for i in timed])))
+    out = []
+    for key, (found,) in _grouped(keys, [[durations[i] for i in timed]]):
+        values = _numbers(found)
+        if values:
+            out.append((*key, len(values), float(sum(values)), min(values), max(values)))
+    return out
 
 
 _ROLLUPS = {
