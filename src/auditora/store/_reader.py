@@ -311,15 +311,18 @@ class Store:
         store's backend: other modules may call this with their own queries.
         """
         names, rows = self._fetch(sql, params)
-        decode = [n in JSON_COLUMNS and self.dialect.decodes_json for n in names]
-        out = []
-        for row in rows:
-            item = {}
-            for name, json_text, value in zip(names, decode, row):
-                item[name] = _decode(value) if json_text else value
-            if "success" in item and item["success"] is not None:
-                item["success"] = bool(item["success"])
-            out.append(item)
+        out = [dict(zip(names, row)) for row in rows]
+        # Then only the columns that need it, a column at a time: most answers have
+        # none, and a dict built per row and per column cost a 20,000-run trace
+        # outline 108 ms where zip takes 20.
+        if self.dialect.decodes_json:
+            for name in JSON_COLUMNS.intersection(names):
+                for item in out:
+                    item[name] = _decode(item[name])
+        if "success" in names:
+            for item in out:
+                if item["success"] is not None:
+                    item["success"] = bool(item["success"])
         return out
 
     def _records(
