@@ -61,7 +61,8 @@ def main() -> int:
                     page.screenshot(path=str(out / name), full_page=full)
                     print("wrote", out / name)
 
-                shot("#/", "viewer-sessions.png")
+                shot("#/", "viewer-traces.png")
+                shot("#/sessions", "viewer-sessions.png")
                 sid = summary["session_id"]
                 shot(f"#/session/{sid}", "viewer-session.png")
                 page.goto(server.url + f"#/session/{sid}")
@@ -70,7 +71,7 @@ def main() -> int:
                 # Pick a run with an LLM call, so the run panel has something to show.
                 page.goto(server.url + f"#/trace/{trace_id}")
                 page.wait_for_function(READY)
-                page.click("g.wf-row:has(text:text-matches('^plan_evaluation'))")
+                page.click(".tree-row:has(.name:text-matches('^plan_evaluation'))")
                 page.wait_for_selector("#run-panel")
                 page.wait_for_function(READY)
                 page.screenshot(path=str(out / "viewer-trace.png"))
