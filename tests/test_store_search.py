@@ -15,12 +15,12 @@ from typing import Any, Iterator, List
 import pytest
 
 import auditora
-from _backends import BACKENDS, fresh_store, is_postgres, pg_server
+from _backends import BACKENDS, fresh_store, is_postgres, pg_server, store_url
 from auditora import report, sentinel
 from auditora.store import SCHEMA_VERSION, AmbiguousId, NotFound, Page, open_store
 from auditora.store._reader import MAX_PAGE
 
-_ = pg_server  # the fixture fresh_store uses
+_ = (pg_server, store_url)  # fixtures (fresh_store uses pg_server)
 
 
 def _build(path: Any) -> None:
@@ -356,3 +356,42 @@ def test_sorting_traces_by_cost_or_tokens_reads_an_index_not_every_root(tmp_path
             plan = store._conn.execute("EXPLAIN QUERY PLAN " + query).fetchall()
             assert any(index in row[3] for row in plan), plan
             assert [t["cost"] for t in page.rows] == pytest.approx([0.05, 0.04, 0.03])
+
+
+def test_the_errors_sort_of_traces_pages_across_failed_and_clean_traces(store_url: str) -> None:
+    """Sorted by errors, traces come most failures first (newest first among equals),
+    then the clean ones newest first; ascending, the other way round. Every page,
+    including one that starts inside or past the failed traces, is that order's slice."""
+    from _backends import write as write_to
+
+    rows: List[Any] = []
+    failures = {0: 2, 3: 1, 5: 2, 8: 1}  # trace index -> failed runs
+    for i in range(10):
+        tid, root = f"{i:032x}", f"{i:016x}"
+        rows.append(
+            {"kind": "run", "run_id": root, "trace_id": tid, "parent_id": None, "name": f"t{i}",
+             "session_id": "s", "start_ns": 1000 + i, "end_ns": 2000 + i, "status": "ok"}
+        )  # fmt: skip
+        for j in range(failures.get(i, 0)):
+            rows.append(
+                {"kind": "run", "run_id": f"c{i:07x}{j:08x}", "trace_id": tid, "parent_id": root,
+                 "name": "child", "session_id": "s", "start_ns": 1100 + i, "end_ns": 1200 + i,
+                 "status": "error"}
+            )  # fmt: skip
+    path = store_url
+    write_to(path, rows)
+    newest = sorted(range(10), key=lambda i: -i)
+    most = sorted((i for i in newest if i in failures), key=lambda i: -failures[i])
+    expected_desc = [*most, *(i for i in newest if i not in failures)]
+    fewest = sorted((i for i in newest if i in failures), key=lambda i: failures[i])
+    expected_asc = [*(i for i in newest if i not in failures), *fewest]
+    with open_store(path) as store:
+        for descending, expected in ((True, expected_desc), (False, expected_asc)):
+            for offset in range(0, 11):
+                page = store.find_traces(
+                    sort="errors", descending=descending, limit=3, offset=offset
+                )
+                assert [r["name"] for r in page.rows] == [
+                    f"t{i}" for i in expected[offset : offset + 3]
+                ], (descending, offset)
+                assert page.total == 10

@@ -802,24 +802,17 @@ class Store:
         if text:
             sql, params = _text_runs(d, text, since_ns, until_ns)
             where.add(f"r.trace_id IN (SELECT trace_id FROM runs WHERE run_id IN ({sql}))", *params)
-        order = _order(
-            sort, descending, _run_sorts(d, "coalesce(e.n, 0)"), tie="r.start_ns DESC, r.run_id"
-        )
-        # The failed runs (found through the runs_status index) are few: grouping
-        # them is cheap however many runs the store holds; only the errors sort
-        # joins them to every root, the other sorts count a page's errors alone.
-        join = (
-            " LEFT JOIN (SELECT trace_id, count(*) AS n FROM runs WHERE status = 'error'"
-            " GROUP BY trace_id) e ON e.trace_id = r.trace_id"
-            if sort == "errors"
-            else ""
-        )
+        tie = "r.start_ns DESC, r.run_id"
+        order = _order(sort, descending, _run_sorts(d, "e.n"), tie=tie)
         select = (
             "SELECT r.trace_id, r.run_id, r.name, r.session_id, r.agent, r.run_type,"
             " r.start_ns, r.end_ns, r.duration_ns, r.status,"
-            f" {_rollups(d)} FROM runs r{join}"
+            f" {_rollups(d)} FROM runs r"
         )
-        page = self._page(select, where, order, limit, offset)
+        if sort == "errors":
+            page = self._errors_first(select, where, failed, descending, limit, offset)
+        else:
+            page = self._page(select, where, order, limit, offset)
         # The page's traces counted in one query (one round trip to a server, not 50).
         ids = list(dict.fromkeys(row["trace_id"] for row in page.rows))
         counted = (
@@ -840,6 +833,50 @@ class Store:
             if counts["errors"]:
                 row["status"] = "error"
         return page
+
+    def _errors_first(
+        self,
+        select: str,
+        where: _Where,
+        failed: str,
+        descending: bool,
+        limit: int,
+        offset: int,
+    ) -> Page:
+        """A page of root runs ``r`` by their trace's failed runs (most first when
+        ``descending``), then newest first.
+
+        Two ordered parts read one after the other: the traces with a failure (few,
+        found through the runs_status index, sorted by their count), and the rest by
+        start (a walk of the runs_roots index). Joining the failure counts to every
+        root and sorting them all took 326 ms on a million runs."""
+        limit, offset = _bounds(limit, offset)
+        counts = (
+            " JOIN (SELECT trace_id, count(*) AS n FROM runs WHERE status = 'error'"
+            " GROUP BY trace_id) e ON e.trace_id = r.trace_id"
+        )
+        way = "DESC" if descending else "ASC"
+        with_errors = (f"{select}{counts}{where.sql()}", f"e.n {way}, r.start_ns DESC, r.run_id")
+        clean = _Where(self.dialect)
+        clean.parts, clean.params = [*where.parts, f"NOT {failed}"], list(where.params)
+        without = (f"{select}{clean.sql()}", "r.start_ns DESC, r.run_id")
+        rows: List[Dict[str, Any]] = []
+        skip = offset
+        for sql, order in (with_errors, without) if descending else (without, with_errors):
+            if len(rows) >= limit:
+                break
+            got = self._query(
+                f"{sql} ORDER BY {order} LIMIT ? OFFSET ?",
+                [*where.params, limit - len(rows), skip],
+            )
+            if got or not skip:
+                skip = 0
+            else:  # the page starts past this part: skip it whole
+                counted = self._scalar(f"SELECT count(*) FROM ({sql}) q", where.params)
+                skip = max(0, skip - int(counted or 0))
+            rows.extend(got)
+        total = self._count(select, where)
+        return Page(rows, min(total, COUNT_CAP), limit, offset, total <= COUNT_CAP)
 
     def find_sessions(
         self,
