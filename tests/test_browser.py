@@ -7,6 +7,7 @@ text without running them.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from pathlib import Path
@@ -341,6 +342,29 @@ def test_llm_page_lists_calls_a_page_at_a_time_with_filters_in_the_url(
     assert {r["model"] for r in rows} == {model} and len(rows) == min(2, len(mine))
     assert pager.endswith("of " + fmt.tokens(len(mine)))
     assert page.card("llm_calls") == fmt.tokens(len(calls))
+
+
+def test_times_carry_their_utc_offset_and_axis_ticks_are_round(
+    page: Page, demo: Tuple[Path, Dict[str, Any], str]
+) -> None:
+    """Every time shown has its date and UTC offset, as the CLI prints it; the session
+    timeline's ticks are whole multiples of 1, 2 or 5 times a power of ten."""
+    import re
+
+    _, summary, url = demo
+    page.goto(url + "#/session/" + quote(summary["session_id"], safe=""))
+    ticks = page.page.eval_on_selector_all(
+        "svg.waterfall [data-tick]", "els => els.map(e => Number(e.dataset.tick))"
+    )
+    assert ticks[0] == 0 and len(ticks) >= 3
+    step = ticks[1]
+    mantissa = step / 10 ** math.floor(math.log10(step))
+    assert round(mantissa, 6) in (1.0, 2.0, 5.0), ticks
+    assert all(t == pytest.approx(i * step) for i, t in enumerate(ticks)), ticks
+    page.goto(url + "#/llm")
+    times = [r["time_ns"] for r in page.rows("llm-calls")]
+    pattern = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d")
+    assert times and all(pattern.fullmatch(t) for t in times), times[:3]
 
 
 def _assert_inert(p: Page) -> None:

@@ -108,12 +108,28 @@
     if (Number.isInteger(v)) return fmtInt(v);
     return String(Math.round(v * 10000) / 10000);
   }
+  // A time with its date and the browser's UTC offset, as the CLI prints it:
+  // 2026-12-02 14:21:50 +01:00.
   function fmtTime(ns) {
     if (ns === null || ns === undefined) return "-";
     var d = new Date(ns / 1e6);
     function p(n) { return (n < 10 ? "0" : "") + n; }
+    var east = -d.getTimezoneOffset(), off = Math.abs(east);
     return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + " " +
-      p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds());
+      p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds()) + " " +
+      (east < 0 ? "-" : "+") + p(Math.floor(off / 60)) + ":" + p(off % 60);
+  }
+
+  // Round axis ticks: multiples of 1, 2 or 5 times a power of ten, about ``count``
+  // of them across [0, span] (span 1.06 s gives 0, 0.2, 0.4 ... 1 s, never 264 ms).
+  function niceTicks(span, count) {
+    if (!(span > 0)) return [0];
+    var raw = span / count, power = Math.pow(10, Math.floor(Math.log10(raw)));
+    var step = [1, 2, 5, 10].map(function (m) { return m * power; })
+      .filter(function (st) { return st >= raw; })[0];
+    var out = [];
+    for (var v = 0; v <= span * (1 + 1e-9); v += step) out.push(Math.round(v / step) * step);
+    return out;
   }
   function text(v) {
     if (v === null || v === undefined) return "";
@@ -223,12 +239,12 @@
     var W = 1100, LABEL = 320, BAR = W - LABEL - 90, ROW = 22, TOP = 26;
     var svg = s("svg", { class: "waterfall", viewBox: "0 0 " + W + " " + (TOP + ROW * runs.length + 6),
       width: "100%", role: "img", "aria-label": "run waterfall" });
-    for (var i = 0; i <= 4; i++) {
-      var x = LABEL + (BAR * i) / 4;
+    niceTicks(span / 1e9, 4).forEach(function (sec) {
+      var x = LABEL + (sec * 1e9 / span) * BAR;
       svg.appendChild(s("line", { class: "tick", x1: x, x2: x, y1: TOP - 6, y2: TOP + ROW * runs.length }));
-      svg.appendChild(s("text", { class: "tick-label", x: x, y: 14, "text-anchor": "middle" },
-        fmtDuration((span / 1e9) * i / 4)));
-    }
+      svg.appendChild(s("text", { class: "tick-label", x: x, y: 14, "text-anchor": "middle", "data-tick": String(sec) },
+        fmtDuration(sec)));
+    });
     runs.forEach(function (r, i) {
       var y = TOP + i * ROW;
       var start = LABEL + ((r.start_ns - t0) / span) * BAR;
