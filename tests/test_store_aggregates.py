@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -346,3 +347,58 @@ def test_a_timers_series_over_the_store_is_in_whole_hours(store_url: str) -> Non
     ]
     assert [p["count"] for p in load["series"]] == [3, 1]
     assert sum(p["total"] for p in load["series"]) == pytest.approx(2.0)
+
+
+def test_postgres_writers_whose_batches_order_kinds_differently_never_deadlock(
+    pg_url: str,
+) -> None:
+    """Two processes' writers update the same roll-up rows at once, one writing LLM calls
+    before evaluations and the other after: the rows are locked in one order, so every
+    batch commits and the totals count every record."""
+    import threading
+
+    import psycopg
+
+    from auditora.store._postgres import PostgresWriter
+    from auditora.store._writer import parts_of_rows
+
+    def deadlocks() -> int:
+        # The server's count for this database (its statistics lag a moment behind).
+        time.sleep(1.5)
+        with psycopg.connect(pg_url) as conn:
+            row = conn.execute(
+                "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    open_store(pg_url, readonly=False).close()
+    before = deadlocks()
+    batches = 40
+    calls = [_call(i, "gpt-4o", "s0") for i in range(20)]
+    evals = [dict(e, metric_name="coherence") for e in EVALS[:5]]
+    failures: List[BaseException] = []
+
+    def writer(calls_first: bool) -> None:
+        w = PostgresWriter(pg_url)
+        try:
+            for _ in range(batches):
+                rows = [*calls, *evals] if calls_first else [*evals, *calls]
+                written = w.write(parts_of_rows(rows))
+                assert written.stored == len(rows), written.unstorable
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+        finally:
+            w.close()
+
+    threads = [threading.Thread(target=writer, args=(first,)) for first in (True, False)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert failures == [] and not any(t.is_alive() for t in threads)
+    assert deadlocks() == before
+    with open_store(pg_url) as store:
+        (model,) = store.llm_models()
+        (metric,) = store.evaluation_metrics()
+    assert model["calls"] == 2 * batches * len(calls)
+    assert metric["count"] == 2 * batches * len(evals)

@@ -647,7 +647,9 @@ class PostgresWriter:
                     ]
                     cur.executemany(_SESSION_SPAN, rows)
                 # Last, so the roll-up rows every writer updates stay locked briefly.
-                for kind, names, columns in tables:
+                # In table order (and each table's rows in key order): two writers whose
+                # batches hold the kinds in different orders lock the rows alike (no deadlock).
+                for kind, names, columns in sorted(tables, key=lambda t: BY_KIND[t[0]].name):
                     table = BY_KIND[kind].name
                     for statement, rollup in _rollups.upserts(table, names, columns, "%s"):
                         cur.executemany(statement, rollup)
