@@ -9,6 +9,12 @@ p50/p95 latency and answer size, against the budget (p95 <= 300 ms, <= 500 KB).
     python benchmarks/viewer_scale.py --store /work/bigstore.db            # build + measure
     python benchmarks/viewer_scale.py --store /work/bigstore.db --reuse    # measure only
     python benchmarks/viewer_scale.py --sessions 200 --big-trace 300       # a smoke run
+    python benchmarks/viewer_scale.py --store /work/bigstore.db --reuse --browser
+
+``--browser`` also times the pages in Chromium (Playwright, Debian's ``/usr/bin/chromium``),
+from navigation until the page is rendered, against the 1 s budget: the Traces and
+Sessions pages, and finding the failing run by status (the failed-traces list, then the
+deep link to the run) and by search.
 """
 
 from __future__ import annotations
@@ -33,6 +39,12 @@ MODELS = ("gpt-4o-mini", "gpt-4o", "claude-3-5-sonnet", "llama-3-70b")
 NEEDLE = "needle-7f3a: the deep step lost its connection"
 P95_BUDGET_MS = 300.0
 SIZE_BUDGET = 500_000
+PAGE_BUDGET_MS = 1000.0
+CHROMIUM = "/usr/bin/chromium"
+#: True once the page shown is the current route's, fully rendered.
+READY = (
+    "() => document.body.dataset.state === 'ready' && document.body.dataset.route === location.hash"
+)
 
 
 # -- building ------------------------------------------------------------------
@@ -221,6 +233,54 @@ def measure(path: str, repeats: int = 20) -> List[Dict[str, Any]]:
         server.server_close()
 
 
+def measure_pages(path: str, repeats: int = 5) -> List[Dict[str, Any]]:
+    """Time each page in Chromium, from navigation until rendered (the best and the
+    worst of ``repeats`` loads: a fresh page each time, so nothing is cached)."""
+    from playwright.sync_api import sync_playwright
+
+    from auditora.store import open_store
+    from auditora.viewer import make_server
+
+    with open_store(path) as store:
+        big = store.find_traces(name="nightly batch", limit=1).rows[0]
+        failing = store.find_runs(trace_id=big["trace_id"], status="error", limit=1).rows[0]
+    routes = [
+        ("Traces", "#/"),
+        ("Sessions", "#/sessions"),
+        ("failed traces", "#/traces?status=error"),
+        ("the failing run (deep link)", f"#/trace/{big['trace_id']}/{failing['run_id']}"),
+        ("search", "#/traces?q=needle-7f3a"),
+    ]
+    server = make_server(path, host="127.0.0.1", port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    out = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+            )
+            print(f"{'page':<40} {'best ms':>8} {'worst ms':>8}", flush=True)
+            for label, route in routes:
+                times = []
+                for _ in range(repeats):
+                    page = browser.new_page()
+                    t0 = time.perf_counter()
+                    page.goto(server.url + route)
+                    page.wait_for_function(READY, timeout=60_000)
+                    times.append((time.perf_counter() - t0) * 1000)
+                    page.close()
+                worst = max(times)
+                out.append({"page": label, "best_ms": min(times), "worst_ms": worst})
+                flag = "" if worst <= PAGE_BUDGET_MS else "  OVER BUDGET"
+                print(f"{label:<40} {min(times):8.0f} {worst:8.0f}{flag}", flush=True)
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    return out
+
+
 def _show(r: Dict[str, Any]) -> None:
     flag = "" if r["ok"] else "  OVER BUDGET"
     print(
@@ -238,6 +298,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--repeats", type=int, default=20, help="default: %(default)s")
     parser.add_argument("--reuse", action="store_true", help="measure an existing store")
     parser.add_argument("--build-only", action="store_true", help="build, measure nothing")
+    parser.add_argument("--browser", action="store_true", help="also time the pages in Chromium")
     args = parser.parse_args(argv)
     tmp = None
     path = args.store
@@ -257,7 +318,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.build_only:
             return 0
         results = measure(path, args.repeats)
-        return 0 if all(r["ok"] for r in results) else 1
+        ok = all(r["ok"] for r in results)
+        if args.browser:
+            pages = measure_pages(path)
+            ok = ok and all(p["worst_ms"] <= PAGE_BUDGET_MS for p in pages)
+        return 0 if ok else 1
     finally:
         if tmp is not None:
             tmp.cleanup()
