@@ -244,3 +244,25 @@ def test_json_is_strict() -> None:
         "b": ["inf"],
         "c": 1.5,
     }
+
+
+def test_a_client_that_hangs_up_mid_request_costs_no_traceback(
+    server: ViewerServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A browser tab closed while its request is being answered ends that answer quietly:
+    no traceback on the terminal running ``auditora view``, and the next request is served."""
+    import socket
+    import struct
+    import time
+
+    host, port = server.server_address[:2]
+    for _ in range(10):
+        client = socket.create_connection((str(host), int(port)))
+        client.sendall(b"GET /api/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        # Linger 0: the close resets the connection, as a browser dropping a tab can.
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()
+    time.sleep(0.5)
+    assert get_json(server, "/api/overview")["sessions"] >= 1
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Error" not in err, err[-2000:]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -251,8 +252,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(204, b"", "image/x-icon")
             else:
                 self._json(404, {"error": "not found"})
+        except ConnectionError:
+            # The client hung up (a tab closed, a page left while it loaded): there is
+            # no one to answer, and nothing to print on the terminal.
+            self.close_connection = True
         except Exception as exc:  # a bad store row must not kill the server
-            self._json(500, {"error": f"{type(exc).__name__}: {exc}"})
+            try:
+                self._json(500, {"error": f"{type(exc).__name__}: {exc}"})
+            except ConnectionError:
+                self.close_connection = True
 
     do_HEAD = do_GET
 
@@ -281,6 +289,12 @@ class ViewerServer(ThreadingHTTPServer):
         except BaseException:
             self.store.close()
             raise
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up while its request was read is not an error to print."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def current_store(self) -> Any:
         """The open store, reopened first when its file was replaced (a new inode:
