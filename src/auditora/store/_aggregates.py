@@ -62,6 +62,19 @@ def _scope(store: Store, table: str, session_id: Optional[str]) -> Tuple[str, st
     return f"{table}{hint}", " AND session_id = ?", [session_id]
 
 
+def _groups(
+    store: Store, table: str, session_id: Optional[str], rollup: str, records: str
+) -> Tuple[List[Row], bool, str, str, List[Any]]:
+    """(the groups, read from the roll-up or not, and ``table``'s :func:`_scope`): the
+    ``rollup`` query over the whole store once it has one, else the ``records`` query
+    (``{source}`` and ``{where}`` filled in) over the records in scope."""
+    source, where, params = _scope(store, table, session_id)
+    if _rolled(store, session_id):
+        return store._query(rollup), True, source, where, params
+    groups = store._query(records.format(source=source, where=where), params)
+    return groups, False, source, where, params
+
+
 def _nth(
     store: Store, source: str, value: str, where: str, params: Sequence[Any], rank: int, count: int
 ) -> Optional[float]:
@@ -155,11 +168,9 @@ _LLM_RECORDS = (
 def llm_models(store: Store, session_id: Optional[str] = None) -> List[Row]:
     """Per model: ``model, provider, calls, failures, input_tokens, output_tokens,
     tokens, cost, mean_latency, p95_latency`` (cost None when no call was priced)."""
-    source, where, params = _scope(store, "llm_calls", session_id)
-    if _rolled(store, session_id):
-        groups = store._query(_LLM_ROLLUP)
-    else:
-        groups = store._query(_LLM_RECORDS.format(source=source, where=where), params)
+    groups, _, source, where, params = _groups(
+        store, "llm_calls", session_id, _LLM_ROLLUP, _LLM_RECORDS
+    )
     out = []
     for g in groups:
         same, same_params = _same("model", g["model"])
@@ -224,11 +235,9 @@ def _first(
 def evaluation_metrics(store: Store, session_id: Optional[str] = None) -> List[Row]:
     """Per metric: ``metric_name, count, passed, failed, pass_rate, mean, min, max,
     threshold, direction`` (the first threshold and direction recorded for it)."""
-    source, where, params = _scope(store, "evaluations", session_id)
-    if _rolled(store, session_id):
-        groups = store._query(_EVALUATION_ROLLUP)
-    else:
-        groups = store._query(_EVALUATION_RECORDS.format(source=source, where=where), params)
+    groups, _, source, where, params = _groups(
+        store, "evaluations", session_id, _EVALUATION_ROLLUP, _EVALUATION_RECORDS
+    )
     out = []
     for g in groups:
         same, same_params = _same("metric_name", g["metric_name"])
@@ -379,12 +388,9 @@ def timer_stats(store: Store, session_id: Optional[str] = None, bins: int = BINS
     min, p50, p95, max``, a ``histogram`` of the durations and a time ``series``
     (for the whole store, slices of whole hours, from the roll-up; for a session,
     equal slices of its span)."""
-    source, where, params = _scope(store, "events", session_id)
-    rolled = _rolled(store, session_id)
-    if rolled:
-        groups = store._query(_TIMER_ROLLUP)
-    else:
-        groups = store._query(_TIMER_RECORDS.format(source=source, where=where), params)
+    groups, rolled, source, where, params = _groups(
+        store, "events", session_id, _TIMER_ROLLUP, _TIMER_RECORDS
+    )
     out = []
     for g in groups:
         same, same_params = _same("name", g["name"])
