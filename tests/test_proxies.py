@@ -30,6 +30,7 @@ from auditora import (
         (report, "report", lambda: report.log("x", "INFO")),
         (report, "report", lambda: report.error("x")),
         (report, "report", lambda: report.log_llm_call("m", 1, 1, 0.1)),
+        (report, "report", lambda: report.log_evaluation_result("m", 1.0)),
     ],
 )
 def test_use_outside_a_context_raises_a_clear_error(proxy, name, call) -> None:
@@ -110,3 +111,18 @@ def test_disabled_sentinel_still_runs_the_seed_example(capsys) -> None:
     assert records == []
     assert evaluate_llm_response._session.session_id
     assert capsys.readouterr().err == ""
+
+
+def test_report_proxy_returns_the_records_it_forwards() -> None:
+    """``report.log_llm_call`` and ``report.log_evaluation_result`` through the
+    proxy return the record the active report made, with every argument passed on."""
+    from auditora import bifrost_sync
+    from auditora.records import Evaluation, LLMCall
+
+    with bifrost_sync(report=DefaultReport(echo=False)):
+        call = report.log_llm_call("gpt-4o-mini", 12, 3, 0.2, False, provider="openai", tag="x")
+        result = report.log_evaluation_result("accuracy", 0.4, 0.5, direction="higher")
+    assert isinstance(call, LLMCall)
+    assert (call.input_tokens, call.output_tokens, call.response_time) == (12, 3, 0.2)
+    assert call.success is False and call.provider == "openai" and call.extra == {"tag": "x"}
+    assert isinstance(result, Evaluation) and result.status == "FAIL"

@@ -13,7 +13,7 @@ from typing import IO, Any, Deque, Dict, List, Optional, Union
 from .. import _emit
 from .._config import settings
 from ..core._paragon import active
-from ..llm._calls import TYPED_FIELDS as _LLM_FIELDS
+from ..llm._calls import TYPED_FIELDS
 from ..llm._calls import record_llm_call as _record_llm_call
 from ..records import Evaluation, LLMCall, Log, Record, Run
 from ..redaction import redact as _redact
@@ -26,6 +26,7 @@ __all__ = ["LEVELS", "DefaultReport", "format_line"]
 LEVELS: Dict[str, int] = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 _NAMES = {v: k for k, v in LEVELS.items()}
 _get = active
+_LLM_FIELDS = frozenset(TYPED_FIELDS)
 
 
 def _level(level: Union[str, int]) -> int:
@@ -256,7 +257,8 @@ class DefaultReport:
             completion_tokens = fields.pop("output_tokens", None)
         else:
             fields.pop("output_tokens", None)
-        typed = {k: fields.pop(k) for k in _LLM_FIELDS if k in fields}
+        # Walks the few keywords given, not the many typed names.
+        typed = {k: fields.pop(k) for k in [k for k in fields if k in _LLM_FIELDS]}
         if start_time is not None:
             typed["start_ns"] = int(start_time * 1e9)
         return _record_llm_call(

@@ -166,6 +166,18 @@ class ReportProxy(_Proxy):
             return _outside("report")
         run.report.log(message, level, **fields)
 
+    def log_llm_call(self, model: str, *args: Any, **fields: Any) -> Any:
+        run = _get()
+        if run is None:
+            return _outside("report")
+        return run.report.log_llm_call(model, *args, **fields)
+
+    def log_evaluation_result(self, metric_name: str, *args: Any, **fields: Any) -> Any:
+        run = _get()
+        if run is None:
+            return _outside("report")
+        return run.report.log_evaluation_result(metric_name, *args, **fields)
+
 
 session: Any = SessionProxy()
 monitor: Any = MonitorProxy()
