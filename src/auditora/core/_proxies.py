@@ -170,13 +170,15 @@ class ReportProxy(_Proxy):
         run = _get()
         if run is None:
             return _outside("report")
-        return run.report.log_llm_call(model, *args, **fields)
+        target: Any = run.report  # a method DefaultReport has, not every Report
+        return target.log_llm_call(model, *args, **fields)
 
     def log_evaluation_result(self, metric_name: str, *args: Any, **fields: Any) -> Any:
         run = _get()
         if run is None:
             return _outside("report")
-        return run.report.log_evaluation_result(metric_name, *args, **fields)
+        target: Any = run.report
+        return target.log_evaluation_result(metric_name, *args, **fields)
 
 
 session: Any = SessionProxy()
