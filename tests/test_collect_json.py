@@ -320,3 +320,36 @@ def test_records_the_recorder_drops_are_a_partial_success(tmp_path: Path) -> Non
     with open_store(tmp_path / "s.db") as s:
         kept = len(s.runs(limit=None))
     assert kept + rejected == 2000
+
+
+def test_each_drop_is_claimed_by_one_answer(tmp_path: Path) -> None:
+    """Over several requests in a row, the drops the answers report add up to exactly the
+    spans missing from the store: none told twice, none left out."""
+    batches = [
+        traces(*(span(f"{n * 1000 + i + 1:016x}", f"s{i}", {}) for i in range(1000)))
+        for n in range(3)
+    ]
+    rejected = 0
+    with collector(tmp_path / "s.db", {"overflow": "drop", "queue_size": 16}) as server:
+        for body in batches:
+            status, answer = post_json(server, "/v1/traces", body)
+            assert status == 200
+            rejected += (answer or {}).get("partialSuccess", {}).get("rejectedSpans", 0)
+    with open_store(tmp_path / "s.db") as s:
+        kept = len(s.runs(limit=None))
+    assert rejected > 0
+    assert kept + rejected == 3000
+
+
+def test_claim_drops_counts_each_drop_once(monkeypatch: Any) -> None:
+    """``claim_drops`` returns the drops since the last claim (those before the server
+    started are not its own), and starts again from zero after a fresh configure."""
+    from auditora.collect import _server
+
+    readings = iter([5, 5, 12, 12, 3])
+    monkeypatch.setattr(_server, "_queue_drops", lambda: next(readings))
+    server = _server.make_server("127.0.0.1", 0)
+    try:
+        assert [server.claim_drops() for _ in range(4)] == [0, 7, 0, 3]
+    finally:
+        server.server_close()

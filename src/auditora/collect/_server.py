@@ -183,9 +183,8 @@ class _Handler(BaseHTTPRequestHandler):
             except DecodeError as exc:
                 self._error(400, str(exc)[:500], protobuf)
                 return
-            before = _queue_drops()
             emit(result.records)
-            dropped = _queue_drops() - before
+            dropped = self.server.claim_drops()
         if dropped > 0:
             # The recorder waited block_timeout for room and gave up: the client hears of
             # it as a partial success (retrying would duplicate the records that were kept).
@@ -220,6 +219,7 @@ class CollectorServer(ThreadingHTTPServer):
         self.protobuf = protobuf_available()
         self._counts: Dict[str, int] = {}
         self._count_lock = threading.Lock()
+        self._drops_claimed = _queue_drops()
         if ":" in host:
             import socket
 
@@ -229,6 +229,23 @@ class CollectorServer(ThreadingHTTPServer):
     def count(self, name: str, n: int = 1) -> None:
         with self._count_lock:
             self._counts[name] = self._counts.get(name, 0) + n
+
+    def claim_drops(self) -> int:
+        """Records the recorder dropped for a full queue since the last claim.
+
+        One reading per request, after its records were handed over, and each drop
+        is claimed by exactly one answer: reading before and after every request
+        counted a drop twice when two requests overlapped, and the reading is not
+        free (``_recorder.stats()`` counts the whole queue, which is full exactly
+        when drops happen). A drop is told to the request that reads it first,
+        which may be another one running at the same time; the total is exact.
+        """
+        total = _queue_drops()
+        with self._count_lock:
+            # A recorder configured afresh counts from zero again.
+            new = total - self._drops_claimed if total >= self._drops_claimed else total
+            self._drops_claimed = total
+        return new
 
     def stats(self) -> Dict[str, int]:
         """Records received by signal (``traces`` counts the records spans became),
