@@ -281,10 +281,10 @@ def test_a_version_3_store_gets_its_rollups_filled_from_its_records(tmp_path: Pa
     legacy.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     legacy.commit()
     legacy.close()
-    assert len(MIGRATIONS) == 4
+    assert len(MIGRATIONS) == 5
     connect_writer(str(path)).close()  # runs migration 4 over the records
     with open_store(path) as store:
-        assert store.schema_version() == 4
+        assert store.schema_version() == 5
         _check_models(store.llm_models(), CALLS)
         assert {m["metric_name"]: m["count"] for m in store.evaluation_metrics()} == {
             "coherence": 5,

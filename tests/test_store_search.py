@@ -310,7 +310,7 @@ def test_a_version_2_store_gains_the_search_indexes(tmp_path: Path) -> None:
     conn.close()
     connect_writer(str(path)).close()
     with open_store(path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 4
+        assert store.schema_version() == SCHEMA_VERSION
         assert _names(store.find_traces(status="error")) == ["old"]
     conn = sqlite3.connect(path)
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
@@ -395,3 +395,109 @@ def test_the_errors_sort_of_traces_pages_across_failed_and_clean_traces(store_ur
                     f"t{i}" for i in expected[offset : offset + 3]
                 ], (descending, offset)
                 assert page.total == 10
+
+
+def _duration_rows() -> List[Any]:
+    """Ten traces of a root and a child with growing durations, and LLM calls of
+    which every third failed, with growing costs."""
+    rows: List[Any] = []
+    for i in range(10):
+        tid, root = f"{i:032x}", f"{i:016x}"
+        for run_id, parent, ms in ((root, None, 10 * i), (f"c{i:015x}", root, 10 * i + 5)):
+            rows.append(
+                {"kind": "run", "run_id": run_id, "trace_id": tid, "parent_id": parent,
+                 "name": "root" if parent is None else "child", "session_id": "s",
+                 "start_ns": 1000 + i, "end_ns": 1000 + i + ms * 1_000_000,
+                 "duration_ns": ms * 1_000_000, "status": "ok"}
+            )  # fmt: skip
+        rows.append(
+            {"kind": "llm_call", "model": "m", "input_tokens": 1, "output_tokens": 1,
+             "response_time": 0.1, "success": i % 3 != 0, "time_ns": 2000 + i,
+             "run_id": root, "trace_id": tid, "session_id": "s", "cost": 0.01 * i}
+        )  # fmt: skip
+    return rows
+
+
+def test_duration_and_failed_call_queries_answer_from_their_indexes(store_url: str) -> None:
+    """Schema version 5's indexes: runs sorted by duration, traces sorted by it or with
+    a minimum duration, and failed LLM calls by cost answer right, and the reader's
+    queries use runs_root_duration and llm_calls_failed (on a million runs: 356 ms
+    to 4, and 280 ms to 2)."""
+    from _backends import write as write_to
+
+    write_to(store_url, _duration_rows())
+    with open_store(store_url) as store:
+        by_duration = store.find_runs(sort="duration", limit=3)
+        assert [r["duration_ns"] // 1_000_000 for r in by_duration.rows] == [95, 90, 85]
+        traces = store.find_traces(sort="duration", limit=3)
+        assert [r["duration_ns"] // 1_000_000 for r in traces.rows] == [90, 80, 70]
+        slow = store.find_traces(min_duration_ns=60_000_000)
+        assert [r["duration_ns"] // 1_000_000 for r in slow.rows] == [90, 80, 70, 60]
+        assert slow.total == 4
+        failed = store.find_llm_calls(status="error", sort="cost")
+        assert [round(c["cost"], 2) for c in failed.rows] == [0.09, 0.06, 0.03, 0.0]
+        assert failed.total == 4
+        if is_postgres(store_url):
+            return _postgres_plans(store_url)
+        for find, index in (
+            (lambda: store.find_traces(sort="duration", limit=3), "runs_root_duration"),
+            (lambda: store.find_traces(min_duration_ns=60_000_000), "runs_root_duration"),
+            (lambda: store.find_llm_calls(status="error", sort="cost"), "llm_calls_failed"),
+        ):
+            seen: List[str] = []
+            store._conn.set_trace_callback(seen.append)
+            find()
+            store._conn.set_trace_callback(None)
+            # The page and its count (not the page's per-trace run counts).
+            for query in (s for s in seen if " LIMIT " in s):
+                plan = store._conn.execute("EXPLAIN QUERY PLAN " + query).fetchall()
+                assert any(index in row[3] for row in plan), (query, plan)
+
+
+def _postgres_plans(url: str) -> None:
+    """PostgreSQL reads the same two indexes in the order the reader asks for."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        conn.execute("SET enable_seqscan = off")
+        conn.execute("SET enable_sort = off")
+        for sql, index in (
+            (
+                "SELECT * FROM runs WHERE parent_id IS NULL"
+                " ORDER BY duration_ns DESC NULLS LAST LIMIT 3",
+                "runs_root_duration",
+            ),
+            (
+                "SELECT * FROM llm_calls WHERE success = 0 ORDER BY cost DESC NULLS LAST LIMIT 3",
+                "llm_calls_failed",
+            ),
+        ):
+            plan = " ".join(str(r[0]) for r in conn.execute("EXPLAIN " + sql))
+            assert index in plan, plan
+
+
+def test_many_traces_over_a_minimum_duration_page_the_same_by_either_plan(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past a few thousand matches the traces list walks the roots newest first
+    instead of sorting the matches the duration index finds: every page and the
+    total are the same either way."""
+    from _backends import write as write_to
+    from auditora.store import _reader
+
+    write_to(store_url, _duration_rows())
+    with open_store(store_url) as store:
+
+        def pages() -> List[Any]:
+            return [
+                ([r["run_id"] for r in p.rows], p.total)
+                for p in (
+                    store.find_traces(min_duration_ns=20_000_000, limit=3, offset=o)
+                    for o in range(0, 9)
+                )
+            ]
+
+        sorted_matches = pages()
+        monkeypatch.setattr(_reader, "_SORT_MATCHES_UP_TO", 2)
+        assert pages() == sorted_matches
+        assert sorted_matches[0] == ([f"{i:016x}" for i in (9, 8, 7)], 8)

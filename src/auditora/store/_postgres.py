@@ -42,6 +42,7 @@ from ._schema import (
     BACKFILL,
     BY_KIND,
     INDEXES_V3,
+    INDEXES_V5,
     MIGRATIONS,
     MODEL_INDEX_V4,
     ROLLUPS,
@@ -115,7 +116,7 @@ def create_statements(table: Table, version: int = SCHEMA_VERSION) -> List[str]:
     return [f"CREATE TABLE IF NOT EXISTS {table.name} (\n    {body}\n)", *_indexes(table)]
 
 
-#: The indexes that order the newest-first lists (their last column is a time). The
+#: The indexes that order the lists read newest (or longest, or dearest) first. The
 #: reader sorts ``DESC NULLS LAST`` (SQLite's DESC); PostgreSQL reads an index in that
 #: order only when it is built so (a plain one, read backwards, is NULLS FIRST, and a
 #: page of runs became a sort of the whole table: 85 ms instead of 1 at 100,000 runs).
@@ -127,6 +128,8 @@ NEWEST_FIRST = frozenset(
         "sessions_last",
         "llm_calls_time",
         "evaluations_time",
+        "runs_root_duration",
+        "llm_calls_failed",
     }
 )
 
@@ -184,6 +187,8 @@ def _migration(version: int) -> List[str]:
         ]
     if version == 3:
         return list(SEARCH_INDEXES.values())
+    if version == 5:
+        return [_newest_first(_index_name(s), s) for s in INDEXES_V5]
     if version == 4:
         return [
             *(s for table in ROLLUPS for s in create_statements(table)),
