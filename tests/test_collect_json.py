@@ -3,6 +3,7 @@ evaluation events, sessions, and a partial success for the spans that cannot be 
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any, Dict, List
@@ -353,3 +354,56 @@ def test_claim_drops_counts_each_drop_once(monkeypatch: Any) -> None:
         assert [server.claim_drops() for _ in range(4)] == [0, 7, 0, 3]
     finally:
         server.server_close()
+
+
+def test_ids_must_be_plain_hex_digits(tmp_path: Path) -> None:
+    """An id is exactly its bytes' hex digits: a ``0x`` prefix, a sign, underscores or
+    spaces make the span rejected (not stored under a mangled id); upper case is read as
+    lower case."""
+    bad = [
+        "0x" + TRACE[2:],
+        "+" + TRACE[1:],
+        TRACE[:8] + "_" + TRACE[9:],
+        TRACE[:8] + " " + TRACE[9:],
+    ]
+    spans = [dict(span(ROOT, "upper", {}), traceId=TRACE.upper())]
+    spans += [dict(span(f"{i + 1:016x}", f"bad {i}", {}), traceId=t) for i, t in enumerate(bad)]
+    with collector(tmp_path / "s.db") as server:
+        status, answer = post_json(server, "/v1/traces", traces(*spans))
+    assert status == 200
+    assert answer["partialSuccess"]["rejectedSpans"] == len(bad)
+    with open_store(tmp_path / "s.db") as s:
+        assert [(r["name"], r["trace_id"]) for r in s.runs(limit=None)] == [("upper", TRACE)]
+
+
+def test_a_time_that_is_not_a_number_is_zero_not_a_bad_request(tmp_path: Path) -> None:
+    """A start time that is not decimal digits (here a superscript two, which ``isdigit``
+    accepts and ``int`` refuses) counts as unset; the span is kept."""
+    odd = dict(span(ROOT, "odd clock", {}), startTimeUnixNano="\u00b2")
+    with collector(tmp_path / "s.db") as server:
+        status, _ = post_json(server, "/v1/traces", traces(odd))
+    assert status == 200
+    with open_store(tmp_path / "s.db") as s:
+        assert [r["name"] for r in s.runs(limit=None)] == ["odd clock"]
+
+
+def test_inline_evaluation_attributes_stay_without_an_evaluation_event() -> None:
+    """``gen_ai.evaluation.*`` attributes are dropped as a copy only when the span also has
+    the evaluation event; on their own they stay run attributes."""
+    from auditora.collect._otlp import decode_json
+
+    attrs = {"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.9}
+    event = {
+        "name": "gen_ai.evaluation.result",
+        "timeUnixNano": str(T0 + 1),
+        "attributes": [attr(k, v) for k, v in attrs.items()],
+    }
+    with_event = span(ROOT, "judged", attrs, events=[event])
+    alone = span(CHILD, "annotated", attrs, parent=ROOT)
+    records = decode_json("traces", json.dumps(traces(with_event, alone)).encode()).records
+    runs = {r.name: r for r in records if r.__class__.__name__ == "Run"}
+    assert runs["judged"].attributes == {
+        "service.name": "rag-api",
+        "otel.scope.name": "openinference.instrumentation.x",
+    }
+    assert runs["annotated"].attributes["gen_ai.evaluation.name"] == "relevance"

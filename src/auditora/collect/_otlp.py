@@ -59,14 +59,16 @@ class Result:
 
 
 def _hex_id(value: Any, size: int) -> Optional[str]:
+    """``size`` bytes written as hex digits, in lowercase; None for anything else (``0x``,
+    signs, underscores and spaces included) and for the all-zero id, which means none."""
     if not isinstance(value, str) or len(value) != size * 2:
         return None
     try:
-        int(value, 16)
+        raw = bytes.fromhex(value)
     except ValueError:
         return None
-    lowered = value.lower()
-    return None if lowered == "0" * (size * 2) else lowered
+    # fromhex skips spaces between the digits' pairs: fewer bytes then.
+    return raw.hex() if len(raw) == size and any(raw) else None
 
 
 def _b64_id(value: Any, size: int) -> Optional[str]:
@@ -134,12 +136,14 @@ def _attributes(items: Any) -> Dict[str, Any]:
 
 
 def _nanos(value: Any) -> int:
+    """A time or count (a 64-bit integer: a string in OTLP/JSON, a number allowed); 0 when
+    it is not one."""
+    if isinstance(value, str):
+        return int(value) if value.isdecimal() else 0  # isdigit() takes "²", int() does not
     if isinstance(value, bool):
         return 0
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
     if isinstance(value, float) and math.isfinite(value):
         return int(value)
     return 0
@@ -209,10 +213,11 @@ def _traces(body: Dict[str, Any], ids: IdReader, result: Result) -> None:
                     if isinstance(e, dict)
                 ]
                 start = _nanos(raw.get("startTimeUnixNano"))
+                parent = raw.get("parentSpanId")
                 span = Span(
                     trace_id,
                     span_id,
-                    ids(raw.get("parentSpanId"), 8) if raw.get("parentSpanId") else None,
+                    ids(parent, 8) if parent else None,
                     str(raw.get("name") or "span"),
                     _kind(raw.get("kind", 0)),
                     start,
