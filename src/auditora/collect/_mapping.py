@@ -538,8 +538,8 @@ def span_records(span: Span) -> List[Record]:
                 )
             )
     # An inline copy of the evaluation events (the exporter's) says nothing new.
-    for key in [k for k in attrs if k.startswith("gen_ai.evaluation.")]:
-        if any(isinstance(e, Evaluation) for e in events):
+    if any(isinstance(e, Evaluation) for e in events):
+        for key in [k for k in attrs if k.startswith("gen_ai.evaluation.")]:
             attrs.pop(key)
     if status == "error":
         if error_type is None:
