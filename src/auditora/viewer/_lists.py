@@ -9,7 +9,11 @@ parameters are the URL's (``docs/viewer.md``, *Traces*); a bad one is a
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Set
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 __all__ = [
     "MAX_LIMIT",
@@ -154,6 +158,101 @@ def evaluations_page(store: Any, query: Query) -> Dict[str, Any]:
     )
 
 
+class _Tree:
+    """A trace's runs in depth-first order, each with its ``depth``, ``children``,
+    ``descendants`` and subtree ``errors``: what every window of the trace reads.
+    Built once, then only read (several requests may share it)."""
+
+    def __init__(self, runs: List[Dict[str, Any]]) -> None:
+        self.runs = runs
+        self.by_id = {r["run_id"]: r for r in runs}
+        kids: Dict[Optional[str], List[Dict[str, Any]]] = {}
+        for r in runs:  # by start time already: children stay in start order
+            parent = r["parent_id"] if r["parent_id"] in self.by_id else None
+            kids.setdefault(parent, []).append(r)
+        self.roots = kids.get(None, [])
+        # Subtree roll-ups, children before parents (reverse depth-first order).
+        order: List[Dict[str, Any]] = []
+        stack = [(r, 0) for r in reversed(self.roots)]
+        while stack:
+            run, depth = stack.pop()
+            run["depth"] = depth
+            order.append(run)
+            stack.extend((k, depth + 1) for k in reversed(kids.get(run["run_id"], [])))
+        for run in reversed(order):
+            children = kids.get(run["run_id"], [])
+            run["children"] = len(children)
+            run["descendants"] = sum(1 + c["descendants"] for c in children)
+            run["errors"] = (run["status"] == "error") + sum(c["errors"] for c in children)
+        self.order = order
+        self.first_error = next((r["run_id"] for r in order if r["status"] == "error"), None)
+        errors = sum(r["errors"] for r in self.roots)
+        costs = [r["cost"] for r in self.roots if r["cost"] is not None]
+        tokens = [r["total_tokens"] for r in self.roots if r["total_tokens"] is not None]
+        self.status = "error" if errors else (self.roots[0]["status"] if self.roots else None)
+        self.summary = {
+            "runs": len(runs),
+            "errors": errors,
+            "start_ns": min(r["start_ns"] for r in runs if r["start_ns"] is not None),
+            "end_ns": max((r["end_ns"] or 0) for r in runs),
+            "cost": sum(costs) if costs else None,
+            "tokens": sum(tokens) if tokens else None,
+        }
+        self.sessions = list(dict.fromkeys(r["session_id"] for r in runs))
+
+
+#: A kept tree: the trace's run count when read, the monotonic time it was read, the tree.
+_Kept = Tuple[int, float, _Tree]
+
+
+class _Trees:
+    """The trees of the traces viewed lately, per store (a window of a 20,000-run
+    trace is read whenever the page scrolls, collapses or follows a link: building
+    its tree again each time took 230 to 400 ms, reading a kept one takes a count).
+
+    A kept tree is used while the trace still has as many runs stored and for at
+    most :data:`FRESH_S` seconds, so a run stored since, or one re-sent in place of
+    another with the same id, shows within that time. The trees of a store hold at
+    most :data:`MAX_RUNS` runs together (the newest tree is kept whatever its size)."""
+
+    MAX_RUNS = 100_000
+    FRESH_S = 10.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_store: weakref.WeakKeyDictionary[Any, OrderedDict[str, _Kept]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(self, store: Any, trace_id: str) -> Optional[_Tree]:
+        """The tree of ``trace_id`` in ``store`` (None when it has no run)."""
+        size = store.trace_size(trace_id)
+        if not size:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            kept = self._by_store.get(store)
+            if kept is not None and trace_id in kept:
+                count, read_at, tree = kept[trace_id]
+                if count == size and now - read_at < self.FRESH_S:
+                    kept.move_to_end(trace_id)
+                    return tree
+        runs = store.trace_outline(trace_id)
+        if not runs:
+            return None
+        tree = _Tree(runs)
+        with self._lock:
+            kept = self._by_store.setdefault(store, OrderedDict())
+            kept[trace_id] = (len(runs), now, tree)
+            kept.move_to_end(trace_id)
+            while len(kept) > 1 and sum(k[0] for k in kept.values()) > self.MAX_RUNS:
+                kept.popitem(last=False)
+        return tree
+
+
+_trees = _Trees()
+
+
 def trace_window(store: Any, trace_id: str, query: Query) -> Dict[str, Any]:
     """A window of a trace's tree, in depth-first order, with roll-ups on every row.
 
@@ -165,31 +264,14 @@ def trace_window(store: Any, trace_id: str, query: Query) -> Dict[str, Any]:
     names the trace's ``first_error`` (the first failed run in tree order) so
     the page can jump to it, and its ``status`` is ``error`` if any run failed.
     """
-    runs = store.trace_outline(trace_id)
-    if not runs:
+    tree = _trees.get(store, trace_id)
+    if tree is None:
         raise LookupError(f"no trace {trace_id!r} in this store")
-    by_id = {r["run_id"]: r for r in runs}
-    kids: Dict[Optional[str], List[Dict[str, Any]]] = {}
-    for r in runs:  # by start time already: children stay in start order
-        parent = r["parent_id"] if r["parent_id"] in by_id else None
-        kids.setdefault(parent, []).append(r)
+    by_id = tree.by_id
     collapsed: Set[str] = set(filter(None, (_str(query, "collapsed") or "").split(",")))
     focus = _str(query, "focus")
     if focus is not None and focus not in by_id:
         raise LookupError(f"no run {focus!r} in trace {trace_id!r}")
-    # Subtree roll-ups, children before parents (reverse depth-first order).
-    order: List[Dict[str, Any]] = []
-    stack = [(r, 0) for r in reversed(kids.get(None, []))]
-    while stack:
-        run, depth = stack.pop()
-        run["depth"] = depth
-        order.append(run)
-        stack.extend((k, depth + 1) for k in reversed(kids.get(run["run_id"], [])))
-    for run in reversed(order):
-        children = kids.get(run["run_id"], [])
-        run["children"] = len(children)
-        run["descendants"] = sum(1 + c["descendants"] for c in children)
-        run["errors"] = (run["status"] == "error") + sum(c["errors"] for c in children)
     if focus is not None:  # a deep link opens the way to its run
         parent = by_id[focus]["parent_id"]
         while parent in by_id:
@@ -197,7 +279,7 @@ def trace_window(store: Any, trace_id: str, query: Query) -> Dict[str, Any]:
             parent = by_id[parent]["parent_id"]
     visible: List[Dict[str, Any]] = []
     skip_depth: Optional[int] = None
-    for run in order:
+    for run in tree.order:
         if skip_depth is not None and run["depth"] > skip_depth:
             continue
         skip_depth = run["depth"] if run["run_id"] in collapsed else None
@@ -208,29 +290,17 @@ def trace_window(store: Any, trace_id: str, query: Query) -> Dict[str, Any]:
         index = next(i for i, r in enumerate(visible) if r["run_id"] == focus)
         offset = max(0, index - limit // 2)
     offset = min(offset, max(0, len(visible) - limit))
-    first_error = next((r["run_id"] for r in order if r["status"] == "error"), None)
-    roots = kids.get(None, [])
-    errors = sum(r["errors"] for r in roots)
-    costs = [r["cost"] for r in roots if r["cost"] is not None]
-    tokens = [r["total_tokens"] for r in roots if r["total_tokens"] is not None]
     return {
         "trace_id": trace_id,
-        "status": "error" if errors else (roots[0]["status"] if roots else None),
-        "runs_total": len(runs),
+        "status": tree.status,
+        "runs_total": len(tree.runs),
         "visible": len(visible),
         "offset": offset,
         "limit": limit,
         "collapsed": sorted(collapsed & set(by_id)),
-        "first_error": first_error,
-        "summary": {
-            "runs": len(runs),
-            "errors": errors,
-            "start_ns": min(r["start_ns"] for r in runs if r["start_ns"] is not None),
-            "end_ns": max((r["end_ns"] or 0) for r in runs),
-            "cost": sum(costs) if costs else None,
-            "tokens": sum(tokens) if tokens else None,
-        },
-        "sessions": list(dict.fromkeys(r["session_id"] for r in runs)),
+        "first_error": tree.first_error,
+        "summary": dict(tree.summary),
+        "sessions": list(tree.sessions),
         "rows": visible[offset : offset + limit],
     }
 
