@@ -27,9 +27,16 @@ Figures, per round and as the median:
   Bounded memory means the second half's peak is not above the first's by more
   than noise, however long the client keeps sending.
 
-Before the rounds it prints **decode + mapping alone**: spans per CPU-second through
-``decode_json`` in this process (JSON parsing and the records made, no HTTP, no store),
-which tells the collector's own cost from the store writer's.
+Before the rounds it prints two figures measured in this process, which tell the
+collector's own cost from the store writer's:
+
+- **decode + mapping alone**: spans per CPU-second through ``decode_json`` (JSON parsing
+  and the records made, no HTTP, no store);
+- **store writer alone**: those records written by the SQLite sink in batches of 4,096
+  (what the recorder hands a store that falls behind), in spans per CPU-second and per
+  second. The collector runs both in one interpreter, so its accepted spans per
+  CPU-second cannot exceed the two rates' harmonic sum (``1 / (1/decode + 1/write)``),
+  and its accepted spans/s cannot exceed the writer's rate.
 
 Budget: accepted spans/s >= 20,000 on this machine.
 """
@@ -202,6 +209,33 @@ def decode_rate(data: bytes, batch: int, repeats: int = 20) -> float:
     return batch * repeats / (time.process_time() - start)
 
 
+def write_rate(data: bytes, batch: int, requests: int = 20) -> Tuple[float, float]:
+    """Spans per CPU-second and per second through the SQLite sink alone (in this process)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from auditora._recorder import MERGE_MAX
+    from auditora.collect._otlp import decode_json
+    from auditora.sinks import RecordBatch
+    from auditora.sinks.sqlite import SQLiteSink
+
+    marker = PLACEHOLDER.encode()
+    records = [
+        record
+        for _ in range(requests)
+        for record in decode_json(
+            "traces", data.replace(marker, os.urandom(4).hex().encode())
+        ).records
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        sink = SQLiteSink(Path(tmp) / "write.db")
+        sink.export(RecordBatch(records[:1]))  # create and migrate the store first
+        wall, cpu = time.monotonic(), time.process_time()
+        for start in range(1, len(records), MERGE_MAX):
+            sink.export(RecordBatch(records[start : start + MERGE_MAX]))
+        wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+        sink.close()
+    return batch * requests / cpu, batch * requests / wall
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -217,6 +251,12 @@ def main() -> None:
     )
     decoded = decode_rate(data, args.batch)
     print(f"decode + mapping alone: {decoded:,.0f} spans per CPU-second")
+    written_cpu, written = write_rate(data, args.batch)
+    print(
+        f"store writer alone: {written_cpu:,.0f} spans per CPU-second, {written:,.0f} spans/s"
+        f" (one interpreter for both: at most {1 / (1 / decoded + 1 / written_cpu):,.0f}"
+        " spans per CPU-second)"
+    )
     results = []
     for index in range(args.rounds):
         r = one_round(args.seconds, args.connections, args.batch, data)
