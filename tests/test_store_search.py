@@ -501,3 +501,30 @@ def test_many_traces_over_a_minimum_duration_page_the_same_by_either_plan(
         monkeypatch.setattr(_reader, "_SORT_MATCHES_UP_TO", 2)
         assert pages() == sorted_matches
         assert sorted_matches[0] == ([f"{i:016x}" for i in (9, 8, 7)], 8)
+
+
+def test_a_search_counts_its_matches_on_every_page(store_url: str) -> None:
+    """A free-text page and its total come from one scan: every page, including one
+    past the last match, has the same total, and the pages together are the matches."""
+    from _backends import write as write_to
+
+    rows = [{**_run_row(i), "name": f"needle-{i}" if i % 3 == 0 else f"hay-{i}"} for i in range(21)]
+    write_to(store_url, rows)
+    with open_store(store_url) as store:
+        seen: List[str] = []
+        for offset in (0, 3, 6, 9):
+            runs = store.find_runs(text="NEEDLE", limit=3, offset=offset)
+            traces = store.find_traces(text="NEEDLE", limit=3, offset=offset)
+            for page in (runs, traces):
+                assert (page.total, page.total_exact) == (7, True), offset
+            assert [t["name"] for t in traces.rows] == [r["name"] for r in runs.rows]
+            seen += [r["name"] for r in runs.rows]
+        assert seen == [f"needle-{i}" for i in (18, 15, 12, 9, 6, 3, 0)]
+
+
+def _run_row(i: int) -> Any:
+    return {
+        "kind": "run", "run_id": f"{i:016x}", "trace_id": f"{i:032x}", "parent_id": None,
+        "name": f"r{i}", "session_id": "s", "start_ns": 1000 + i, "end_ns": 2000 + i,
+        "duration_ns": 1000, "status": "ok",
+    }  # fmt: skip
