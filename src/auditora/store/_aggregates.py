@@ -121,16 +121,22 @@ def _ranges(
     One counting query per bucket: over an index on (key, ``column``) each reads
     its own range, so a histogram reads every row once and sorts nothing (a
     ``GROUP BY`` of bucket numbers sorted them: 70 ms per metric of 100,000
-    sessions, where the ranges take 10)."""
+    sessions, where the ranges take 10). The counts go as one ``UNION ALL``, one
+    round trip to a server instead of one per bucket."""
     total = f", sum({value}) AS total, count({value}) AS valued" if value else ""
-    out = []
+    parts: List[str] = []
+    values: List[Any] = []
     for i in range(len(edges) - 1):
         below = "<=" if i == len(edges) - 2 else "<"
-        (row,) = store._query(
-            f"SELECT count(*) AS n{total} FROM {source}"
-            f" WHERE {where} AND {column} >= ? AND {column} {below} ?",
-            [*params, edges[i], edges[i + 1]],
+        parts.append(
+            f"SELECT {i} AS bucket, count(*) AS n{total} FROM {source}"
+            f" WHERE {where} AND {column} >= ? AND {column} {below} ?"
         )
+        values += [*params, edges[i], edges[i + 1]]
+    rows = store._query(f"{' UNION ALL '.join(parts)} ORDER BY bucket", values)
+    out = []
+    for row in rows:
+        i = int(row["bucket"])
         bucket = {"lo": edges[i], "hi": edges[i + 1], "count": int(row["n"])}
         if value:
             bucket["total"], bucket["valued"] = row["total"], int(row["valued"])
