@@ -12,10 +12,9 @@ process (the real command, writing a SQLite store). This process is the client:
 half plain spans with a few attributes, as an instrumented app sends them) one
 request after another, as fast as the collector answers, for ``--seconds``. Each
 request gets new trace and span ids and the current time, as an app's next spans
-would: the store indexes runs by time, and a body that repeated the same times in
-every request had each batch insert into every part of those indexes, which made
-the store's writes 2-3 times dearer once it held 50,000 runs than an app's spans,
-whose times only grow, ever cost it.
+would (the store indexes runs by time; an app's span times only grow, where a body
+that repeated the same times in every request inserted into every part of those
+indexes).
 
 Figures, per round and as the median:
 
