@@ -9,7 +9,7 @@ import pytest
 
 from auditora.records import Event, Log
 from auditora.sinks import RecordBatch, SinkWriteError, SQLiteSink
-from auditora.store import open_store
+from auditora.store import SCHEMA_VERSION, open_store
 
 
 def test_file_is_created_lazily(tmp_path: Path) -> None:
@@ -26,7 +26,7 @@ def test_file_is_created_lazily(tmp_path: Path) -> None:
 
 
 def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
-    """The store uses WAL and records schema version 1."""
+    """The store uses WAL and records the current schema version."""
     path = tmp_path / "s.db"
     sink = SQLiteSink(path)
     sink.export([Log("INFO", "m", {}, 1, None, None, None)])
@@ -35,7 +35,7 @@ def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
     mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
     conn.close()
-    assert (mode, version) == ("wal", "4")
+    assert (mode, version) == ("wal", str(SCHEMA_VERSION)) == ("wal", "5")
 
 
 def test_store_failure_rolls_the_whole_batch_back(

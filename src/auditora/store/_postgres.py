@@ -40,6 +40,7 @@ from .._serialize import Part
 from . import _rollups
 from ._schema import (
     BACKFILL,
+    BACKFILL_V5,
     BY_KIND,
     INDEXES_V3,
     INDEXES_V5,
@@ -48,6 +49,7 @@ from ._schema import (
     ROLLUPS,
     SCHEMA_VERSION,
     TABLES,
+    TRACE_ROLLUP,
     Column,
     StoreError,
     Table,
@@ -188,7 +190,11 @@ def _migration(version: int) -> List[str]:
     if version == 3:
         return list(SEARCH_INDEXES.values())
     if version == 5:
-        return [_newest_first(_index_name(s), s) for s in INDEXES_V5]
+        return [
+            *create_statements(TRACE_ROLLUP),
+            *(_newest_first(_index_name(s), s) for s in INDEXES_V5),
+            *BACKFILL_V5,
+        ]
     if version == 4:
         return [
             *(s for table in ROLLUPS for s in create_statements(table)),

@@ -609,9 +609,15 @@ class Store:
         """Store-wide totals: counts per table, errors, tokens, cost, eval pass rate, time span.
 
         The LLM and evaluation totals come from the roll-ups (schema version 4), the
-        time span from the sessions' spans: none of it reads a table whole.
+        trace count from the trace roll-up (version 5), the time span from the
+        sessions' spans: none of it reads a table whole but for the row counts.
         """
-        if self.schema_version() >= 4:
+        version = self.schema_version()
+        # The trace roll-up's rows (version 5), or the distinct trace ids of every run.
+        traces = (
+            "FROM trace_rollup" if version >= 5 else "FROM (SELECT DISTINCT trace_id FROM runs) t"
+        )
+        if version >= 4:
             llm = "FROM llm_rollup"
             calls, failures = "coalesce(sum(calls), 0)", "coalesce(sum(failures), 0)"
             cost = "CASE WHEN sum(priced) > 0 THEN sum(cost) END"
@@ -630,7 +636,7 @@ class Store:
             f"""SELECT
               (SELECT count(*) FROM sessions) AS sessions,
               (SELECT count(*) FROM runs) AS runs,
-              (SELECT count(DISTINCT trace_id) FROM runs) AS traces,
+              (SELECT count(*) {traces}) AS traces,
               (SELECT count(*) FROM runs WHERE status = 'error') AS errors,
               (SELECT count(*) FROM events) AS events,
               (SELECT count(*) FROM logs) AS logs,

@@ -1,6 +1,7 @@
 """Totals the writers keep as they write, so summary pages never scan the records.
 
-Four tables (declared in :data:`~auditora.store._schema.ROLLUPS`):
+Five tables (declared in :data:`~auditora.store._schema.ROLLUPS` and
+:data:`~auditora.store._schema.TRACE_ROLLUP`):
 
 - ``llm_rollup``: the LLM calls per model and hour (calls, failures, tokens,
   cost, latency sum);
@@ -9,7 +10,9 @@ Four tables (declared in :data:`~auditora.store._schema.ROLLUPS`):
 - ``metric_latest``: each session's latest value of each metric (the last
   snapshot written);
 - ``timer_rollup``: the timed events (a ``duration``) per name and hour (timings,
-  duration sum, minimum, maximum).
+  duration sum, minimum, maximum);
+- ``trace_rollup`` (version 5): one row per trace, its earliest run start and
+  latest run end (idempotent: a re-sent run changes neither).
 
 Every writer (SQLite, PostgreSQL, ``auditora migrate``) adds the rows it
 inserts through :func:`upserts`, in the same transaction, so the totals and the
@@ -216,7 +219,39 @@ def _timer_rows(col: Dict[str, Sequence[Any]], n: int) -> List[Tuple[Any, ...]]:
     return out
 
 
+_TRACE = """
+INSERT INTO trace_rollup (trace_id, start_ns, end_ns) VALUES (?, ?, ?)
+ON CONFLICT (trace_id) DO UPDATE SET
+    start_ns = CASE WHEN trace_rollup.start_ns IS NULL
+        OR excluded.start_ns < trace_rollup.start_ns
+        THEN excluded.start_ns ELSE trace_rollup.start_ns END,
+    end_ns = CASE WHEN trace_rollup.end_ns IS NULL
+        OR excluded.end_ns > trace_rollup.end_ns
+        THEN excluded.end_ns ELSE trace_rollup.end_ns END
+"""
+
+
+def _span(known: List[Any], start: Any, end: Any) -> None:
+    """Widen ``known`` (``[start, end]``, either None) to hold a run's integer times."""
+    if type(start) is int and (known[0] is None or start < known[0]):
+        known[0] = start
+    if type(end) is int and (known[1] is None or end > known[1]):
+        known[1] = end
+
+
+def _trace_rows(col: Dict[str, Sequence[Any]], n: int) -> List[Tuple[Any, ...]]:
+    none = [None] * n
+    spans: Dict[str, List[Any]] = {}
+    for trace_id, start, end in zip(
+        col.get("trace_id", none), col.get("start_ns", none), col.get("end_ns", none)
+    ):
+        if type(trace_id) is str:  # (NOT NULL in runs: a row without one is not stored)
+            _span(spans.setdefault(trace_id, [None, None]), start, end)
+    return [(trace_id, *span) for trace_id, span in sorted(spans.items())]
+
+
 _ROLLUPS = {
+    "runs": (_TRACE, _trace_rows),
     "events": (_TIMER, _timer_rows),
     "llm_calls": (_LLM, _llm_rows),
     "evaluations": (_EVALUATION, _evaluation_rows),
