@@ -18,6 +18,12 @@ process, interleaved per round; figures are medians. Variants:
 - ``postgres x4``: 4 processes writing one database at once (their records / the
   wall time from the first start to the last flush).
 
+Beside each rate: the CPU time per record of the writing processes (all their
+threads: the app's calls, the recorder, serialization, the sink) and, for the
+PostgreSQL variants on the temporary cluster, of the server (its processes, live
+and exited). CPU per record moves far less with the machine's load than a rate
+does, and says which side a change made cheaper.
+
 Without ``--url`` a temporary cluster is started on 127.0.0.1 (``tests/pg_server.py``,
 the tests' fixture) with PostgreSQL's default durability except ``fsync=off``
 (what a crash of the server keeps is unchanged; only a power loss could lose the
@@ -70,13 +76,17 @@ def _child(store: str, n: int) -> None:
     for i in range(WARMUP):
         root(i)
     assert auditora.flush(timeout=600)
+    print("warm", flush=True)  # the parent reads the server's CPU time, then says go
+    sys.stdin.readline()
     before = _exported()
     gc.collect()
+    cpu = time.process_time()
     start = time.perf_counter()
     for i in range(n):
         root(i)
     ok = auditora.flush(timeout=600)
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu
     stats = auditora.stats()
     print(
         json.dumps(
@@ -84,6 +94,7 @@ def _child(store: str, n: int) -> None:
                 "ok": ok and not stats.get("dropped"),
                 "records": _exported() - before,
                 "seconds": elapsed,
+                "cpu": cpu,
                 "start": time.time() - elapsed,
                 "end": time.time(),
             }
@@ -105,9 +116,22 @@ def _spawn(store: str, n: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, __file__, "--child", store, "--n", str(n)],
         env=env,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
+
+
+def _go(procs: List[subprocess.Popen[str]]) -> None:
+    """Start the timed part of every child at once, once all are warm."""
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdin is not None
+        if proc.stdout.readline().strip() != "warm":
+            raise SystemExit("a benchmark child failed while warming up")
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
 
 
 def _results(procs: List[subprocess.Popen[str]]) -> List[Dict[str, Any]]:
@@ -126,6 +150,25 @@ def _rate(results: List[Dict[str, Any]]) -> float:
     """Records of all processes / wall time from the first start to the last end."""
     wall = max(r["end"] for r in results) - min(r["start"] for r in results)
     return sum(r["records"] for r in results) / wall
+
+
+def _server_cpu(server: Any) -> float:
+    """CPU seconds the temporary cluster has used: the postmaster, its live children
+    and (through the postmaster's counts of them) its exited ones, the backends."""
+    tick = os.sysconf("SC_CLK_TCK")
+    root = server.proc.pid
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == root:
+            total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        elif ppid == root:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 def _database(server: Any, base_url: Optional[str]) -> str:
@@ -159,23 +202,30 @@ def main() -> None:
             raise SystemExit(reason)
         server = PgServer()
         server.start()
-    rates: Dict[str, List[float]] = {
-        "noop": [],
-        "sqlite": [],
-        "postgres": [],
-        f"postgres x{WRITERS}": [],
-    }
+    variants = ["noop", "sqlite", "postgres", f"postgres x{WRITERS}"]
+    rates: Dict[str, List[float]] = {k: [] for k in variants}
+    #: Variant -> CPU microseconds per record of the writers, and of the server.
+    client: Dict[str, List[float]] = {k: [] for k in variants}
+    served: Dict[str, List[float]] = {k: [] for k in variants}
+
+    def measure(name: str, store: str, writers: int = 1) -> None:
+        procs = [_spawn(store, args.n) for _ in range(writers)]
+        _go(procs)  # the store created and migrated, warm: the server's work from here
+        before = _server_cpu(server) if server is not None else 0.0
+        results = _results(procs)
+        records = sum(r["records"] for r in results)
+        rates[name].append(_rate(results))
+        client[name].append(sum(r["cpu"] for r in results) / records * 1e6)
+        if server is not None and name.startswith("postgres"):
+            served[name].append((_server_cpu(server) - before) / records * 1e6)
+
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for round_ in range(args.repeats):
-                rates["noop"].append(_rate(_results([_spawn("noop", args.n)])))
-                sqlite = str(Path(tmp) / f"r{round_}.db")
-                rates["sqlite"].append(_rate(_results([_spawn(sqlite, args.n)])))
-                one = _database(server, args.url)
-                rates["postgres"].append(_rate(_results([_spawn(one, args.n)])))
-                many = _database(server, args.url)
-                procs = [_spawn(many, args.n) for _ in range(WRITERS)]
-                rates[f"postgres x{WRITERS}"].append(_rate(_results(procs)))
+                measure("noop", "noop")
+                measure("sqlite", str(Path(tmp) / f"r{round_}.db"))
+                measure("postgres", _database(server, args.url))
+                measure(f"postgres x{WRITERS}", _database(server, args.url), WRITERS)
     finally:
         if server is not None:
             server.close()
@@ -187,7 +237,10 @@ def main() -> None:
     median = {k: statistics.median(v) for k, v in rates.items()}
     for name, rate in median.items():
         spread = f"{min(rates[name]):,.0f}..{max(rates[name]):,.0f}"
-        print(f"  {name:<14} {rate:>10,.0f}/s   ({spread})")
+        cpu = f"CPU/record: writers {statistics.median(client[name]):5.1f} us"
+        if served[name]:
+            cpu += f", server {statistics.median(served[name]):5.1f} us"
+        print(f"  {name:<14} {rate:>10,.0f}/s   ({spread:<17})  {cpu}")
     ratio = median["postgres"] / median["sqlite"]
     verdict = "meets" if median["postgres"] >= RATE_TARGET else "MISSES"
     print(f"  postgres / sqlite: {ratio:.2f}; budget {RATE_TARGET:,.0f}/s: {verdict}")
