@@ -86,13 +86,19 @@ def _grouped(
     return [(key, [[c[i] for i in rows[key]] for c in columns]) for key in sorted(rows)]
 
 
-_LLM = """
+def _keep(table: str, column: str, op: str) -> str:
+    """The upsert's ``column = …`` keeping the smaller (``op`` ``<``) or the larger (``>``)
+    of the stored and the new value; a NULL stored value gives way to the new one."""
+    mine, new = f"{table}.{column}", f"excluded.{column}"
+    return f"{column} = CASE WHEN {mine} IS NULL OR {new} {op} {mine} THEN {new} ELSE {mine} END"
+
+
+_LLM = f"""
 INSERT INTO llm_rollup (model, hour_ns, provider, calls, failures, input_tokens,
     output_tokens, cost, priced, latency_sum, timed)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (model, hour_ns) DO UPDATE SET
-    provider = CASE WHEN llm_rollup.provider IS NULL OR excluded.provider > llm_rollup.provider
-        THEN excluded.provider ELSE llm_rollup.provider END,
+    {_keep("llm_rollup", "provider", ">")},
     calls = llm_rollup.calls + excluded.calls,
     failures = llm_rollup.failures + excluded.failures,
     input_tokens = llm_rollup.input_tokens + excluded.input_tokens,
@@ -103,7 +109,7 @@ ON CONFLICT (model, hour_ns) DO UPDATE SET
     timed = llm_rollup.timed + excluded.timed
 """
 
-_EVALUATION = """
+_EVALUATION = f"""
 INSERT INTO evaluation_rollup (metric_name, hour_ns, results, passed, failed,
     value_sum, valued, min_value, max_value)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -113,12 +119,8 @@ ON CONFLICT (metric_name, hour_ns) DO UPDATE SET
     failed = evaluation_rollup.failed + excluded.failed,
     value_sum = evaluation_rollup.value_sum + excluded.value_sum,
     valued = evaluation_rollup.valued + excluded.valued,
-    min_value = CASE WHEN evaluation_rollup.min_value IS NULL
-        OR excluded.min_value < evaluation_rollup.min_value
-        THEN excluded.min_value ELSE evaluation_rollup.min_value END,
-    max_value = CASE WHEN evaluation_rollup.max_value IS NULL
-        OR excluded.max_value > evaluation_rollup.max_value
-        THEN excluded.max_value ELSE evaluation_rollup.max_value END
+    {_keep("evaluation_rollup", "min_value", "<")},
+    {_keep("evaluation_rollup", "max_value", ">")}
 """
 
 _METRIC = """
@@ -219,15 +221,11 @@ def _timer_rows(col: Dict[str, Sequence[Any]], n: int) -> List[Tuple[Any, ...]]:
     return out
 
 
-_TRACE = """
+_TRACE = f"""
 INSERT INTO trace_rollup (trace_id, start_ns, end_ns) VALUES (?, ?, ?)
 ON CONFLICT (trace_id) DO UPDATE SET
-    start_ns = CASE WHEN trace_rollup.start_ns IS NULL
-        OR excluded.start_ns < trace_rollup.start_ns
-        THEN excluded.start_ns ELSE trace_rollup.start_ns END,
-    end_ns = CASE WHEN trace_rollup.end_ns IS NULL
-        OR excluded.end_ns > trace_rollup.end_ns
-        THEN excluded.end_ns ELSE trace_rollup.end_ns END
+    {_keep("trace_rollup", "start_ns", "<")},
+    {_keep("trace_rollup", "end_ns", ">")}
 """
 
 
