@@ -1,0 +1,249 @@
+"""The SQLite sink's writer process: batches written by a child, nothing lost when it dies."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import List
+
+import pytest
+
+import auditora
+import auditora._recorder
+from auditora.records import Log, MetricSnapshot, Record
+from auditora.sinks import SinkWriteError, SQLiteSink
+from auditora.store import open_store
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="the writer process is POSIX only")
+
+
+def _logs(n: int, start: int = 0) -> List[Record]:
+    return [Log("INFO", f"m{i}", {}, i, None, None, "s") for i in range(start, start + n)]
+
+
+def _messages(path: Path) -> List[str]:
+    with open_store(path) as store:
+        return [r["message"] for r in store.logs(limit=None)]
+
+
+def _writer_pid(sink: SQLiteSink) -> int:
+    writer = sink._writer
+    assert writer is not None and writer._proc is not None
+    return writer._proc.pid
+
+
+def _gone(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_batches_are_written_by_a_child_process(tmp_path: Path) -> None:
+    """By default a child process writes the store; after flush() every record is there."""
+    sink = SQLiteSink(tmp_path / "s.db")
+    sink.export(_logs(100))
+    assert sink.flush() is True
+    pid = _writer_pid(sink)
+    assert pid != os.getpid()
+    assert sink.stats() == {"unstorable": {}, "writer": "process", "writer_exits": 0}
+    assert _messages(tmp_path / "s.db") == [f"m{i}" for i in range(100)]
+    sink.close()
+    assert _gone(pid)
+
+
+def test_export_returns_before_the_batch_is_answered_and_flush_waits(tmp_path: Path) -> None:
+    """One batch is in flight after export(); the next export or flush() waits for it."""
+    sink = SQLiteSink(tmp_path / "s.db")
+    sink.export(_logs(10))
+    assert sink._in_flight is not None
+    sink.export(_logs(10, start=10))  # answers for the first, hands over the second
+    assert sink._in_flight is not None and sink._in_flight[1] == 10
+    sink.flush()
+    assert sink._in_flight is None
+    assert _messages(tmp_path / "s.db") == [f"m{i}" for i in range(20)]
+    sink.close()
+
+
+def test_a_record_the_child_cannot_store_is_reported_by_flush(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The child's batch isolation reaches the parent: the record alone is lost, counted
+    by kind, logged once with the reason, and raised as SinkWriteError(unstorable)."""
+    sink = SQLiteSink(tmp_path / "s.db")
+    batch = _logs(5)
+    batch.insert(2, MetricSnapshot([1], 2, None, None, "s"))  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="auditora"):
+        sink.export(batch)
+        with pytest.raises(SinkWriteError) as lost:
+            sink.flush()
+    sink.close()
+    assert (lost.value.records_lost, lost.value.reason) == (1, "unstorable")
+    assert sink.stats()["unstorable"] == {"metric": 1}
+    assert [r.message for r in caplog.records if "cannot keep" in r.message] == [
+        f"auditora: the store {tmp_path / 's.db'} cannot keep a metric record (TypeError: "
+        "a metric record's metrics is not a dict); it is left out, the rest of its batch "
+        "is stored; further ones are counted (auditora.stats())"
+    ]
+    assert _messages(tmp_path / "s.db") == [f"m{i}" for i in range(5)]
+
+
+def test_a_store_the_child_cannot_open_loses_the_batch_loudly(tmp_path: Path) -> None:
+    """A file that is not a store: the whole batch is lost, with the store's reason."""
+    path = tmp_path / "not-a-store.db"
+    path.write_bytes(b"this is not SQLite" * 100)
+    sink = SQLiteSink(path)
+    sink.export(_logs(3))
+    with pytest.raises(SinkWriteError) as lost:
+        sink.flush()
+    sink.close()
+    assert (lost.value.records_lost, lost.value.reason) == (3, "sink_error")
+    assert "StoreError" in str(lost.value) and "not a usable Auditora store" in str(lost.value)
+
+
+def test_a_writer_killed_while_idle_is_replaced_and_nothing_is_lost(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """kill -9 between batches: the next batch is written here, the one after by a new child."""
+    sink = SQLiteSink(tmp_path / "s.db")
+    sink.export(_logs(10))
+    sink.flush()
+    first = _writer_pid(sink)
+    os.kill(first, signal.SIGKILL)
+    sink._writer._proc.wait(10)  # type: ignore[union-attr]  # dead, not yet noticed
+    with caplog.at_level(logging.WARNING, logger="auditora"):
+        sink.export(_logs(10, start=10))
+        sink.flush()
+    assert sink.stats()["writer_exits"] == 1
+    sink.export(_logs(10, start=20))
+    sink.flush()
+    assert _writer_pid(sink) != first
+    assert sink.stats()["writer"] == "process"
+    sink.close()
+    assert _messages(tmp_path / "s.db") == [f"m{i}" for i in range(30)]
+    assert any("writer process of the store" in r.message for r in caplog.records)
+
+
+def test_a_writer_killed_holding_a_batch_has_that_batch_written_here(tmp_path: Path) -> None:
+    """The child is stopped, handed a batch, then killed: the parent writes the batch."""
+    sink = SQLiteSink(tmp_path / "s.db")
+    sink.export(_logs(5))
+    sink.flush()
+    pid = _writer_pid(sink)
+    os.kill(pid, signal.SIGSTOP)  # it cannot read the batch, let alone commit it
+    try:
+        sink.export(_logs(5, start=5))  # small enough to sit in the pipe's buffer
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    assert sink.flush() is True
+    sink.close()
+    assert _messages(tmp_path / "s.db") == [f"m{i}" for i in range(10)]
+
+
+def test_ctrl_c_reaching_the_writer_does_not_stop_it(tmp_path: Path) -> None:
+    """SIGINT (what Ctrl+C sends the whole process group) is ignored by the writer."""
+    sink = SQLiteSink(tmp_path / "s.db")
+    sink.export(_logs(3))
+    sink.flush()
+    os.kill(_writer_pid(sink), signal.SIGINT)
+    time.sleep(0.2)
+    sink.export(_logs(3, start=3))
+    sink.flush()
+    assert sink.stats()["writer_exits"] == 0
+    sink.close()
+    assert len(_messages(tmp_path / "s.db")) == 6
+
+
+def test_process_false_writes_in_this_process(tmp_path: Path) -> None:
+    """SQLiteSink(path, process=False) starts no child and reports loss at once."""
+    sink = SQLiteSink(tmp_path / "s.db", process=False)
+    batch = _logs(3)
+    batch.append(MetricSnapshot([1], 2, None, None, "s"))  # type: ignore[arg-type]
+    with pytest.raises(SinkWriteError) as lost:
+        sink.export(batch)
+    assert lost.value.records_lost == 1
+    assert (sink._writer, sink.stats()["writer"]) == (None, "in-process")
+    sink.close()
+    assert repr(sink).endswith(", process=False)")
+    with pytest.raises(TypeError, match="process must be True or False"):
+        SQLiteSink(tmp_path / "s.db", process="no")  # type: ignore[arg-type]
+
+
+def test_no_interpreter_to_start_means_writing_here_logged_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An embedding without a usable sys.executable still stores everything."""
+    monkeypatch.setattr(sys, "executable", "")
+    sink = SQLiteSink(tmp_path / "s.db")
+    with caplog.at_level(logging.WARNING, logger="auditora"):
+        sink.export(_logs(3))
+        sink.export(_logs(3, start=3))
+        sink.flush()
+    sink.close()
+    assert sink.stats()["writer"] is None  # closed
+    assert sum("is written in this process" in r.message for r in caplog.records) == 1
+    assert len(_messages(tmp_path / "s.db")) == 6
+
+
+_APP = """
+import os, sys
+import auditora
+import auditora._recorder
+auditora.configure(store=sys.argv[1], console=False)
+
+@auditora.sentinel()
+def step(i):
+    auditora.report.info("step", i=i)
+
+for i in range(200):
+    step(i)
+assert auditora.flush(30)
+sink = next(s for s in auditora._recorder.sinks() if s.name == "sqlite")
+print(sink._writer._proc.pid, flush=True)
+for i in range(200, 300):
+    step(i)
+os._exit(0)  # no atexit, no close: the writer is left to notice on its own
+"""
+
+
+def test_an_app_that_exits_abruptly_leaves_no_writer_behind(tmp_path: Path) -> None:
+    """The writer ends when its parent's end of the pipe closes: no orphan process."""
+    store = tmp_path / "app.db"
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_APP), str(store)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert _gone(int(out.stdout.split()[0]))
+    with open_store(store) as reader:
+        assert len(reader.runs(limit=None)) >= 200
+
+
+def test_the_writer_through_the_recorder_keeps_every_record(tmp_path: Path) -> None:
+    """configure(store=...) writes through the child; flush() is True and all is there."""
+    auditora.configure(store=tmp_path / "r.db", console=False)
+
+    @auditora.sentinel()
+    def work(i: int) -> None:
+        auditora.monitor.track("done", i=i)
+
+    for i in range(2_000):
+        work(i)
+    assert auditora.flush(30) is True
+    stats = auditora.stats()["sinks"]["sqlite"]
+    assert (stats["writer"], stats["dropped"]) == ("process", {})
+    with open_store(tmp_path / "r.db") as store:
+        assert len(store.runs(limit=None)) == 2_000
+        assert len(store.events(limit=None)) == 2_000
