@@ -15,7 +15,6 @@ from typing import List
 import pytest
 
 import auditora
-import auditora._recorder
 from auditora.records import Log, MetricSnapshot, Record
 from auditora.sinks import SinkWriteError, SQLiteSink
 from auditora.store import open_store
@@ -33,9 +32,9 @@ def _messages(path: Path) -> List[str]:
 
 
 def _writer_pid(sink: SQLiteSink) -> int:
-    writer = sink._writer
-    assert writer is not None and writer._proc is not None
-    return writer._proc.pid
+    pid = sink.stats()["writer_pid"]
+    assert isinstance(pid, int)
+    return pid
 
 
 def _gone(pid: int, within: float = 10.0) -> bool:
@@ -56,7 +55,12 @@ def test_batches_are_written_by_a_child_process(tmp_path: Path) -> None:
     assert sink.flush() is True
     pid = _writer_pid(sink)
     assert pid != os.getpid()
-    assert sink.stats() == {"unstorable": {}, "writer": "process", "writer_exits": 0}
+    assert sink.stats() == {
+        "unstorable": {},
+        "writer": "process",
+        "writer_pid": pid,
+        "writer_exits": 0,
+    }
     assert _messages(tmp_path / "s.db") == [f"m{i}" for i in range(100)]
     sink.close()
     assert _gone(pid)
@@ -198,7 +202,6 @@ def test_no_interpreter_to_start_means_writing_here_logged_once(
 _APP = """
 import os, sys
 import auditora
-import auditora._recorder
 auditora.configure(store=sys.argv[1], console=False)
 
 @auditora.sentinel()
@@ -208,8 +211,7 @@ def step(i):
 for i in range(200):
     step(i)
 assert auditora.flush(30)
-sink = next(s for s in auditora._recorder.sinks() if s.name == "sqlite")
-print(sink._writer._proc.pid, flush=True)
+print(auditora.stats()["sinks"]["sqlite"]["writer_pid"], flush=True)
 for i in range(200, 300):
     step(i)
 os._exit(0)  # no atexit, no close: the writer is left to notice on its own

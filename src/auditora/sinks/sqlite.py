@@ -198,14 +198,17 @@ class SQLiteSink(Sink):
     def stats(self) -> Dict[str, Any]:
         """Records the store could not keep, by kind (``unstorable``); where batches are
         written (``writer``: ``"process"``, ``"in-process"``, or None before the
-        first) and how many times a writer process exited (``writer_exits``)."""
-        if self._writer is not None:
+        first), the writer process's id (``writer_pid``) and how many times a
+        writer process exited (``writer_exits``)."""
+        writer = self._writer
+        if writer is not None:
             where: Optional[str] = "process"
         else:
             where = "in-process" if self._conn is not None else None
         return {
             "unstorable": dict(self._unstorable),
             "writer": where,
+            "writer_pid": writer.pid if writer is not None else None,
             "writer_exits": self._writer_exits,
         }
 

@@ -137,8 +137,9 @@ class WriterProcess:
         self._proc = proc
 
     @property
-    def running(self) -> bool:
-        return self._proc is not None
+    def pid(self) -> Optional[int]:
+        """The child's process id, None when it is not running."""
+        return self._proc.pid if self._proc is not None else None
 
     def send(self, parts: Sequence[Part]) -> None:
         """Hand ``parts`` to the child; :meth:`answer` says what became of them.
@@ -238,8 +239,9 @@ class _Checkpointer(threading.Thread):
     copying those pages back into the database file is then time the next batch
     waits for. A PASSIVE checkpoint here runs while the writer writes the next
     batch (SQLite releases the interpreter lock), never blocks it, and leaves
-    what readers still use for the next round. (benchmarks/sqlite_sink.py:
-    a record costs half as much with 4,096-record batches.)"""
+    what readers still use for the next round. (The end-to-end workload of
+    benchmarks/end_to_end.py with 20,000 roots, 5 runs each way: 4.33 s against
+    5.15 s with SQLite's own checkpoints.)"""
 
     def __init__(self, path: str) -> None:
         super().__init__(name="auditora-checkpoint", daemon=True)
