@@ -35,7 +35,7 @@ def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
     mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
     conn.close()
-    assert (mode, version) == ("wal", str(SCHEMA_VERSION)) == ("wal", "5")
+    assert (mode, version) == ("wal", str(SCHEMA_VERSION)) == ("wal", "6")
 
 
 def test_store_failure_rolls_the_whole_batch_back(

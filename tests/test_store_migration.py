@@ -34,7 +34,7 @@ def test_a_version_1_store_is_upgraded_and_keeps_its_rows(tmp_path: Path) -> Non
     version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
     runs_columns = _columns(conn, "runs")
     conn.close()
-    assert version == str(SCHEMA_VERSION) == "5"
+    assert version == str(SCHEMA_VERSION) == "6"
     assert runs_columns == [c.name for c in TABLES[1].columns]
     with open_store(str(path)) as store:
         (run,) = store.runs()

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Tuple
 
 from _backends import is_postgres, pg_server, store_url
 from _backends import write as write_to
-from auditora.store import open_store
+from auditora.store import SCHEMA_VERSION, open_store
 
 _ = (pg_server, store_url)  # fixtures
 
@@ -90,7 +90,7 @@ def test_a_version_4_store_gets_its_trace_rollup_filled_from_its_runs(tmp_path: 
     connect_writer(path).close()
     write_to(path, [_run(3, 0, 500, 600)])
     with open_store(path) as store:
-        assert store.schema_version() == 5
+        assert store.schema_version() == SCHEMA_VERSION
         assert _rollup(store) == _from_runs(store)
         assert [r[1:] for r in _rollup(store)] == [(90, 250), (300, 400), (500, 600)]
         assert store.summary()["traces"] == 3

@@ -44,6 +44,7 @@ from ._schema import (
     BY_KIND,
     INDEXES_V3,
     INDEXES_V5,
+    INDEXES_V6,
     MIGRATIONS,
     MODEL_INDEX_V4,
     ROLLUPS,
@@ -195,6 +196,8 @@ def _migration(version: int) -> List[str]:
             *(_newest_first(_index_name(s), s) for s in INDEXES_V5),
             *BACKFILL_V5,
         ]
+    if version == 6:
+        return list(INDEXES_V6)  # valid PostgreSQL; read forwards or backwards alike
     if version == 4:
         return [
             *(s for table in ROLLUPS for s in create_statements(table)),

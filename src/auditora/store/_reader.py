@@ -22,7 +22,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import _aggregates
 from ._dialect import POSTGRES, SQLITE, Dialect
-from ._schema import JSON_COLUMNS, SCHEMA_VERSION, StoreError, connect_writer, read_version
+from ._schema import (
+    JSON_COLUMNS,
+    SCHEMA_VERSION,
+    StoreError,
+    connect_writer,
+    duration_bucket,
+    read_version,
+)
 from ._url import mask, parse_store
 
 __all__ = ["AmbiguousId", "NotFound", "Page", "Store", "open_store"]
@@ -791,6 +798,11 @@ class Store:
             _run_sorts(d, "(r.status = 'error')"),
             tie="r.start_ns DESC, r.run_id",
         )
+        if sort == "duration":
+            # The bucket index orders the buckets; only the first buckets' runs are
+            # sorted by their exact duration (docs/store.md, *Indexes*). A bucket is
+            # never NULL, so one index serves both directions.
+            order = f"{duration_bucket('r.duration_ns')} {'DESC' if descending else 'ASC'}, {order}"
         select = f"SELECT r.*, {_rollups(d)} FROM runs r"
         return self._page(select, where, order, limit, offset, count_in_page=bool(text))
 
