@@ -775,7 +775,10 @@ class Store:
         ``tokens`` sorts use a run's roll-up (its whole subtree's LLM calls); ``text``
         searches names, error messages, inputs, outputs, log messages and LLM
         content (see ``docs/store.md``, *Search*). ``sort`` is one of ``start,
-        duration, cost, tokens, errors`` (errors: failed runs first).
+        duration, cost, tokens, errors`` (errors: failed runs first). By duration,
+        runs of unknown duration come last slowest first, and right after those of
+        zero duration fastest first (the order of the duration-bucket index,
+        ``docs/store.md``, *Schema*).
         """
         d = self.dialect
         where = _Where(d)
