@@ -249,3 +249,51 @@ def test_the_writer_through_the_recorder_keeps_every_record(tmp_path: Path) -> N
     with open_store(tmp_path / "r.db") as store:
         assert len(store.runs(limit=None)) == 2_000
         assert len(store.events(limit=None)) == 2_000
+
+
+_INTERRUPTED = """
+import sys, time
+import auditora
+auditora.configure(store=sys.argv[1], console=False)
+
+@auditora.sentinel()
+def step(i):
+    auditora.report.info("step", i=i)
+
+i = 0
+try:
+    while True:
+        step(i)
+        i += 1
+        if i == 500:
+            print("running", flush=True)
+        time.sleep(0.0005)
+except KeyboardInterrupt:
+    assert auditora.flush(30)
+    # The runs made, and whether the writer had to be replaced.
+    print(i, auditora.stats()["sinks"]["sqlite"]["writer_exits"], flush=True)
+"""
+
+
+def test_ctrl_c_in_a_terminal_loses_nothing(tmp_path: Path) -> None:
+    """SIGINT to the whole process group, as a terminal's Ctrl+C sends it: the app stops,
+    its writer does not, and every run the app made is in the store after it exits."""
+    store = tmp_path / "ctrl-c.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(_INTERRUPTED), str(store)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own group: the signal reaches it and its writer only
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "running"
+        os.killpg(proc.pid, signal.SIGINT)
+        made, exits = map(int, proc.stdout.readline().split())
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with open_store(store) as reader:
+        assert len(reader.runs(limit=None)) == made >= 500
+    assert exits == 0
