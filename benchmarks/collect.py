@@ -22,11 +22,12 @@ Figures, per round and as the median:
   to records, hand-off to the recorder's bounded queue; when the queue is full the
   request waits, so this is also bounded by the store's write rate);
 - **accepted spans per collector CPU-second**: the same spans over the CPU time the
-  collector process used meanwhile (its HTTP threads and its store writer share one
-  interpreter): the figure that does not depend on what else the machine runs;
+  collector used meanwhile (its process and its store's writer process): the figure
+  that does not depend on what else the machine runs;
 - **stored spans/s**: runs in the store after the collector was stopped with
   SIGINT (which flushes), over sending plus flushing time;
-- **collector RSS**: sampled every 0.1 s from ``/proc/PID/status`` during the round:
+- **collector RSS**: the collector's and its store writer's, sampled every 0.1 s from
+  ``/proc/PID/status`` during the round:
   the first sample, the peak in the first half and the peak in the second half.
   Bounded memory means the second half's peak is not above the first's by more
   than noise, however long the client keeps sending.
@@ -128,19 +129,43 @@ def fresh(data: bytes) -> bytes:
     return data.replace(PLACEHOLDER.encode(), ids).replace(TIME_PLACEHOLDER.encode(), now)
 
 
+def _family(pid: int) -> List[int]:
+    """``pid`` and its child processes (the collector's store writer), whichever of its
+    threads started them."""
+    members = [pid]
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                members += map(int, f.read().split())
+    except OSError:
+        pass
+    return members
+
+
 def _cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of process ``pid`` so far (``/proc/PID/stat``)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User plus system CPU time so far of process ``pid`` and its children
+    (``/proc/PID/stat``; a child that has exited counts in its parent's, once waited for)."""
+    total = 0.0
+    for member in _family(pid):
+        try:
+            with open(f"/proc/{member}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    """The resident memory of process ``pid`` and its children."""
+    total = 0
+    for member in _family(pid):
+        try:
+            with open(f"/proc/{member}/status") as f:
+                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+        except OSError:
+            continue
+    return total
 
 
 def _client(host: str, port: int, data: bytes, stop: float, counts: List[int], batch: int) -> None:
