@@ -100,6 +100,7 @@ class Run(Record):
         "inputs",
         "output",
         "traceback",
+        "remote_parent",
         "session",
         "monitor",
         "report",
@@ -126,6 +127,7 @@ class Run(Record):
         "inputs",
         "output",
         "traceback",
+        "remote_parent",
     )
 
     _run_id: Union[int, str]
@@ -146,6 +148,9 @@ class Run(Record):
     inputs: Optional[Dict[str, Any]]
     output: Any
     traceback: Optional[str]
+    #: True when the parent is another process's span (a ``traceparent`` continued,
+    #: an OpenTelemetry span): the run is where its trace enters this service.
+    remote_parent: Optional[bool]
     session: Session
     monitor: Monitor
     report: Report
@@ -213,6 +218,7 @@ def new_run(
     monitor: Monitor,
     report: Report,
     parent: Optional[Run],
+    remote_parent: Optional[bool] = None,
 ) -> Run:
     """A :class:`Run` that starts now (status ``running``): the one way runs are made
     (:func:`auditora.core._runs.start_run` calls it). It fills every slot of Run.
@@ -242,6 +248,7 @@ def new_run(
     run.inputs = None
     run.output = None
     run.traceback = None
+    run.remote_parent = remote_parent
     run.status = "running"
     run.error_type = None
     run.error_message = None

@@ -66,6 +66,7 @@ class Span:
         "status_message",
         "resource",
         "scope",
+        "remote_parent",
     )
 
     def __init__(
@@ -83,6 +84,7 @@ class Span:
         status_message: Optional[str],
         resource: Dict[str, Any],
         scope: Optional[str],
+        remote_parent: Optional[bool] = None,
     ) -> None:
         self.trace_id = trace_id
         self.span_id = span_id
@@ -97,6 +99,8 @@ class Span:
         self.status_message = status_message
         self.resource = resource
         self.scope = scope
+        #: The exporter says the parent span is another process's (OTLP span flags).
+        self.remote_parent = remote_parent
 
 
 def _take(attrs: Dict[str, Any], *keys: str) -> Any:
@@ -580,6 +584,7 @@ def span_records(span: Span) -> List[Record]:
         None,  # type: ignore[arg-type]
         None,  # type: ignore[arg-type]
         None,
+        True if span.remote_parent and span.parent_id else None,
     )
     run.start_ns = span.start_ns
     run.end_ns = span.end_ns

@@ -228,8 +228,23 @@ def _traces(body: Dict[str, Any], ids: IdReader, result: Result) -> None:
                     message,
                     resource,
                     scope if isinstance(scope, str) else None,
+                    _parent_is_remote(raw.get("flags")),
                 )
                 result.records.extend(span_records(span))
+
+
+#: OTLP span flags (``SpanFlags`` in trace.proto): whether the exporter knew if the
+#: parent span is remote, and whether it is.
+_HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200
+
+
+def _parent_is_remote(flags: Any) -> Optional[bool]:
+    """What a span's ``flags`` say of its parent: remote, local, or None (unsaid)."""
+    if isinstance(flags, str) and flags.isdigit():  # a fixed32 in JSON may be a string
+        flags = int(flags)
+    if isinstance(flags, bool) or not isinstance(flags, int) or not flags & _HAS_IS_REMOTE:
+        return None
+    return bool(flags & _IS_REMOTE)
 
 
 def _logs(body: Dict[str, Any], ids: IdReader, result: Result) -> None:

@@ -60,6 +60,7 @@ def start_run(
     :data:`remote_parent_hook` returns.
     """
     parent = _get()
+    remote_parent: Optional[bool] = None
     if parent is not None:
         if join:
             session, monitor, report = parent.session, parent.monitor, parent.report
@@ -78,6 +79,7 @@ def start_run(
             trace_id, parent_id = new_trace_id_int(), None
         else:
             trace_id, parent_id = remote
+            remote_parent = True if parent_id is not None else None
     return new_run(
         new_span_id_int(),
         trace_id,
@@ -91,6 +93,7 @@ def start_run(
         monitor,
         report,
         parent,
+        remote_parent,
     )
 
 

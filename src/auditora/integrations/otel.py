@@ -1003,11 +1003,14 @@ class OTelSink(Sink):
         events: Sequence[SpanEvent] = (),
         status: Optional[Status] = None,
         kind: SpanKind = SpanKind.INTERNAL,
+        remote_parent: bool = False,
     ) -> ReadableSpan:
         trace = _int_id(trace_id)
         context = SpanContext(trace, _int_id(span_id), is_remote=False, trace_flags=_SAMPLED)
+        # A remote parent goes out as such (OTLP span flags), so a backend sees where
+        # the trace entered this service.
         parent = (
-            SpanContext(trace, _int_id(parent_id), is_remote=False, trace_flags=_SAMPLED)
+            SpanContext(trace, _int_id(parent_id), is_remote=remote_parent, trace_flags=_SAMPLED)
             if parent_id
             else None
         )
@@ -1092,8 +1095,9 @@ class OTelSink(Sink):
             events.append(SpanEvent("exception", exception, end))
         kind = SpanKind.SERVER if run_type == "server" else SpanKind.INTERNAL  # a request served
         span = self._span(
-            name, run.trace_id, run.run_id, run.parent_id, start, end, attrs, events, status, kind
-        )
+            name, run.trace_id, run.run_id, run.parent_id, start, end, attrs, events, status,
+            kind, bool(run.remote_parent),
+        )  # fmt: skip
         return span, deliveries
 
     def _llm_attributes(self, call: LLMCall, data: Dict[str, Any]) -> Dict[str, Any]:
@@ -1616,4 +1620,5 @@ def _span_of(span: ReadableSpan) -> _mapping.Span:
         status.description if status is not None else None,
         dict(resource.attributes) if resource is not None else {},
         scope.name if scope is not None else None,
+        bool(parent.is_remote) if parent is not None else None,
     )

@@ -41,7 +41,11 @@ from . import _rollups
 from ._schema import (
     BACKFILL,
     BACKFILL_V5,
+    BACKFILL_V6,
     BY_KIND,
+    DROP_ROOT_INDEXES,
+    ENTRY,
+    ENTRY_INDEXES,
     INDEXES_V3,
     INDEXES_V5,
     INDEXES_V6,
@@ -182,6 +186,13 @@ ROOT_SORTS_PG: List[str] = [
 ]
 
 
+#: Version 6's entry-point indexes (``ENTRY_INDEXES``), newest-first like the lists'.
+ENTRY_INDEXES_PG: List[str] = [
+    *(_newest_first(_index_name(s), s) for s in ENTRY_INDEXES if "json_extract" not in s),
+    *(s.replace("WHERE parent_id IS NULL", f"WHERE {ENTRY}") for s in ROOT_SORTS_PG),
+]
+
+
 def _migration(version: int) -> List[str]:
     if version == 1:
         return [
@@ -197,7 +208,13 @@ def _migration(version: int) -> List[str]:
             *BACKFILL_V5,
         ]
     if version == 6:
-        return list(INDEXES_V6)  # valid PostgreSQL; read forwards or backwards alike
+        return [
+            *_added_columns(6),
+            *BACKFILL_V6,
+            *DROP_ROOT_INDEXES,
+            *ENTRY_INDEXES_PG,
+            *INDEXES_V6,  # valid PostgreSQL; read forwards or backwards alike
+        ]
     if version == 4:
         return [
             *(s for table in ROLLUPS for s in create_statements(table)),
@@ -205,6 +222,10 @@ def _migration(version: int) -> List[str]:
             *ROOT_SORTS_PG,
             *BACKFILL,
         ]
+    return _added_columns(version)
+
+
+def _added_columns(version: int) -> List[str]:
     return [
         f"ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS {_definition(c)}"
         for table in TABLES

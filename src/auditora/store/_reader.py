@@ -28,6 +28,7 @@ from ._schema import (
     StoreError,
     connect_writer,
     duration_bucket,
+    entry,
     read_version,
 )
 from ._url import mask, parse_store
@@ -67,6 +68,18 @@ def _rollups(d: Dialect) -> str:
         d.json_value("r.attributes", _TOKENS_KEY),
     )
     return f"{cost} AS cost, {tokens} AS total_tokens"
+
+
+def _entry_points(where: _Where) -> None:
+    """Keep the runs ``r`` where a trace enters a service: its roots, and the runs whose
+    parent is another process's span, unless that parent is in the store (then the
+    trace is listed by its own root). The first term is the entry-point indexes' own
+    predicate (``_schema.ENTRY``), so they serve the lists."""
+    where.add(entry("r."))
+    where.add(
+        "(r.remote_parent IS NULL OR NOT EXISTS"
+        " (SELECT 1 FROM runs p WHERE p.run_id = r.parent_id))"
+    )
 
 
 def _run_sorts(d: Dialect, errors: str) -> Dict[str, str]:
@@ -789,7 +802,7 @@ class Store:
             since_ns, until_ns, min_duration_ns, min_cost,
         )  # fmt: skip
         if roots_only:
-            where.add("r.parent_id IS NULL")
+            _entry_points(where)
         if model is not None:
             where.add("r.run_id IN (SELECT run_id FROM llm_calls WHERE model = ?)", model)
         if text:
@@ -841,7 +854,7 @@ class Store:
         """
         d = self.dialect
         where = _Where(d)
-        where.add("r.parent_id IS NULL")
+        _entry_points(where)
         _run_filters(
             where, name, kind, agent, session_id, trace_id,
             since_ns, until_ns, min_duration_ns, min_cost,

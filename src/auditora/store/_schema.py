@@ -28,6 +28,7 @@ __all__ = [
     "Table",
     "connect_writer",
     "duration_bucket",
+    "entry",
     "migrate",
 ]
 
@@ -121,6 +122,7 @@ TABLES: Tuple[Table, ...] = (
             Column("inputs", "TEXT", json=True, since=2),
             Column("output", "TEXT", json=True, since=2),
             Column("traceback", "TEXT", since=2),
+            Column("remote_parent", "INTEGER", since=6),
         ),
         (
             ("session", ("session_id", "start_ns")),
@@ -469,6 +471,30 @@ def duration_bucket(column: str) -> str:
     )
 
 
+#: A trace's entry points in a service: its root runs, and the runs whose parent is
+#: another process's span (``remote_parent``, a continued ``traceparent``). The
+#: Traces list reads them; the partial indexes below are on them. The reader
+#: leaves out an entry point whose parent is in the store after all (many services
+#: writing one store): that trace is listed by its root.
+def entry(alias: str = "") -> str:
+    """The entry-point predicate, on the columns of table ``alias`` (``"r."``) if given."""
+    return f"({alias}parent_id IS NULL OR {alias}remote_parent = 1)"
+
+
+ENTRY = entry()
+
+#: The partial indexes on the entry points (they were on the root runs alone before
+#: version 6): the traces list by start, duration, cost and tokens.
+ENTRY_INDEXES: List[str] = [
+    f"CREATE INDEX IF NOT EXISTS runs_roots ON runs (start_ns) WHERE {ENTRY}",
+    f"CREATE INDEX IF NOT EXISTS runs_root_duration ON runs (duration_ns) WHERE {ENTRY}",
+    *(
+        f"CREATE INDEX IF NOT EXISTS runs_root_{name} ON runs"
+        f" (json_extract(attributes, '$.\"{key}\"')) WHERE {ENTRY}"
+        for name, key in (("cost", "llm.cost_usd"), ("tokens", "llm.total_tokens"))
+    ),
+]
+
 #: Version 6: every run by its duration's bucket, for the runs list's duration sort
 #: (bucket, then the exact duration of the bucket's runs only: 206 ms to 0.3 on a
 #: million runs). An index on the duration itself would cost the writer 45 %: each
@@ -480,13 +506,27 @@ INDEXES_V6: List[str] = [
     f"CREATE INDEX IF NOT EXISTS runs_duration_bucket ON runs ({duration_bucket('duration_ns')})",
 ]
 
+#: Version 6 marks the runs of an older store whose parent is not in it as entry
+#: points (their parent was another process's, or has not been written yet: the
+#: reader leaves those out once it is).
+BACKFILL_V6: List[str] = [
+    "UPDATE runs SET remote_parent = 1 WHERE parent_id IS NOT NULL"
+    " AND parent_id NOT IN (SELECT run_id FROM runs)",
+]
+
+#: The entry-point indexes, made again on the entry points.
+DROP_ROOT_INDEXES: List[str] = [
+    f"DROP INDEX IF EXISTS {name}"
+    for name in ("runs_roots", "runs_root_duration", "runs_root_cost", "runs_root_tokens")
+]
+
 MIGRATIONS: Dict[int, List[str]] = {
     1: _V1,
     2: added_columns(2),
     3: INDEXES_V3,
     4: _V4,
     5: [*create_statements(TRACE_ROLLUP), *INDEXES_V5, *BACKFILL_V5],
-    6: INDEXES_V6,
+    6: [*added_columns(6), *BACKFILL_V6, *DROP_ROOT_INDEXES, *ENTRY_INDEXES, *INDEXES_V6],
 }
 
 
@@ -537,6 +577,16 @@ def read_version(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row else 0
 
 
+def _adds_a_present_column(conn: sqlite3.Connection, statement: str) -> bool:
+    """Whether ``statement`` adds a column the table already has (SQLite's ``ALTER
+    TABLE … ADD COLUMN`` has no ``IF NOT EXISTS``; PostgreSQL's migrations use it)."""
+    words = statement.split()
+    if words[:2] != ["ALTER", "TABLE"] or words[3:5] != ["ADD", "COLUMN"]:
+        return False
+    present = {row[1] for row in conn.execute(f"PRAGMA table_info({words[2]})")}
+    return words[5] in present
+
+
 def migrate(conn: sqlite3.Connection) -> None:
     """Bring the store to :data:`SCHEMA_VERSION` in one write transaction.
 
@@ -555,7 +605,8 @@ def migrate(conn: sqlite3.Connection) -> None:
                 )
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[target]:
-                    conn.execute(statement)
+                    if not _adds_a_present_column(conn, statement):
+                        conn.execute(statement)
             if version != SCHEMA_VERSION:
                 conn.execute(
                     "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
