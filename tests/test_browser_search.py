@@ -115,6 +115,8 @@ def test_chat_view_and_payloads_render_as_text(
     _, url, _ = site
     page.goto(url + "#/traces?q=" + quote(PAYLOAD, safe=""))
     echo = page.page.text_content("[data-echo]") or ""
+    bound = page.page.text_content("[data-search-bound]") or ""
+    assert "among the newest 100,000 runs, logs and LLM calls" in bound
     page.goto(url + "#/traces?name=" + quote(PAYLOAD, safe=""))
     page.page.click("table[data-table=trace-list] tbody a")
     page.ready()

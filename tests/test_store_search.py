@@ -154,6 +154,22 @@ def test_free_text_searches_messages_inputs_outputs_logs_and_llm_content(store: 
     assert store.find_runs(text="no such text anywhere").total == 0
 
 
+def test_a_search_says_how_far_back_it_read(store: Any) -> None:
+    """Every free-text answer says it read the newest TEXT_SCAN_ROWS rows of each table;
+    an answer without text says nothing of the kind."""
+    from auditora.store._reader import TEXT_SCAN_ROWS
+
+    for page in (
+        store.find_runs(text="needle"),
+        store.find_traces(text="needle"),
+        store.find_sessions(text="needle"),
+        store.find_llm_calls(text="weather"),
+    ):
+        assert (page.searched, page.to_dict()["searched"]) == (TEXT_SCAN_ROWS, 100_000)
+    plain = store.find_runs()
+    assert plain.searched is None and "searched" not in plain.to_dict()
+
+
 def test_find_traces_counts_errors_of_any_run(store: Any) -> None:
     """One row per trace (its root); a trace with a failed run inside is status error."""
     traces = store.find_traces()

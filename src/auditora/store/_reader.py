@@ -122,16 +122,29 @@ class Page:
     offset: int
     #: False when more than :data:`COUNT_CAP` rows match (``total`` is then the cap).
     total_exact: bool = True
+    #: For a free-text search: how many of the newest rows of each table it read
+    #: (:data:`TEXT_SCAN_ROWS`; failed runs are searched whatever their age), so an
+    #: answer can say that older records were not searched. None otherwise.
+    searched: Optional[int] = None
 
     def to_dict(self) -> Dict[str, Any]:
-        """The page as a JSON-ready dict."""
-        return {
+        """The page as a JSON-ready dict (``searched`` only for a free-text search)."""
+        out: Dict[str, Any] = {
             "rows": self.rows,
             "total": self.total,
             "total_exact": self.total_exact,
             "limit": self.limit,
             "offset": self.offset,
         }
+        if self.searched is not None:
+            out["searched"] = self.searched
+        return out
+
+    def _search(self, text: Optional[str]) -> Page:
+        """This page, saying it comes from a free-text search when ``text`` was given."""
+        if text:
+            self.searched = TEXT_SCAN_ROWS
+        return self
 
 
 class _Where:
@@ -820,7 +833,8 @@ class Store:
             # never NULL, so one index serves both directions.
             order = f"{duration_bucket('r.duration_ns')} {'DESC' if descending else 'ASC'}, {order}"
         select = f"SELECT r.*, {_rollups(d)} FROM runs r"
-        return self._page(select, where, order, limit, offset, count_in_page=bool(text))
+        page = self._page(select, where, order, limit, offset, count_in_page=bool(text))
+        return page._search(text)
 
     def find_traces(
         self,
@@ -912,7 +926,7 @@ class Store:
             row["run_count"], row["error_count"] = counts["runs"], counts["errors"]
             if counts["errors"]:
                 row["status"] = "error"
-        return page
+        return page._search(text)
 
     def _errors_first(
         self,
@@ -1029,7 +1043,7 @@ class Store:
         )
         total = int(self._scalar(f"SELECT count(*) FROM sessions s{where.sql()}", where.params))
         rows = [self.session(r["session_id"]) for r in ids]
-        return Page([r for r in rows if r is not None], total, limit, offset)
+        return Page([r for r in rows if r is not None], total, limit, offset)._search(text)
 
     def find_llm_calls(
         self,
@@ -1083,7 +1097,8 @@ class Store:
             },
             tie="c.time_ns DESC, c.id",
         )
-        return self._page("SELECT c.* FROM llm_calls c", where, order, limit, offset)
+        page = self._page("SELECT c.* FROM llm_calls c", where, order, limit, offset)
+        return page._search(text)
 
     def find_evaluations(
         self,

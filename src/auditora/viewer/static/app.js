@@ -705,9 +705,14 @@
       next);
   }
 
-  function echo(params) {
-    // The search box's echo: the text the user typed, shown as text.
-    return params.q ? h("p", { class: "muted", "data-echo": "" }, "Matching \u201c", params.q, "\u201d") : null;
+  function echo(params, body) {
+    // The search box's echo: the text the user typed, shown as text, and how far back
+    // the search read (the store searches the newest rows of each table).
+    if (!params.q) return null;
+    var bound = body && body.searched ? " among the newest " + fmtInt(body.searched) +
+      " runs, logs and LLM calls (and every failed run); set a time range to search older ones" : "";
+    return h("p", { class: "muted", "data-echo": "" }, "Matching \u201c", params.q, "\u201d",
+      h("span", { "data-search-bound": "" }, bound));
   }
 
   var RUN_FILTERS = [
@@ -729,7 +734,7 @@
     return getJSON("/api/traces?" + qs(params)).then(function (body) {
       root.appendChild(h("h1", null, "Traces"));
       root.appendChild(filterBar("traces", params, RUN_FILTERS, SORTS));
-      append(root, [echo(params)]);
+      append(root, [echo(params, body)]);
       root.appendChild(table([
         { key: "name", label: "trace", cell: function (t) { return link(["trace", t.trace_id], t.name || t.trace_id); } },
         { key: "status", label: "status", cell: function (t) { return status(t.status); } },
@@ -760,7 +765,7 @@
         { name: "since", label: "from", type: "datetime-local" },
         { name: "until", label: "to", type: "datetime-local" }
       ], ["last", "start", "duration", "errors", "cost", "tokens"]));
-      append(root, [echo(params)]);
+      append(root, [echo(params, body)]);
       root.appendChild(table([
         { key: "session_id", label: "session", cell: function (r) {
           return h("span", null, link(["session", r.session_id], r.session_id),
