@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Iterator
 
 import pytest
 
 import auditora
 from auditora.testing import reset
+
+# Tests stop the processes they start with SIGINT (Ctrl+C, as a terminal sends it). A
+# harness that starts pytest in the background hands it SIGINT ignored, and its children
+# would inherit that and never see a KeyboardInterrupt: give this process Python's own
+# handler again (a caught signal is reset to the default in a child it execs).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
