@@ -10,7 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import List
+from typing import Any, List
 
 import pytest
 
@@ -197,6 +197,26 @@ def test_no_interpreter_to_start_means_writing_here_logged_once(
     assert sink.stats()["writer"] is None  # closed
     assert sum("is written in this process" in r.message for r in caplog.records) == 1
     assert len(_messages(tmp_path / "s.db")) == 6
+
+
+def test_a_frozen_app_or_an_embedding_host_is_never_started_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PyInstaller's or uWSGI's executable would run the app, not ``-c``: no child is
+    started (nothing runs), and the store is written in this process."""
+    started: List[Any] = []
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: started.append(a))
+    for frozen, executable in ((True, sys.executable), (False, "/usr/bin/uwsgi")):
+        monkeypatch.setattr(sys, "frozen", frozen, raising=False)
+        monkeypatch.setattr(sys, "executable", executable)
+        path = tmp_path / f"{frozen}.db"
+        sink = SQLiteSink(path)
+        sink.export(_logs(2))
+        sink.flush()
+        assert sink.stats()["writer"] == "in-process"
+        sink.close()
+        assert len(_messages(path)) == 2
+    assert started == []
 
 
 _APP = """

@@ -46,8 +46,8 @@ class SQLiteSink(Sink):
     hands it over, and returns once the child has answered for the batch
     before it (one batch is in flight at a time; ``flush()`` waits for it).
     With ``process=False``, or where no child can be started (no usable
-    ``sys.executable``, not POSIX), batches are written in this process, the
-    same way; a child that dies is replaced (twice at most, then batches are
+    ``sys.executable``, a frozen app, an embedding host, not POSIX), batches
+    are written in this process, the same way; a child that dies is replaced (twice at most, then batches are
     written here) and the batch it held is written again. Each of these is
     logged once; ``stats()`` says where batches go (``writer``).
 

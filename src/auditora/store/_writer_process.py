@@ -58,6 +58,11 @@ _PROGRAM = (
 )
 
 
+def _looks_like_python(executable: str) -> bool:
+    """Whether ``executable`` is named as CPython's or PyPy's interpreters are."""
+    return os.path.basename(executable).lower().startswith(("python", "pypy"))
+
+
 class WriterGone(Exception):
     """The child writer exited or could not be started; the batch it held is unanswered."""
 
@@ -110,6 +115,10 @@ class WriterProcess:
         executable = sys.executable
         if os.name != "posix" or not executable or not os.access(executable, os.X_OK):
             raise WriterGone(f"no Python interpreter to start ({executable!r})")
+        # A frozen app's executable (PyInstaller) or an embedding host's (uWSGI) is not
+        # a Python that runs ``-c``: started, it could run the app itself again.
+        if getattr(sys, "frozen", False) or not _looks_like_python(executable):
+            raise WriterGone(f"{executable!r} is not a Python interpreter this can start")
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env = dict(os.environ)
         # The child must not record (nor start a writer of its own) when it imports auditora.
