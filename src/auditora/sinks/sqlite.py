@@ -47,9 +47,10 @@ class SQLiteSink(Sink):
     before it (one batch is in flight at a time; ``flush()`` waits for it).
     With ``process=False``, or where no child can be started (no usable
     ``sys.executable``, a frozen app, an embedding host, not POSIX), batches
-    are written in this process, the same way; a child that dies is replaced (twice at most, then batches are
-    written here) and the batch it held is written again. Each of these is
-    logged once; ``stats()`` says where batches go (``writer``).
+    are written in this process, the same way; a child that dies is replaced
+    (twice at most, then batches are written here) and the batch it held is
+    written again. Each of these is logged once; ``stats()`` says where batches
+    go (``writer``).
 
     **Nothing lost silently.** A record that cannot be stored costs that record
     alone: it is counted as ``unstorable`` (by kind in
