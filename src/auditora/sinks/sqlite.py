@@ -9,7 +9,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from .._serialize import Part
 from ..records import Record
-from ..store._schema import StoreError, connect_writer
+from ..store._schema import StoreError, close_writer, connect_writer
 from ..store._url import parse_store
 from ..store._writer import Written, write_parts
 from ..store._writer_process import WriterGone, WriterProcess
@@ -226,11 +226,7 @@ class SQLiteSink(Sink):
             writer.close(timeout)
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error:
-                pass
-            conn.close()
+            close_writer(conn)
         self._raise_for(loss)
 
     def _after_fork_in_child(self) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "Column",
     "StoreError",
     "Table",
+    "close_writer",
     "connect_writer",
     "duration_bucket",
     "entry",
@@ -564,6 +565,15 @@ def connect_writer(path: str) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def close_writer(conn: sqlite3.Connection) -> None:
+    """Checkpoint the WAL (best effort: a reader may hold it) and close ``conn``."""
+    try:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error:
+        pass
+    conn.close()
 
 
 def read_version(conn: sqlite3.Connection) -> int:

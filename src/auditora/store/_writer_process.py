@@ -40,7 +40,7 @@ from typing import Any, BinaryIO, List, Optional, Sequence, Tuple
 
 from .._serialize import Part
 from .._version import __version__
-from ._schema import BUSY_TIMEOUT_MS, StoreError, connect_writer
+from ._schema import BUSY_TIMEOUT_MS, StoreError, close_writer, connect_writer
 from ._writer import Written, write_parts
 
 __all__ = ["WriterGone", "WriterProcess", "main"]
@@ -305,11 +305,7 @@ def _serve(path: str, inbox: BinaryIO, outbox: BinaryIO) -> None:
         if checkpointer is not None:
             checkpointer.stop()
         if conn is not None:
-            try:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error:
-                pass
-            conn.close()
+            close_writer(conn)
 
 
 def main(path: str) -> None:
