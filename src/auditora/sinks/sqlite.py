@@ -106,7 +106,8 @@ class SQLiteSink(Sink):
 
     def _hand_over(self, parts: List[Part], count: int) -> Optional[_Loss]:
         """Send ``parts`` to the writer process, or store them here when there is none."""
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        if self._writer is None:  # the store's directory, before a writer opens it
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         if self._writer is None and self._starts_left > 0:
             self._starts_left -= 1
             writer = WriterProcess(self.path)
