@@ -45,7 +45,7 @@ from ._schema import (
     BY_KIND,
     DROP_ROOT_INDEXES,
     ENTRY,
-    ENTRY_INDEXES,
+    ENTRY_LISTS,
     INDEXES_V3,
     INDEXES_V5,
     INDEXES_V6,
@@ -179,17 +179,21 @@ def _json_number(column: str, key: str) -> str:
 
 
 #: Version 4's root-run sort indexes (``MODEL_INDEX_V4``), newest-first like the lists'.
-ROOT_SORTS_PG: List[str] = [
-    f"CREATE INDEX IF NOT EXISTS runs_root_{name} ON runs"
-    f" (({_json_number('attributes', key)}) DESC NULLS LAST) WHERE parent_id IS NULL"
-    for name, key in (("cost", "llm.cost_usd"), ("tokens", "llm.total_tokens"))
-]
+def _root_sorts(where: str) -> List[str]:
+    return [
+        f"CREATE INDEX IF NOT EXISTS runs_root_{name} ON runs"
+        f" (({_json_number('attributes', key)}) DESC NULLS LAST) WHERE {where}"
+        for name, key in (("cost", "llm.cost_usd"), ("tokens", "llm.total_tokens"))
+    ]
 
 
-#: Version 6's entry-point indexes (``ENTRY_INDEXES``), newest-first like the lists'.
+ROOT_SORTS_PG: List[str] = _root_sorts("parent_id IS NULL")
+
+
+#: Version 6's entry-point indexes (``_schema.ENTRY_INDEXES``), newest-first like the lists'.
 ENTRY_INDEXES_PG: List[str] = [
-    *(_newest_first(_index_name(s), s) for s in ENTRY_INDEXES if "json_extract" not in s),
-    *(s.replace("WHERE parent_id IS NULL", f"WHERE {ENTRY}") for s in ROOT_SORTS_PG),
+    *(_newest_first(_index_name(s), s) for s in ENTRY_LISTS),
+    *_root_sorts(ENTRY),
 ]
 
 

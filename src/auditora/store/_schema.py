@@ -486,9 +486,12 @@ ENTRY = entry()
 
 #: The partial indexes on the entry points (they were on the root runs alone before
 #: version 6): the traces list by start, duration, cost and tokens.
-ENTRY_INDEXES: List[str] = [
+ENTRY_LISTS: List[str] = [
     f"CREATE INDEX IF NOT EXISTS runs_roots ON runs (start_ns) WHERE {ENTRY}",
     f"CREATE INDEX IF NOT EXISTS runs_root_duration ON runs (duration_ns) WHERE {ENTRY}",
+]
+ENTRY_INDEXES: List[str] = [
+    *ENTRY_LISTS,
     *(
         f"CREATE INDEX IF NOT EXISTS runs_root_{name} ON runs"
         f" (json_extract(attributes, '$.\"{key}\"')) WHERE {ENTRY}"
