@@ -54,12 +54,11 @@ def test_a_record_the_store_refuses_costs_that_record_alone(
     pg_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A run without a trace id (NOT NULL) is left out, counted, logged once, masked."""
-    import auditora.sinks.postgres as module
+    import auditora.sinks._store as module
     from auditora.store._writer import parts_of_rows
 
     url = pg_url.replace("postgres@", f"postgres:{SECRET}@")  # trust auth ignores it
     sink = PostgresSink(url)
-    writer = sink._get_writer()
     rows = [{"kind": "log", "message": f"m{i}", "time_ns": i} for i in range(4)]
     rows.insert(2, {"kind": "run", "run_id": "r", "trace_id": None, "name": "bad"})
     # The recorder never makes such a run: the batch's serialization is given as rows.
@@ -69,10 +68,17 @@ def test_a_record_the_store_refuses_costs_that_record_alone(
         pytest.raises(SinkWriteError) as caught,
     ):
         sink.export([None] * 5)  # type: ignore[list-item]
+        sink.flush()  # the writer process's answer
     assert caught.value.records_lost == 1 and caught.value.reason == "unstorable"
     assert sink.stats()["unstorable"] == {"run": 1}
     assert "cannot keep a run record" in caplog.text
-    for shown in (str(caught.value), caplog.text, repr(sink.stats()), repr(sink), repr(writer)):
+    for shown in (
+        str(caught.value),
+        caplog.text,
+        repr(sink.stats()),
+        repr(sink),
+        repr(PostgresWriter(url)),
+    ):
         assert SECRET not in shown
     with connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM logs").fetchone() == (4,)

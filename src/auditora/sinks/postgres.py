@@ -3,41 +3,46 @@
 from __future__ import annotations
 
 import importlib.util
-import logging
-import os
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict
 
-from ..records import Record
-from ..store._postgres import INSTALL_HINT, PostgresWriter, StoreUnavailable
+from ..store._postgres import INSTALL_HINT
 from ..store._schema import StoreError
-from ..store._url import mask, parse_store
-from ._base import Sink, SinkWriteError, serialized
+from ..store._url import parse_store
+from ._store import StoreSink
 
 __all__ = ["PostgresSink"]
 
-_logger = logging.getLogger("auditora")
 
-
-class PostgresSink(Sink):
+class PostgresSink(StoreSink):
     """Writes each batch into the PostgreSQL store at ``url`` in one transaction.
 
     The same contract as :class:`~auditora.sinks.SQLiteSink`: the database is
-    connected to and migrated lazily, on the first batch, in the recorder's
-    thread; a record that cannot be stored costs that record alone (counted as
-    ``unstorable`` by kind, logged once, and ``export`` raises
-    :class:`SinkWriteError` after storing the rest).
+    connected to and migrated lazily, on the first batch; a record that cannot
+    be stored costs that record alone (counted as ``unstorable`` by kind,
+    logged once, and raised as :class:`~auditora.sinks.SinkWriteError` after
+    storing the rest); the transactions are run by a writer process (the URL
+    is handed to it down a pipe, never on its command line), or in this
+    process with ``process=False`` or where no child can be started.
 
-    When the server goes away (a restart, a network cut) the sink reconnects
-    with backoff and sends the batch again, blocking its own thread for up to
-    ``retry_for`` seconds per batch while the recorder's bounded queue holds the
-    records behind it; only past that bound is the batch lost, counted as
-    ``unreachable``. The URL's password never appears in its errors, logs,
-    ``stats()`` or repr. Needs ``pip install 'auditora[postgres]'``.
+    When the server goes away (a restart, a network cut) the writer reconnects
+    with backoff and sends the batch again, for up to ``retry_for`` seconds
+    per batch, while the recorder's bounded queue holds the records behind it
+    (the sink's next ``export`` waits for that answer); only past that bound is
+    the batch lost, counted as ``unreachable``. The URL's password never
+    appears in its errors, logs, ``stats()`` or repr. Needs
+    ``pip install 'auditora[postgres]'``.
     """
 
     name = "postgres"
 
-    def __init__(self, url: str, *, retry_for: float = 30.0, connect_timeout: float = 5.0):
+    def __init__(
+        self,
+        url: str,
+        *,
+        retry_for: float = 30.0,
+        connect_timeout: float = 5.0,
+        process: bool = True,
+    ) -> None:
         parsed = parse_store(url)
         if parsed.backend != "postgresql":
             raise StoreError(f"{parsed.display!r} is not a postgresql:// URL")
@@ -45,80 +50,20 @@ class PostgresSink(Sink):
             raise StoreError(f"the store {parsed.display} needs psycopg 3: {INSTALL_HINT}")
         if not retry_for > 0:
             raise ValueError(f"retry_for must be a positive number, not {retry_for!r}")
-        self.url = parsed.display  # what may be shown; the writer alone holds the password
-        self._target = parsed.target
-        self._retry_for = float(retry_for)
-        self._connect_timeout = float(connect_timeout)
-        self._writer: Optional[PostgresWriter] = None
-        self._pid = os.getpid()
-        self._unstorable: Dict[str, int] = {}
-        self._unreachable = 0
-
-    def _get_writer(self) -> PostgresWriter:
-        if self._writer is None:
-            self._writer = PostgresWriter(
-                self._target, retry_for=self._retry_for, connect_timeout=self._connect_timeout
-            )
-        return self._writer
-
-    def export(self, batch: Sequence[Record]) -> None:
-        """Store ``batch`` in one transaction; raise :class:`SinkWriteError` for what was not."""
-        if not batch:
-            return
-        if self._pid != os.getpid():
-            self._after_fork_in_child()
-        try:
-            written = self._get_writer().write(serialized(batch))
-        except StoreUnavailable as exc:
-            lost = len(batch) - exc.stored
-            self._unreachable += lost
-            raise SinkWriteError(
-                f"{lost} of {len(batch)} records not stored: {exc}", lost, reason="unreachable"
-            ) from None
-        if not written.unstorable:
-            return
-        for kind, n in written.unstorable.items():
-            if kind not in self._unstorable:
-                _logger.warning(
-                    "auditora: the store %s cannot keep a %s record (%s); it is left out, "
-                    "the rest of its batch is stored; further ones are counted "
-                    "(auditora.stats())",
-                    self.url,
-                    kind,
-                    mask(written.reasons[kind]),
-                )
-            self._unstorable[kind] = self._unstorable.get(kind, 0) + n
-        raise SinkWriteError(
-            f"{written.lost} of {len(batch)} records could not be stored in {self.url}",
-            written.lost,
-            reason="unstorable",
-        )
+        options = {"retry_for": float(retry_for), "connect_timeout": float(connect_timeout)}
+        super().__init__("postgresql", parsed.target, parsed.display, options, process=process)
+        self.url = parsed.display  # what may be shown; the writers alone hold the password
 
     def stats(self) -> Dict[str, Any]:
         """The store (masked), records it could not keep by kind, records lost while the
-        server was unreachable past the bound, and the reconnections made."""
-        writer = self._writer
+        server was unreachable past the bound, the reconnections made, and where
+        batches are written (as :meth:`SQLiteSink.stats`)."""
         return {
             "store": self.url,
-            "unstorable": dict(self._unstorable),
+            **super().stats(),
             "unreachable": self._unreachable,
-            "reconnects": writer.reconnects if writer else 0,
+            "reconnects": self._reconnects(),
         }
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Close the connection (every batch was committed by ``export``)."""
-        if self._pid != os.getpid():
-            self._after_fork_in_child()
-            return
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.close()
-
-    def _after_fork_in_child(self) -> None:
-        # The parent's connection (its socket) must not be used nor closed here.
-        if self._writer is not None:
-            self._writer.forget()
-        self._pid = os.getpid()
 
     def writes_to(self, store: str) -> bool:
         """Whether ``store`` (a path or URL) names the database this sink writes."""
@@ -126,4 +71,5 @@ class PostgresSink(Sink):
         return parsed.backend == "postgresql" and parsed.target == self._target
 
     def __repr__(self) -> str:
-        return f"PostgresSink({self.url!r})"
+        extra = "" if self._process else ", process=False"
+        return f"PostgresSink({self.url!r}{extra})"

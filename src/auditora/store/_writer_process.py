@@ -1,28 +1,37 @@
-"""A SQLite store written by a child process, so that the app's interpreter lock is not.
+"""A store written by a child process, so that the app's interpreter lock is not.
 
-Writing a record into SQLite costs a store about 11-20 µs (binding values,
-maintaining indexes and roll-ups, checkpointing); done in the app's process, it
-holds the interpreter lock the app needs too, so a busy app and its store take
-turns on one core. A child Python process writes instead, on a core of its own:
-the sink serializes a batch as always and pickles it down a pipe; waiting for
-the answer releases the lock (benchmarks/end_to_end.py: 2.73 s to 1.48 s).
+Writing a record costs a store's client side several microseconds (SQLite:
+about 11-20 µs binding values, maintaining indexes and roll-ups,
+checkpointing; PostgreSQL: about 6 µs formatting COPY rows, then waiting for
+the server); done in the app's process, that holds the interpreter lock the
+app needs too, so a busy app and its store take turns on one core. A child
+Python process writes instead, on a core of its own: the sink serializes a
+batch as always and pickles it down a pipe; waiting for the answer releases
+the lock (benchmarks/end_to_end.py, SQLite: 2.73 s to 1.48 s;
+benchmarks/postgres.py: see docs/store.md).
 
 The child is ``python -I -S -c ...`` importing this module from the same
 directory as the parent's ``auditora`` (never ``multiprocessing``, whose
-``spawn`` would re-run the app's main module). It writes with
-:func:`~auditora.store._writer.write_parts`, so batch isolation and counting
-are the same as in process, and it answers each batch with what was stored and
-what could not be; the parent sends the next batch before it reads that
-answer, so the two processes work at once. It ignores SIGINT (Ctrl+C in a
-terminal reaches the whole process group; the parent decides when to stop) and
-exits when its input closes, after finishing the batch it holds: a parent that
-dies leaves no half-written batch and no orphan.
+``spawn`` would re-run the app's main module). It writes with the same writer
+the sink uses in process (:class:`SQLiteWriter`,
+:class:`~auditora.store._postgres.PostgresWriter`), so batch isolation,
+reconnection and counting are the same, and it answers each batch with what
+was stored and what could not be; the parent sends the next batch before it
+reads that answer, so the two processes work at once. It ignores SIGINT
+(Ctrl+C in a terminal reaches the whole process group; the parent decides when
+to stop) and exits when its input closes, after finishing the batch it holds:
+a parent that dies leaves no half-written batch and no orphan.
 
-Protocol: each message is an 8-byte big-endian length and a pickle. The child
-first sends ``("ready", pid, version)``; then for each batch (a list of
+Protocol: each message is an 8-byte big-endian length and a pickle. The parent
+first sends ``("open", backend, target, options, path)``: the store (a
+PostgreSQL URL and its password travel here, never in the child's argv, which
+``ps`` shows) and the parent's ``sys.path`` (where psycopg is). The child
+answers ``("ready", pid, version)``; then for each batch (a list of
 :class:`~auditora._serialize.Part`) it sends ``("ok", stored, unstorable,
-reasons)`` or ``("error", type name, message)`` when the store itself failed.
-Only the parent writes the pipe the child unpickles.
+reasons, reconnects)``, ``("unreachable", stored, message, reconnects)`` when
+a PostgreSQL server stayed away past the writer's bound, or ``("error", type
+name, message, reconnects)`` when the store itself failed. Only the parent
+writes the pipe the child unpickles.
 """
 
 from __future__ import annotations
@@ -36,14 +45,15 @@ import struct
 import subprocess
 import sys
 import threading
-from typing import Any, BinaryIO, List, Optional, Sequence, Tuple
+from typing import Any, BinaryIO, Dict, List, Optional, Protocol, Sequence, Tuple
 
 from .._serialize import Part
 from .._version import __version__
+from ._postgres import PostgresWriter, StoreUnavailable
 from ._schema import BUSY_TIMEOUT_MS, StoreError, close_writer, connect_writer
 from ._writer import Written, write_parts
 
-__all__ = ["WriterGone", "WriterProcess", "main"]
+__all__ = ["SQLiteWriter", "StoreWriter", "WriterGone", "WriterProcess", "main", "open_writer"]
 
 _HEADER = struct.Struct("!Q")
 
@@ -54,8 +64,75 @@ START_TIMEOUT = 15.0
 #: The child's program: put the parent's ``auditora`` first on the path, then serve.
 _PROGRAM = (
     "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from auditora.store._writer_process import main; main(sys.argv[2])"
+    "from auditora.store._writer_process import main; main()"
 )
+
+
+class StoreWriter(Protocol):
+    """What writes serialized batches into one store, in a process or in the child."""
+
+    #: Connections opened again after a failure (PostgreSQL; 0 for SQLite).
+    reconnects: int
+
+    def write(self, parts: Sequence[Part]) -> Written: ...
+
+    def close(self) -> None: ...
+
+    def forget(self) -> None: ...
+
+
+class SQLiteWriter:
+    """Writes serialized batches into the SQLite store at ``path``, opening it on the first.
+
+    With ``checkpoints=True`` (the writer process) the WAL is checkpointed by a
+    thread of its own after each commit instead of inside the commit that
+    crosses SQLite's threshold (:class:`_Checkpointer`)."""
+
+    reconnects = 0
+
+    def __init__(self, path: str, *, checkpoints: bool = False) -> None:
+        self.path = path
+        self._checkpoints = checkpoints
+        self._conn: Optional[sqlite3.Connection] = None
+        self._checkpointer: Optional[_Checkpointer] = None
+
+    def write(self, parts: Sequence[Part]) -> Written:
+        if self._conn is None:
+            # The store's directory, made only before the store is first opened.
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            conn = connect_writer(self.path)
+            if self._checkpoints:
+                conn.execute("PRAGMA wal_autocheckpoint = 0")
+                self._checkpointer = _Checkpointer(self.path)
+                self._checkpointer.start()
+            self._conn = conn
+        written = write_parts(self._conn, parts)
+        if self._checkpointer is not None:
+            self._checkpointer.poke()
+        return written
+
+    def close(self) -> None:
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.stop()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            close_writer(conn)
+
+    def forget(self) -> None:
+        # A SQLite connection must never be used across fork: forget it (without
+        # closing, which would touch the parent's locks); the next write opens afresh.
+        self._conn = None
+        self._checkpointer = None
+
+
+def open_writer(backend: str, target: str, options: Dict[str, Any]) -> StoreWriter:
+    """The writer of the store ``target`` (a path, or a PostgreSQL URL) of ``backend``."""
+    if backend == "sqlite":
+        return SQLiteWriter(target, **options)
+    if backend == "postgresql":
+        return PostgresWriter(target, **options)
+    raise StoreError(f"no writer for a {backend!r} store")
 
 
 def _looks_like_python(executable: str) -> bool:
@@ -65,6 +142,14 @@ def _looks_like_python(executable: str) -> bool:
 
 class WriterGone(Exception):
     """The child writer exited or could not be started; the batch it held is unanswered."""
+
+
+class WriterFailed(Exception):
+    """The store failed a whole batch in the child: ``kind`` names the child's error."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
 
 
 def _send(stream: BinaryIO, message: Any) -> None:
@@ -94,19 +179,16 @@ def _receive(stream: BinaryIO) -> Any:
     return None if data is None else pickle.loads(data)
 
 
-#: Store errors the child reports by name, raised again as such in the parent.
-_ERRORS = {
-    "StoreError": StoreError,
-    "OperationalError": sqlite3.OperationalError,
-    "DatabaseError": sqlite3.DatabaseError,
-}
-
-
 class WriterProcess:
-    """The parent's end: a child process writing the store at ``path``."""
+    """The parent's end: a child process writing the store ``target`` of ``backend``
+    with the writer :func:`open_writer` makes of ``options``."""
 
-    def __init__(self, path: str) -> None:
-        self.path = os.path.abspath(path)
+    def __init__(self, backend: str, target: str, options: Optional[Dict[str, Any]] = None):
+        self.backend = backend
+        self.target = os.path.abspath(target) if backend == "sqlite" else target
+        self.options = dict(options or {})
+        #: The child writer's reconnections, as of its last answer.
+        self.reconnects = 0
         self._proc: Optional[subprocess.Popen[bytes]] = None
 
     def start(self) -> None:
@@ -127,7 +209,7 @@ class WriterProcess:
         env["AUDITORA_DISABLED"] = "1"
         try:
             proc = subprocess.Popen(
-                [executable, "-I", "-S", "-c", _PROGRAM, root, self.path],
+                [executable, "-I", "-S", "-c", _PROGRAM, root],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 bufsize=0,
@@ -136,9 +218,15 @@ class WriterProcess:
             )
         except OSError as exc:
             raise WriterGone(f"cannot start {executable}: {exc}") from exc
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT)
-        hello = _receive(proc.stdout) if ready else None  # type: ignore[arg-type]
+        assert proc.stdin is not None and proc.stdout is not None
+        hello: Any = None
+        try:
+            opening = ("open", self.backend, self.target, self.options, sys.path)
+            _send(proc.stdin, opening)  # type: ignore[arg-type]
+            ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT)
+            hello = _receive(proc.stdout) if ready else None  # type: ignore[arg-type]
+        except (OSError, EOFError, pickle.UnpicklingError) as exc:
+            hello = exc
         if not (isinstance(hello, tuple) and hello[::2] == ("ready", __version__)):
             proc.kill()
             proc.wait()
@@ -165,12 +253,13 @@ class WriterProcess:
             raise WriterGone(f"the store writer exited ({exc})") from None
 
     def answer(self) -> Written:
-        """Wait for what the child did with the batch last sent: what
-        :func:`write_parts` returns.
+        """Wait for what the child did with the batch last sent: what the writer's
+        ``write`` returned.
 
-        Raises the store's own failure (:class:`StoreError`, ``sqlite3.Error``)
-        as the child met it, and :class:`WriterGone` when the child exited
-        first (then whether that batch was committed is unknown)."""
+        Raises :class:`~auditora.store._postgres.StoreUnavailable` as the child's
+        writer did, :class:`WriterFailed` for the store's own failure of the whole
+        batch, and :class:`WriterGone` when the child exited first (then whether
+        that batch was committed is unknown)."""
         proc = self._proc
         if proc is None:
             raise WriterGone("the store writer is not running")
@@ -182,10 +271,13 @@ class WriterProcess:
         if not isinstance(answer, tuple) or not answer:
             self._reap()
             raise WriterGone(f"the store writer exited ({answer!r})")
+        self.reconnects = answer[-1]
+        if answer[0] == "unreachable":
+            raise StoreUnavailable(answer[2], answer[1])
         if answer[0] == "error":
-            raise _ERRORS.get(answer[1], RuntimeError)(answer[2])
+            raise WriterFailed(answer[1], answer[2])
         written = Written()
-        _, written.stored, written.unstorable, written.reasons = answer
+        _, written.stored, written.unstorable, written.reasons, _ = answer
         return written
 
     def _reap(self) -> None:
@@ -279,9 +371,7 @@ class _Checkpointer(threading.Thread):
         self._conn.close()
 
 
-def _serve(path: str, inbox: BinaryIO, outbox: BinaryIO) -> None:
-    conn: Optional[sqlite3.Connection] = None
-    checkpointer: Optional[_Checkpointer] = None
+def _serve(writer: StoreWriter, inbox: BinaryIO, outbox: BinaryIO) -> None:
     try:
         while True:
             parts = _receive(inbox)
@@ -289,33 +379,35 @@ def _serve(path: str, inbox: BinaryIO, outbox: BinaryIO) -> None:
                 return  # the parent closed the pipe (or exited)
             answer: Tuple[Any, ...]
             try:
-                if conn is None:
-                    conn = connect_writer(path)
-                    conn.execute("PRAGMA wal_autocheckpoint = 0")
-                    checkpointer = _Checkpointer(path)
-                    checkpointer.start()
-                written = write_parts(conn, parts)
+                written = writer.write(parts)
                 answer = ("ok", written.stored, written.unstorable, written.reasons)
+            except StoreUnavailable as exc:  # PostgreSQL away past the writer's bound
+                answer = ("unreachable", exc.stored, str(exc))
             except Exception as exc:  # the store's own failure: the parent raises it
                 answer = ("error", type(exc).__name__, str(exc))
-            _send(outbox, answer)
-            if checkpointer is not None:
-                checkpointer.poke()
+            _send(outbox, (*answer, writer.reconnects))
     finally:
-        if checkpointer is not None:
-            checkpointer.stop()
-        if conn is not None:
-            close_writer(conn)
+        writer.close()
 
 
-def main(path: str) -> None:
-    """The child's entry point: serve batches for the store at ``path`` until input ends."""
+def main() -> None:
+    """The child's entry point: open the store the parent names, serve batches until
+    input ends."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     inbox = os.fdopen(0, "rb", buffering=0, closefd=False)
     outbox = os.fdopen(1, "wb", buffering=0, closefd=False)
     sys.stdout = sys.stderr  # nothing else may write the answers' pipe
-    _send(outbox, ("ready", os.getpid(), __version__))
     try:
-        _serve(path, inbox, outbox)
+        opening = _receive(inbox)
+        if not (isinstance(opening, tuple) and opening[:1] == ("open",)):
+            return  # not started by a WriterProcess
+        _, backend, target, options, path = opening
+        # After this interpreter's own (-I -S left out site-packages): where psycopg is.
+        sys.path.extend(entry for entry in path if entry not in sys.path)
+        if backend == "sqlite":
+            options = {**options, "checkpoints": True}
+        writer = open_writer(backend, target, options)
+        _send(outbox, ("ready", os.getpid(), __version__))
+        _serve(writer, inbox, outbox)
     except (BrokenPipeError, EOFError):
         pass  # the parent is gone: nothing to answer
