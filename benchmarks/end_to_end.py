@@ -148,7 +148,8 @@ def _writer_peak() -> Dict[str, float]:
     this one's), in MB; nothing when it writes in process or this is not Linux."""
     import auditora
 
-    pid = auditora.stats()["sinks"].get("sqlite", {}).get("writer_pid")
+    sinks = auditora.stats()["sinks"]
+    pid = next((s["writer_pid"] for s in sinks.values() if s.get("writer_pid")), None)
     peak = _proc_status("VmHWM", pid=str(pid)).get("VmHWM") if pid else None
     return {} if peak is None else {"writer_peak_mb": peak / 1024}
 

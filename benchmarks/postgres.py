@@ -14,15 +14,17 @@ process, interleaved per round; figures are medians. Variants:
 
 - ``noop``: a sink that keeps nothing (the ceiling the rest of the pipeline sets);
 - ``sqlite``: a SQLite file (the reference, same run);
-- ``postgres``: one process writing into PostgreSQL;
+- ``postgres``: one process writing into PostgreSQL (through its writer process);
+- ``pg in-process``: the same with ``PostgresSink(url, process=False)``, the
+  transactions run in the app's process;
 - ``postgres x4``: 4 processes writing one database at once (their records / the
   wall time from the first start to the last flush).
 
 Beside each rate: the CPU time per record of the writing processes (all their
-threads: the app's calls, the recorder, serialization, the sink) and, for the
-PostgreSQL variants on the temporary cluster, of the server (its processes, live
-and exited). CPU per record moves far less with the machine's load than a rate
-does, and says which side a change made cheaper.
+threads: the app's calls, the recorder, serialization, the sink, and the store's
+writer process) and, for the PostgreSQL variants on the temporary cluster, of
+the server (its processes, live and exited). CPU per record moves far less with
+the machine's load than a rate does, and says which side a change made cheaper.
 
 Without ``--url`` a temporary cluster is started on 127.0.0.1 (``tests/pg_server.py``,
 the tests' fixture) with PostgreSQL's default durability except ``fsync=off``
@@ -50,6 +52,8 @@ sys.path.insert(0, str(ROOT / "tests"))  # the tests' throwaway PostgreSQL serve
 #: The issue's budget: records persisted per second into PostgreSQL.
 RATE_TARGET = 50_000.0
 WRITERS = 4
+#: A store argument's prefix for the PostgreSQL sink writing in the app's process.
+IN_PROCESS = "in-process:"
 
 
 def _child(store: str, n: int) -> None:
@@ -70,6 +74,11 @@ def _child(store: str, n: int) -> None:
                 pass
 
         auditora.configure(sinks=[Count()], console=False)
+    elif store.startswith(IN_PROCESS):
+        from auditora.sinks.postgres import PostgresSink
+
+        sink = PostgresSink(store[len(IN_PROCESS) :], process=False)
+        auditora.configure(sinks=[sink], console=False)
     else:
         auditora.configure(store=store, console=False)
     root = _auditora_root()
@@ -80,13 +89,13 @@ def _child(store: str, n: int) -> None:
     sys.stdin.readline()
     before = _exported()
     gc.collect()
-    cpu = time.process_time()
+    cpu = time.process_time() + _writer_cpu()
     start = time.perf_counter()
     for i in range(n):
         root(i)
     ok = auditora.flush(timeout=600)
     elapsed = time.perf_counter() - start
-    cpu = time.process_time() - cpu
+    cpu = time.process_time() + _writer_cpu() - cpu
     stats = auditora.stats()
     print(
         json.dumps(
@@ -100,6 +109,23 @@ def _child(store: str, n: int) -> None:
             }
         )
     )
+
+
+def _writer_cpu() -> float:
+    """CPU seconds used so far by the store's writer process (a process of its own, so
+    not in this one's ``process_time``); 0 when it writes in process or off Linux."""
+    import auditora
+
+    pids = [s.get("writer_pid") for s in auditora.stats().get("sinks", {}).values()]
+    total = 0.0
+    for pid in filter(None, pids):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _exported() -> int:
@@ -202,7 +228,7 @@ def main() -> None:
             raise SystemExit(reason)
         server = PgServer()
         server.start()
-    variants = ["noop", "sqlite", "postgres", f"postgres x{WRITERS}"]
+    variants = ["noop", "sqlite", "postgres", "pg in-process", f"postgres x{WRITERS}"]
     rates: Dict[str, List[float]] = {k: [] for k in variants}
     #: Variant -> CPU microseconds per record of the writers, and of the server.
     client: Dict[str, List[float]] = {k: [] for k in variants}
@@ -216,7 +242,7 @@ def main() -> None:
         records = sum(r["records"] for r in results)
         rates[name].append(_rate(results))
         client[name].append(sum(r["cpu"] for r in results) / records * 1e6)
-        if server is not None and name.startswith("postgres"):
+        if server is not None and name.startswith(("postgres", "pg ")):
             served[name].append((_server_cpu(server) - before) / records * 1e6)
 
     try:
@@ -225,6 +251,7 @@ def main() -> None:
                 measure("noop", "noop")
                 measure("sqlite", str(Path(tmp) / f"r{round_}.db"))
                 measure("postgres", _database(server, args.url))
+                measure("pg in-process", IN_PROCESS + _database(server, args.url))
                 measure(f"postgres x{WRITERS}", _database(server, args.url), WRITERS)
     finally:
         if server is not None:

@@ -14,8 +14,10 @@ import auditora
 import pg_server as _pg
 from auditora import monitor, sentinel
 from auditora.records import Log, Record
+from auditora.sinks import SinkWriteError
 from auditora.sinks.postgres import PostgresSink
 from auditora.store._postgres import connect
+from auditora.store._writer_process import AT_ONCE
 
 pg_server, pg_url = _pg.pg_server, _pg.pg_url
 
@@ -74,25 +76,54 @@ def test_the_password_is_never_on_the_writers_command_line(
     sink.close()
 
 
-def test_a_writer_killed_holding_a_batch_has_that_batch_written_here(pg_url: str) -> None:
-    """The child is stopped, handed a batch, then killed: the parent writes the batch, and
-    the next batch goes to a new child."""
+def test_the_child_holds_several_batches_and_answers_them_in_order(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Up to AT_ONCE batches are in flight; each answer is the answer of its own batch:
+    the one record refused in the second of three batches is reported as 1 of 3."""
+    import auditora.sinks._store as module
+    from auditora.store._writer import parts_of_rows
+
+    sink = PostgresSink(pg_url)
+    sink.export(_logs(1))
+    sink.flush()
+    batches = [
+        [{"kind": "log", "message": f"b{k}-{i}", "time_ns": 10 * k + i} for i in range(k + 2)]
+        for k in range(3)
+    ]
+    batches[1][1] = {"kind": "run", "run_id": "r", "trace_id": None, "name": "bad"}
+    handed = iter(batches)
+    monkeypatch.setattr(module, "serialized", lambda batch: parts_of_rows(next(handed)))
+    for batch in batches:
+        sink.export([None] * len(batch))  # type: ignore[list-item]
+    assert [count for _, count in sink._in_flight] == [2, 3, 4][-min(AT_ONCE["postgresql"], 3) :]
+    with pytest.raises(SinkWriteError, match="1 of 3 records could not be stored") as caught:
+        sink.flush()
+    assert caught.value.records_lost == 1 and caught.value.reason == "unstorable"
+    sink.close()
+    assert len(_messages(pg_url)) == 1 + 2 + 2 + 4
+
+
+def test_a_writer_killed_holding_batches_has_them_written_here(pg_url: str) -> None:
+    """The child is stopped, handed two batches, then killed: the parent writes both, in
+    order, and the next batch goes to a new child."""
     sink = PostgresSink(pg_url)
     sink.export(_logs(5))
     sink.flush()
     pid = _writer_pid(sink)
-    os.kill(pid, signal.SIGSTOP)  # it cannot read the batch, let alone commit it
+    os.kill(pid, signal.SIGSTOP)  # it cannot read the batches, let alone commit them
     try:
         sink.export(_logs(5, start=5))  # small enough to sit in the pipe's buffer
+        sink.export(_logs(5, start=10))
     finally:
         os.kill(pid, signal.SIGKILL)
     assert sink.flush() is True
     assert sink.stats()["writer_exits"] == 1
-    sink.export(_logs(5, start=10))
+    sink.export(_logs(5, start=15))
     sink.flush()
     assert _writer_pid(sink) not in (pid, os.getpid())
     sink.close()
-    assert _messages(pg_url) == [f"m{i}" for i in range(15)]
+    assert _messages(pg_url) == [f"m{i}" for i in range(20)]
 
 
 def test_process_false_writes_in_this_process(pg_url: str) -> None:
@@ -125,3 +156,12 @@ def test_the_writer_through_the_recorder_keeps_every_record(pg_url: str) -> None
     with connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM runs").fetchone() == (1000,)
         assert conn.execute("SELECT count(*) FROM events").fetchone() == (1000,)
+
+
+def test_an_app_and_its_writer_exit_cleanly_and_silently(pg_url: str) -> None:
+    """A normal exit closes the writer's connections without a word on stderr."""
+    from test_sink_sqlite_process import _run_quietly
+
+    _run_quietly(pg_url, "postgres")
+    with connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM runs").fetchone() == (3000,)

@@ -70,12 +70,12 @@ def test_export_returns_before_the_batch_is_answered_and_flush_waits(tmp_path: P
     """One batch is in flight after export(); the next export or flush() waits for it."""
     sink = SQLiteSink(tmp_path / "s.db")
     sink.export(_logs(10))
-    assert sink._in_flight is not None
-    sink.export(_logs(10, start=10))  # answers for the first, hands over the second
-    assert sink._in_flight is not None and sink._in_flight[1] == 10
+    assert [count for _, count in sink._in_flight] == [10]
+    sink.export(_logs(7, start=10))  # answers for the first, hands over the second
+    assert [count for _, count in sink._in_flight] == [7]
     sink.flush()
-    assert sink._in_flight is None
-    assert _messages(tmp_path / "s.db") == [f"m{i}" for i in range(20)]
+    assert not sink._in_flight
+    assert _messages(tmp_path / "s.db") == [f"m{i}" for i in range(17)]
     sink.close()
 
 
@@ -251,6 +251,42 @@ def test_an_app_that_exits_abruptly_leaves_no_writer_behind(tmp_path: Path) -> N
     assert _gone(int(out.stdout.split()[0]))
     with open_store(store) as reader:
         assert len(reader.runs(limit=None)) >= 200
+
+
+_QUIET_APP = """
+import sys
+import auditora
+
+auditora.configure(store=sys.argv[1], console=False)
+
+@auditora.sentinel()
+def step(i):
+    auditora.report.info("step", i=i)
+
+for i in range(3000):
+    step(i)
+print(auditora.flush(timeout=60), auditora.stats()["sinks"][sys.argv[2]]["writer"])
+"""
+
+
+def _run_quietly(store: str, sink: str) -> None:
+    """An app recording through a writer process exits 0, and nothing (the writer's
+    threads included) writes to its stderr."""
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_QUIET_APP), store, sink],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    assert out.stdout.split() == ["True", "process"]
+
+
+def test_an_app_and_its_writer_exit_cleanly_and_silently(tmp_path: Path) -> None:
+    """A normal exit closes the writer (its checkpointer thread too) without a word."""
+    _run_quietly(str(tmp_path / "quiet.db"), "sqlite")
+    with open_store(tmp_path / "quiet.db") as reader:
+        assert len(reader.runs(limit=None)) == 3000
 
 
 def test_the_writer_through_the_recorder_keeps_every_record(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from collections import deque
+from typing import Any, Deque, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from .._serialize import Part
 from ..records import Record
@@ -43,8 +44,10 @@ class StoreSink(Sink):
     :func:`~auditora.store._writer_process.open_writer` makes of ``options``.
 
     ``export`` serializes the batch and hands it to a writer process, then
-    returns once that process has answered for the batch before it (one batch
-    is in flight; ``flush()`` and ``close()`` wait for it). With
+    returns once that process has answered for the batches before it but the
+    last few it may hold at once (one for SQLite, two for PostgreSQL: see
+    :data:`~auditora.store._writer_process.AT_ONCE`; ``flush()`` and ``close()``
+    wait for them all). With
     ``process=False``, or where no child can be started, batches are written in
     this process by the same writer; a child that dies is replaced (twice at
     most, then batches are written here) and the batch it held is written
@@ -75,8 +78,9 @@ class StoreSink(Sink):
         self._writer_exits = 0
         #: Reconnections made by writer processes that exited.
         self._reconnects_before = 0
-        #: The batch the writer process holds and has not answered for: (parts, records).
-        self._in_flight: Optional[Tuple[List[Part], int]] = None
+        #: Batches the writer process holds and has not answered for, oldest first:
+        #: (parts, records).
+        self._in_flight: Deque[Tuple[List[Part], int]] = deque()
         self._pid = os.getpid()
         self._unstorable: Dict[str, int] = {}
         self._unreachable = 0
@@ -89,15 +93,16 @@ class StoreSink(Sink):
         if self._pid != os.getpid():
             self._after_fork_in_child()
         parts = serialized(batch)
-        earlier = self._settle()
-        self._raise_for(earlier, self._hand_over(parts, len(batch)))
+        at_once = self._writer.at_once if self._writer is not None else 1
+        earlier = self._settle(keep=at_once - 1)
+        self._raise_for(*earlier, self._hand_over(parts, len(batch)))
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until the writer has answered for every batch; raise
         :class:`SinkWriteError` for records it could not store."""
         if self._pid != os.getpid():
             self._after_fork_in_child()
-        self._raise_for(self._settle())
+        self._raise_for(*self._settle())
         return True
 
     def _hand_over(self, parts: List[Part], count: int) -> Optional[_Loss]:
@@ -116,28 +121,34 @@ class StoreSink(Sink):
         if self._writer is not None:
             try:
                 self._writer.send(parts)
-                self._in_flight = (parts, count)
+                self._in_flight.append((parts, count))
                 return None
             except WriterGone as exc:
                 self._writer_gone(exc)
         return self._store_here(parts, count)
 
-    def _settle(self) -> Optional[_Loss]:
-        """The writer's answer for the batch in flight (written here if the writer died)."""
-        flight, self._in_flight = self._in_flight, None
-        if flight is None:
-            return None
-        assert self._writer is not None
-        try:
-            written = self._writer.answer()
-        except WriterGone as exc:
-            # Written again here: had the child committed it before dying, a run
-            # replaces itself and the other records of this one batch repeat.
-            self._writer_gone(exc)
-            return self._store_here(*flight)
-        except Exception as exc:
-            return self._failed(exc, flight[1])
-        return self._account(written, flight[1])
+    def _settle(self, keep: int = 0) -> List[Optional[_Loss]]:
+        """The writer's answers for the batches in flight, oldest first, until ``keep``
+        are left (every one written here if the writer died)."""
+        losses: List[Optional[_Loss]] = []
+        while len(self._in_flight) > keep:
+            assert self._writer is not None
+            count = self._in_flight[0][1]
+            try:
+                written = self._writer.answer()
+            except WriterGone as exc:
+                # Written again here: had the child committed one before dying, a run
+                # replaces itself and the other records of that batch repeat.
+                self._writer_gone(exc)
+                while self._in_flight:
+                    losses.append(self._store_here(*self._in_flight.popleft()))
+                break
+            except Exception as exc:
+                losses.append(self._failed(exc, count))
+            else:
+                losses.append(self._account(written, count))
+            self._in_flight.popleft()
+        return losses
 
     def _store_here(self, parts: List[Part], count: int) -> Optional[_Loss]:
         try:
@@ -232,7 +243,7 @@ class StoreSink(Sink):
         if self._pid != os.getpid():
             self._after_fork_in_child()
             return
-        loss = self._settle()
+        losses = self._settle()
         writer, self._writer = self._writer, None
         if writer is not None:
             self._reconnects_before += writer.reconnects
@@ -241,12 +252,12 @@ class StoreSink(Sink):
         if here is not None:
             self._reconnects_before += here.reconnects
             here.close()
-        self._raise_for(loss)
+        self._raise_for(*losses)
 
     def _after_fork_in_child(self) -> None:
         # The parent's connection and writer process, and the batch it holds, are
         # the parent's: let go of them untouched; this process starts its own.
-        self._in_flight = None
+        self._in_flight.clear()
         if self._here is not None:
             self._here.forget()
         if self._writer is not None:
