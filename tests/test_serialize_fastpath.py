@@ -133,3 +133,25 @@ def test_a_cyclic_dict_in_a_batch_is_cut_even_with_a_huge_recursion_limit() -> N
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "<cycle>" in done.stdout and '{"k":1}' in done.stdout
+
+
+def test_flat_dicts_whose_strings_hold_brackets_take_the_fast_path() -> None:
+    """An HTTP run's attributes hold its route template ("/items/{item_id}"): flatness is
+    told by the values' types, so such dicts are kept without the walk, alone and as a
+    column, and still give exactly the general path's text."""
+    attributes = [
+        {"http.route": "/items/{item_id}", "http.response.status_code": 200},
+        {"http.route": "/a/[b]/{c},{d}", "http.request.method": "GET"},
+        {"http.route": "/health"},
+    ]
+    masking = _serialize._masking()
+    assert masking is not None
+    limits = _serialize._Limits()
+    assert _serialize._user_column(list(attributes), limits) is not None
+    for d in attributes:
+        assert _serialize._flat_text(d, masking, *_serialize._flat_limits()) is not None
+    assert json_texts(attributes) == [_reference(d) for d in attributes]
+    # A secret beside the template still sends the column the long way, masked.
+    secret = {"http.route": "/k/{id}", "note": "sk-" + "c" * 24}
+    assert _serialize._user_column([*attributes, secret], limits) is None
+    assert "sk-" not in str(json_texts([*attributes, secret]))

@@ -397,11 +397,15 @@ def _flat_text(
     for k in value:
         if k.__class__ is not str or (keys and sensitive is not None and sensitive(k)):
             return None
-    try:
-        text = _strict(value)
-    except Exception:  # TypeError, ValueError (NaN, cycle), RecursionError
+    # Flat is told by the values' types, not by brackets in the text: a string may
+    # hold one, as a route template ("/items/{id}") does.
+    if not set(map(type, value.values())) <= _SCALARS:
         return None
-    if len(text) > max_string or text.count("{") != 1 or "[" in text:
+    try:
+        text = _strict(value, acyclic=True)
+    except Exception:  # TypeError, ValueError (NaN, an int beyond C's reach)
+        return None
+    if len(text) > max_string:
         return None
     if triggers and _trigger_search(triggers)(text.lower()) is not None:
         return None
@@ -427,17 +431,21 @@ def _flat_batch(
     # Values all scalars: the list holds dicts that hold no container, so no
     # cycle can exist and the encoder need not look for one.
     try:
-        acyclic = set(map(type, chain.from_iterable(map(dict.values, dicts)))) <= _SCALARS
-        text = _strict(dicts, acyclic)
-    except Exception:  # TypeError, ValueError (NaN, cycle), RecursionError
+        if not set(map(type, chain.from_iterable(map(dict.values, dicts)))) <= _SCALARS:
+            return None
+        text = _strict(dicts, acyclic=True)
+    except Exception:  # TypeError, ValueError (NaN, an int beyond C's reach)
         return None
-    # One "{" per dict and only the outer "[": no nesting, and no string holds a
-    # brace, so "},{" occurs only between two dicts. NUL is always escaped in JSON.
-    if text.count("{") != len(dicts) or text.count("[") != 1:
-        return None
-    pieces = text[1:-1].replace("},{", "}\x00{").split("\x00")
-    if len(pieces) != len(dicts):
-        return None
+    if text.count("{") == len(dicts):
+        # No string holds a brace, so "},{" occurs only between two dicts. NUL is
+        # always escaped in JSON.
+        pieces = text[1:-1].replace("},{", "}\x00{").split("\x00")
+        if len(pieces) != len(dicts):
+            return None
+    else:
+        # A string holds a brace (an HTTP run's route template "/items/{id}"): a
+        # text per dict, still far cheaper than the walk (benchmarks/operations.py).
+        pieces = [_strict(d, acyclic=True) for d in dicts]
     # Repeated values (the same metadata on many records) are measured and
     # scanned once.
     distinct = set(pieces) if triggers or pieces[0] == pieces[-1] else pieces
