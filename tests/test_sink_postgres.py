@@ -165,8 +165,8 @@ def test_import_auditora_does_not_import_psycopg() -> None:
 
 
 def test_a_forked_child_writes_over_its_own_connection(pg_url: str) -> None:
-    """After fork, the child forgets the parent's connection (never closing it) and opens
-    its own; both processes' records are stored."""
+    """After fork, the child forgets the parent's writer process (never touching its pipes'
+    other ends) and starts its own; both processes' records are stored."""
     if not hasattr(os, "fork"):
         pytest.skip("no fork here")
     auditora.configure(store=pg_url, console=False)
