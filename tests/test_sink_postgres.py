@@ -164,12 +164,13 @@ def test_import_auditora_does_not_import_psycopg() -> None:
     assert done.stdout.strip() == "False", done.stderr
 
 
-def test_a_forked_child_writes_over_its_own_connection(pg_url: str) -> None:
-    """After fork, the child forgets the parent's writer process (never touching its pipes'
-    other ends) and starts its own; both processes' records are stored."""
+@pytest.mark.parametrize("process", [True, False], ids=["writer-process", "in-process"])
+def test_a_forked_child_writes_over_its_own_connection(pg_url: str, process: bool) -> None:
+    """After fork, the child forgets the parent's writer process or connection (never
+    touching it) and starts its own; both processes' records are stored."""
     if not hasattr(os, "fork"):
         pytest.skip("no fork here")
-    auditora.configure(store=pg_url, console=False)
+    auditora.configure(sinks=[PostgresSink(pg_url, process=process)], console=False)
 
     @sentinel(name="step")
     def step(who: str) -> None:
