@@ -64,6 +64,8 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
+from _proc import cpu_seconds, rss_kib  # this directory is the script's: first on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET = 20_000
 #: Eight characters of every trace and span id that each request replaces, so every
@@ -129,45 +131,6 @@ def fresh(data: bytes) -> bytes:
     return data.replace(PLACEHOLDER.encode(), ids).replace(TIME_PLACEHOLDER.encode(), now)
 
 
-def _family(pid: int) -> List[int]:
-    """``pid`` and its child processes (the collector's store writer), whichever of its
-    threads started them."""
-    members = [pid]
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as f:
-                members += map(int, f.read().split())
-    except OSError:
-        pass
-    return members
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User plus system CPU time so far of process ``pid`` and its children
-    (``/proc/PID/stat``; a child that has exited counts in its parent's, once waited for)."""
-    total = 0.0
-    for member in _family(pid):
-        try:
-            with open(f"/proc/{member}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_kib(pid: int) -> int:
-    """The resident memory of process ``pid`` and its children."""
-    total = 0
-    for member in _family(pid):
-        try:
-            with open(f"/proc/{member}/status") as f:
-                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
-        except OSError:
-            continue
-    return total
-
-
 def _client(host: str, port: int, data: bytes, stop: float, counts: List[int], batch: int) -> None:
     conn = http.client.HTTPConnection(host, port, timeout=60)
     sent = 0
@@ -199,7 +162,7 @@ def one_round(seconds: float, connections: int, batch: int, data: bytes) -> Dict
         host, port = endpoint.rsplit(":", 1)
         samples: List[Tuple[float, int]] = []
         counts: List[int] = []
-        cpu0 = _cpu_seconds(proc.pid)
+        cpu0 = cpu_seconds(proc.pid)
         start = time.monotonic()
         stop = start + seconds
         threads = [
@@ -209,10 +172,10 @@ def one_round(seconds: float, connections: int, batch: int, data: bytes) -> Dict
         for t in threads:
             t.start()
         while any(t.is_alive() for t in threads):
-            samples.append((time.monotonic() - start, _rss_kib(proc.pid)))
+            samples.append((time.monotonic() - start, rss_kib(proc.pid)))
             time.sleep(0.1)
         sending = time.monotonic() - start
-        cpu_sending = _cpu_seconds(proc.pid) - cpu0
+        cpu_sending = cpu_seconds(proc.pid) - cpu0
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=300)
         total = time.monotonic() - start

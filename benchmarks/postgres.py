@@ -46,6 +46,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from _proc import cpu_seconds  # this directory is the script's: first on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the tests' throwaway PostgreSQL server
 
@@ -117,15 +119,7 @@ def _writer_cpu() -> float:
     import auditora
 
     pids = [s.get("writer_pid") for s in auditora.stats().get("sinks", {}).values()]
-    total = 0.0
-    for pid in filter(None, pids):
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    return sum(cpu_seconds(pid, children=False) for pid in pids if pid)
 
 
 def _exported() -> int:
