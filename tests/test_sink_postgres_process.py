@@ -4,7 +4,6 @@ URL down a pipe (never on its command line), nothing lost when it dies."""
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 from typing import List
 
@@ -107,16 +106,12 @@ def test_the_child_holds_several_batches_and_answers_them_in_order(
 def test_a_writer_killed_holding_batches_has_them_written_here(pg_url: str) -> None:
     """The child is stopped, handed two batches, then killed: the parent writes both, in
     order, and the next batch goes to a new child."""
+    from test_sink_sqlite_process import hand_over_and_kill
+
     sink = PostgresSink(pg_url)
     sink.export(_logs(5))
     sink.flush()
-    pid = _writer_pid(sink)
-    os.kill(pid, signal.SIGSTOP)  # it cannot read the batches, let alone commit them
-    try:
-        sink.export(_logs(5, start=5))  # small enough to sit in the pipe's buffer
-        sink.export(_logs(5, start=10))
-    finally:
-        os.kill(pid, signal.SIGKILL)
+    pid = hand_over_and_kill(sink, _logs(5, start=5), _logs(5, start=10))
     assert sink.flush() is True
     assert sink.stats()["writer_exits"] == 1
     sink.export(_logs(5, start=15))

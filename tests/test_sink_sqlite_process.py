@@ -31,7 +31,7 @@ def _messages(path: Path) -> List[str]:
         return [r["message"] for r in store.logs(limit=None)]
 
 
-def _writer_pid(sink: SQLiteSink) -> int:
+def _writer_pid(sink: Any) -> int:
     pid = sink.stats()["writer_pid"]
     assert isinstance(pid, int)
     return pid
@@ -138,17 +138,25 @@ def test_a_writer_killed_while_idle_is_replaced_and_nothing_is_lost(
     assert any("writer process of the store" in r.message for r in caplog.records)
 
 
+def hand_over_and_kill(sink: Any, *batches: List[Record]) -> int:
+    """Stop the sink's writer, hand it ``batches`` (small enough to sit in the pipe's
+    buffer: it cannot read them, let alone commit them), then kill it; its pid."""
+    pid = _writer_pid(sink)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        for batch in batches:
+            sink.export(batch)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    return pid
+
+
 def test_a_writer_killed_holding_a_batch_has_that_batch_written_here(tmp_path: Path) -> None:
     """The child is stopped, handed a batch, then killed: the parent writes the batch."""
     sink = SQLiteSink(tmp_path / "s.db")
     sink.export(_logs(5))
     sink.flush()
-    pid = _writer_pid(sink)
-    os.kill(pid, signal.SIGSTOP)  # it cannot read the batch, let alone commit it
-    try:
-        sink.export(_logs(5, start=5))  # small enough to sit in the pipe's buffer
-    finally:
-        os.kill(pid, signal.SIGKILL)
+    hand_over_and_kill(sink, _logs(5, start=5))
     assert sink.flush() is True
     sink.close()
     assert _messages(tmp_path / "s.db") == [f"m{i}" for i in range(10)]
@@ -219,7 +227,8 @@ def test_a_frozen_app_or_an_embedding_host_is_never_started_again(
     assert started == []
 
 
-_APP = """
+#: An app recording into the store its first argument names, one run per step.
+_STEPS = """
 import os, sys
 import auditora
 auditora.configure(store=sys.argv[1], console=False)
@@ -227,7 +236,11 @@ auditora.configure(store=sys.argv[1], console=False)
 @auditora.sentinel()
 def step(i):
     auditora.report.info("step", i=i)
+"""
 
+_APP = (
+    _STEPS
+    + """
 for i in range(200):
     step(i)
 assert auditora.flush(30)
@@ -236,6 +249,7 @@ for i in range(200, 300):
     step(i)
 os._exit(0)  # no atexit, no close: the writer is left to notice on its own
 """
+)
 
 
 def test_an_app_that_exits_abruptly_leaves_no_writer_behind(tmp_path: Path) -> None:
@@ -253,20 +267,14 @@ def test_an_app_that_exits_abruptly_leaves_no_writer_behind(tmp_path: Path) -> N
         assert len(reader.runs(limit=None)) >= 200
 
 
-_QUIET_APP = """
-import sys
-import auditora
-
-auditora.configure(store=sys.argv[1], console=False)
-
-@auditora.sentinel()
-def step(i):
-    auditora.report.info("step", i=i)
-
+_QUIET_APP = (
+    _STEPS
+    + """
 for i in range(3000):
     step(i)
 print(auditora.flush(timeout=60), auditora.stats()["sinks"][sys.argv[2]]["writer"])
 """
+)
 
 
 def _run_quietly(store: str, sink: str) -> None:
