@@ -165,8 +165,8 @@ class StoreSink(Sink):
             lost = count - exc.stored
             self._unreachable += lost
             return _Loss(lost, "unreachable", f"{lost} of {count} records not stored: {exc}")
-        kind = exc.kind if isinstance(exc, WriterFailed) else type(exc).__name__
-        message = str(exc) if isinstance(exc, WriterFailed) else f"{kind}: {exc}"
+        # The child's failure already names its error's type.
+        message = str(exc) if isinstance(exc, WriterFailed) else f"{type(exc).__name__}: {exc}"
         return _Loss(count, "sink_error", mask(message))
 
     def _writer_gone(self, exc: WriterGone) -> None:

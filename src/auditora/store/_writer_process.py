@@ -56,7 +56,16 @@ from ._postgres import PostgresWriter, StoreUnavailable
 from ._schema import BUSY_TIMEOUT_MS, StoreError, close_writer, connect_writer
 from ._writer import Written, write_parts
 
-__all__ = ["SQLiteWriter", "StoreWriter", "WriterGone", "WriterProcess", "main", "open_writer"]
+__all__ = [
+    "AT_ONCE",
+    "SQLiteWriter",
+    "StoreWriter",
+    "WriterFailed",
+    "WriterGone",
+    "WriterProcess",
+    "main",
+    "open_writer",
+]
 
 _HEADER = struct.Struct("!Q")
 
@@ -156,11 +165,7 @@ class WriterGone(Exception):
 
 
 class WriterFailed(Exception):
-    """The store failed a whole batch in the child: ``kind`` names the child's error."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind = kind
+    """The store failed a whole batch in the child; the text names the child's error."""
 
 
 def _send(stream: BinaryIO, message: Any) -> None:
@@ -288,7 +293,7 @@ class WriterProcess:
         if answer[0] == "unreachable":
             raise StoreUnavailable(answer[2], answer[1])
         if answer[0] == "error":
-            raise WriterFailed(answer[1], answer[2])
+            raise WriterFailed(f"{answer[1]}: {answer[2]}")
         written = Written()
         _, written.stored, written.unstorable, written.reasons, _ = answer
         return written
